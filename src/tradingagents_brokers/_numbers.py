@@ -1,0 +1,73 @@
+"""Strict conversion of user and broker numbers to :class:`~decimal.Decimal`.
+
+Money, prices and quantities are never binary floats in this package. A float
+that arrives anyway (from JSON, an LLM tool call, a user typing ``10.5``) is
+converted through its shortest ``repr``, so ``0.1`` becomes ``Decimal("0.1")``
+and not ``Decimal("0.1000000000000000055511151231257827...")``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["decimal_places", "format_decimal", "parse_datetime", "to_decimal"]
+
+
+def to_decimal(value: Any, field: str, error: Callable[[str], Exception] = ValueError) -> Decimal:
+    """Convert ``value`` to a finite Decimal, or raise ``error(message naming field)``."""
+    if isinstance(value, bool):
+        raise error(f"{field} must be a number, got a boolean ({value!r})")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise error(f"{field} must be a number, got {value!r}") from None
+    else:
+        raise error(f"{field} must be a number, got {type(value).__name__} {value!r}")
+    if not result.is_finite():
+        raise error(f"{field} must be a finite number, got {value!r}")
+    return result
+
+
+def decimal_places(value: Decimal) -> int:
+    """Number of digits after the decimal point, ignoring trailing zeros (``1.50`` -> 1)."""
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # finite values only
+    return max(0, -exponent)
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain notation without exponent and without trailing zeros (``1E+1`` -> ``"10"``)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def parse_datetime(value: Any, field: str) -> dt.datetime | None:
+    """ISO-8601 text, a datetime or None -> an aware UTC datetime (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{field} must be an ISO-8601 timestamp, got {value!r}") from None
+    else:
+        raise ValueError(f"{field} must be a timestamp, got {type(value).__name__}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)

@@ -1,0 +1,28 @@
+"""Conversion of models to JSON-safe values: Decimals as strings, enums as values, UTC ISO times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import attrs
+
+from ._numbers import format_decimal
+
+__all__ = ["to_json"]
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if attrs.has(type(value)):
+        return {f.name: to_json(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value

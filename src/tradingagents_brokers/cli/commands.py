@@ -1,0 +1,344 @@
+"""One function per CLI command: ``cmd_<name>(args, config, out)``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .. import hookimpl
+from ..config import CONFIG_ENV, default_state_dir
+from ..decisions import Approval, OrderContext
+from ..enums import TradingMode
+from ..gateway import GatedBroker, check_capabilities
+from ..host import PluginHost
+from ..orders import OrderRequest
+from ..routing import get_broker
+from .render import Output
+
+CLI = OrderContext(source="cli")
+ORDER_COLUMNS = (
+    "submitted_at",
+    "symbol",
+    "side",
+    "qty",
+    "notional",
+    "order_type",
+    "limit_price",
+    "stop_price",
+    "status",
+    "filled_qty",
+    "filled_avg_price",
+    "order_id",
+)
+POSITION_COLUMNS = (
+    "symbol",
+    "qty",
+    "avg_entry_price",
+    "current_price",
+    "market_value",
+    "unrealized_pl",
+    "unrealized_plpc",
+)
+
+
+class Declined(Exception):
+    """The person at the terminal said no, or there was no terminal to ask."""
+
+
+class CliApprover:
+    """Answers ``confirm_order`` with the decision the person already gave at the prompt."""
+
+    def __init__(self, approved: OrderRequest) -> None:
+        self.approved = approved
+
+    @hookimpl(tryfirst=True)
+    def confirm_order(self, request: OrderRequest) -> Approval | None:
+        same = request.to_dict() | {"client_order_id": None} == self.approved.to_dict()
+        return Approval(True, "cli-user", "confirmed at the terminal") if same else None
+
+
+def confirm(question: str, *, yes: bool, ask: Callable[[str], str] = input) -> None:
+    """Ask ``question`` on a terminal; ``--yes`` answers for scripts; no terminal refuses."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Declined("no terminal to confirm on; pass --yes to approve in a script")
+    answer = ask(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise Declined("not confirmed; nothing was sent")
+
+
+def _gated(config: Mapping[str, Any]) -> GatedBroker:
+    return get_broker(config["trading_broker"], config=config)
+
+
+def _where(gated: GatedBroker) -> str:
+    return f"{gated.name} ({gated.mode.value})"
+
+
+def cmd_plugins(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    host = PluginHost.from_config(config)
+    owners = {name: host.broker_owner(name) for name in host.broker_types}
+    records = []
+    for info in host.plugins.values():
+        types = [n for n, owner in owners.items() if owner == info.name]
+        records.append(
+            {
+                "plugin": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "brokers": ", ".join(types) or "-",
+                "capabilities": {n: host.broker_types[n].capabilities.to_dict() for n in types},
+                "description": "; ".join(host.broker_types[n].description for n in types),
+            }
+        )
+    if out.as_json:
+        out.data(records)
+        return
+    out.rows(
+        "Plugins",
+        records,
+        ("plugin", "distribution", "version", "brokers", "description"),
+        empty="no plugins",
+    )
+    for name, broker_type in sorted(host.broker_types.items()):
+        caps = broker_type.capabilities.to_dict()
+        flags = [
+            k for k in ("fractional", "notional", "short_selling", "extended_hours") if caps[k]
+        ]
+        out.note(
+            f"[bold]{name}[/bold]: order types {', '.join(caps['order_types'])}; "
+            f"time in force {', '.join(caps['time_in_force'])}; "
+            f"{', '.join(flags) or 'whole shares only'}"
+        )
+
+
+def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
+    host = PluginHost.from_config(config)
+    mode = TradingMode(config["broker_mode"])
+    state_dir = Path(config["state_dir"] or default_state_dir())
+    report: dict[str, Any] = {
+        "trading_broker": config["trading_broker"],
+        "broker_mode": mode.value,
+        "auto_execute_trades": config["auto_execute_trades"],
+        "require_confirmation": config["require_confirmation"],
+        "max_order_value": str(config["max_order_value"]),
+        "max_position_size": str(config["max_position_size"]),
+        "config_file": args.config or os.environ.get(CONFIG_ENV) or None,
+        "state_dir": str(state_dir),
+        "blocked_plugins": sorted(config["blocked_plugins"]),
+        "brokers": {},
+    }
+    problems = []
+    for name, broker_type in sorted(host.broker_types.items()):
+        entry = {}
+        for variables in broker_type.credential_env.values():
+            for var in variables:
+                entry[var] = "set" if os.environ.get(var) else "missing"
+        report["brokers"][name] = {"credentials": entry}
+    selected = config["trading_broker"]
+    if selected not in host.broker_types:
+        problems.append(
+            f"trading_broker {selected!r} is not installed "
+            f"(installed: {', '.join(sorted(host.broker_types))})"
+        )
+    else:
+        missing = host.missing_credentials(selected, mode)
+        if missing:
+            problems.append(f"{selected} ({mode.value}) needs {', '.join(missing)}")
+    if mode is TradingMode.LIVE and not config["auto_execute_trades"]:
+        problems.append("live mode without auto_execute_trades: orders will be blocked")
+    report["problems"] = problems
+    if out.as_json:
+        out.data(report)
+    else:
+        summary = {k: v for k, v in report.items() if k not in ("brokers", "problems")}
+        out.record("Configuration", summary)
+        for name, entry in report["brokers"].items():
+            creds = entry["credentials"]
+            text = ", ".join(f"{var}: {state}" for var, state in creds.items()) or "none needed"
+            out.note(f"[bold]{name}[/bold] credentials: {text}")
+        for problem in problems:
+            out.note(f"[yellow]problem:[/yellow] {problem}")
+        if not problems:
+            out.note("[green]no problems found[/green]")
+    return 1 if problems else 0
+
+
+def cmd_account(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        out.record(f"Account on {_where(gated)}", gated.get_account().to_dict())
+
+
+def cmd_positions(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        records = [p.to_dict() for p in gated.get_positions()]
+        out.rows(
+            f"Positions on {_where(gated)}", records, POSITION_COLUMNS, empty="no open positions"
+        )
+
+
+def cmd_orders(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        orders = gated.get_orders(args.status, args.limit, args.symbols)
+        records = [o.to_dict() for o in orders]
+        out.rows(f"Orders on {_where(gated)}", records, ORDER_COLUMNS, empty="no orders")
+
+
+def _describe(request: OrderRequest, gated: GatedBroker) -> str:
+    size = f"{request.qty} shares" if request.qty is not None else f"${request.notional} of"
+    price = ""
+    if request.limit_price is not None:
+        price += f" limit {request.limit_price}"
+    if request.stop_price is not None:
+        price += f" stop {request.stop_price}"
+    return (
+        f"{request.side.value.upper()} {size} {request.symbol} "
+        f"{request.order_type.value}{price} {request.time_in_force.value} on {_where(gated)}"
+    )
+
+
+def cmd_order(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        request = gated.build_request(
+            symbol=args.symbol,
+            side=args.side,
+            qty=args.qty,
+            notional=args.notional,
+            order_type=args.order_type,
+            limit_price=args.limit_price,
+            stop_price=args.stop_price,
+            time_in_force=args.time_in_force,
+            extended_hours=args.extended_hours,
+        )
+        check_capabilities(request, gated.name, gated.capabilities)
+        confirm(f"Send {_describe(request, gated)}?", yes=args.yes)
+        gated.host.pm.register(CliApprover(request), name="cli-approver")
+        order = gated.submit(request, context=CLI)
+        out.record(f"Order on {_where(gated)}", order.to_dict())
+
+
+def cmd_cancel(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        if args.all:
+            ids = gated.cancel_all_orders(context=CLI)
+            if out.as_json:
+                out.data({"status": "cancel_requested", "order_ids": ids})
+            else:
+                out.note(f"asked to cancel {len(ids)} open order(s)")
+            return
+        gated.cancel_order(args.order_id, context=CLI)
+        if out.as_json:
+            out.data({"status": "cancel_requested", "order_id": args.order_id})
+        else:
+            out.note(f"asked to cancel order {args.order_id}")
+
+
+def cmd_close(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        if args.all:
+            confirm(f"Close every position on {_where(gated)}?", yes=args.yes)
+            results = [r.to_dict() for r in gated.close_all_positions(context=CLI)]
+            out.rows("Closed", results, ("symbol", "ok", "error"), empty="no positions to close")
+            return
+        amount = (
+            f"{args.qty} shares of"
+            if args.qty
+            else f"{args.percentage}% of"
+            if args.percentage
+            else "all of"
+        )
+        confirm(f"Close {amount} {args.symbol.upper()} on {_where(gated)}?", yes=args.yes)
+        order = gated.close_position(
+            args.symbol, qty=args.qty, percentage=args.percentage, context=CLI
+        )
+        out.record(f"Closing order on {_where(gated)}", order.to_dict())
+
+
+def cmd_history(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        history = gated.get_portfolio_history(args.period, args.timeframe).to_dict()
+        if out.as_json:
+            out.data(history)
+            return
+        records = [
+            {"timestamp": t, "equity": e, "profit_loss": p, "profit_loss_pct": pct}
+            for t, e, p, pct in zip(
+                history["timestamps"],
+                history["equity"],
+                history["profit_loss"],
+                history["profit_loss_pct"],
+                strict=True,
+            )
+        ]
+        out.rows(
+            f"Portfolio history on {_where(gated)}",
+            records,
+            ("timestamp", "equity", "profit_loss", "profit_loss_pct"),
+            empty="no history yet",
+        )
+
+
+def cmd_quote(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    with _gated(config) as gated:
+        out.record(f"Quote on {_where(gated)}", gated.get_quote(args.symbol).to_dict())
+
+
+class _Quiet:
+    """Stands in for :class:`Output` where ``--json`` prints one document at the end."""
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def rows(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    """A fresh sim account of its own (``demo.db``), so the tour never touches your sim state."""
+    state_dir = Path(config["state_dir"] or default_state_dir())
+    demo_config = {
+        **config,
+        "trading_broker": "sim",
+        "broker_mode": "paper",
+        "broker_options": {"sim": {"path": str(state_dir / "demo.db"), "reset": True}},
+    }
+    with _gated(demo_config) as gated:
+        feed = gated.get_quote("AAPL").source
+        out.note(
+            "[bold]tradingagents-brokers demo[/bold]: a fresh simulated account "
+            f"({state_dir / 'demo.db'}); prices come from the sim's {feed!r} feed"
+            + (" and are made up, not market data." if feed == "synthetic" else ".")
+        )
+        show = _Quiet() if out.as_json else out
+        steps: dict[str, Any] = {"account_before": gated.get_account().to_dict()}
+        show.record("1. Account", steps["account_before"])
+        buy = gated.place_order(symbol="AAPL", side="buy", qty=10, context=CLI)
+        steps["market_buy"] = buy.to_dict()
+        show.record("2. Market buy of 10 AAPL, through the safety gate", steps["market_buy"])
+        quote = gated.get_quote("MSFT")
+        limit = (quote.price * 95 / 100).quantize(Decimal("0.01"))
+        rest = gated.place_order(
+            symbol="MSFT",
+            side="buy",
+            qty=5,
+            order_type="limit",
+            limit_price=limit,
+            time_in_force="gtc",
+            context=CLI,
+        )
+        steps["resting_limit"] = rest.to_dict()
+        out.note(f"3. A limit buy of 5 MSFT at {limit} rests below the market ({quote.price}).")
+        steps["positions"] = [p.to_dict() for p in gated.get_positions()]
+        show.rows("4. Positions", steps["positions"], POSITION_COLUMNS, empty="no open positions")
+        steps["orders"] = [o.to_dict() for o in gated.get_orders("all")]
+        show.rows("5. Orders", steps["orders"], ORDER_COLUMNS, empty="no orders")
+        steps["account_after"] = gated.get_account().to_dict()
+        show.record("6. Account after", steps["account_after"])
+        if out.as_json:
+            out.data(steps)

@@ -1,0 +1,180 @@
+"""The ``tradingagents-brokers`` command line.
+
+Every command takes ``--broker``, ``--mode``, ``--config`` and ``--json``. Orders go
+through the same gate as Python and agent orders; the CLI asks before sending
+when it runs on a terminal, and refuses without one unless ``--yes`` is given.
+
+Exit codes: 0 success; 1 unexpected failure; 2 bad input or configuration;
+3 the gate or the user refused the order; 4 the broker refused or failed;
+5 the outcome of an order is unknown (do not resend; see ``orders``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from .. import __version__
+from ..config import effective_config
+from ..errors import (
+    BrokerAPIError,
+    BrokerConfigurationError,
+    BrokerError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    OrderBlockedError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+)
+from . import commands
+from .render import Output
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+EXIT_CODES: dict[type[BaseException], int] = {
+    OrderOutcomeUnknownError: 5,
+    OrderBlockedError: 3,
+    OrderRejectedError: 3,
+    commands.Declined: 3,
+    InvalidOrderError: 2,
+    BrokerConfigurationError: 2,
+    InsufficientFundsError: 4,
+    BrokerAPIError: 4,
+    BrokerError: 1,
+}
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--broker", help="broker to use (default: the 'trading_broker' setting)")
+    group.add_argument("--mode", choices=("paper", "live"), help="override 'broker_mode'")
+    group.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    group.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    group.add_argument(
+        "--reset", action="store_true", help="sim broker only: start from a fresh account"
+    )
+    return common
+
+
+def _order_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask; approve for scripts")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="tradingagents-brokers",
+        description="Place and inspect orders through broker plugins, behind one safety gate.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    add("plugins", "list installed plugins and the broker types they offer")
+    add("doctor", "check configuration, credentials (set or not, never their values) and paths")
+    add("account", "show the account's balances")
+    add("positions", "list open positions")
+    p = add("orders", "list orders, newest first")
+    p.add_argument("--status", choices=("open", "closed", "all"), default="all")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument(
+        "--symbol", action="append", dest="symbols", help="only this symbol (repeatable)"
+    )
+
+    p = add("order", "place an order (asks before sending)")
+    p.add_argument("side", choices=("buy", "sell"))
+    p.add_argument("symbol")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--qty", help="number of shares")
+    size.add_argument("--notional", help="amount of money instead of a number of shares")
+    p.add_argument(
+        "--type",
+        dest="order_type",
+        default="market",
+        help="market, limit, stop, stop_limit or trailing_stop (default: market)",
+    )
+    p.add_argument("--limit-price")
+    p.add_argument("--stop-price")
+    p.add_argument(
+        "--tif",
+        dest="time_in_force",
+        default="day",
+        help="day, gtc, ioc, fok, opg or cls (default: day)",
+    )
+    p.add_argument("--extended-hours", action="store_true")
+    _order_args(p)
+
+    p = add("cancel", "cancel an open order, or every open order with --all")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("order_id", nargs="?")
+    target.add_argument("--all", action="store_true")
+
+    p = add("close", "close a position (asks before sending), or every position with --all")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("symbol", nargs="?")
+    which.add_argument("--all", action="store_true")
+    amount = p.add_mutually_exclusive_group()
+    amount.add_argument("--qty")
+    amount.add_argument("--percentage")
+    _order_args(p)
+
+    p = add("history", "portfolio equity over time")
+    p.add_argument("--period")
+    p.add_argument("--timeframe")
+
+    p = add("quote", "the reference price the risk checks use for a symbol")
+    p.add_argument("symbol")
+
+    add("demo", "an offline tour on a fresh sim account: account, a buy, positions, orders")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if args.mode:
+        overrides["broker_mode"] = args.mode
+    if args.broker:
+        overrides["trading_broker"] = args.broker
+    config = effective_config(overrides, path=args.config)
+    if args.reset:
+        if config["trading_broker"] != "sim":
+            raise BrokerConfigurationError("--reset only applies to the sim broker")
+        options = dict(config["broker_options"].get("sim", {}), reset=True)
+        config = effective_config(
+            {**overrides, "broker_options": {"sim": options}}, path=args.config
+        )
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Output(as_json=args.json)
+    try:
+        config = _config(args)
+        handler = getattr(commands, f"cmd_{args.command}")
+        code = handler(args, config, out)
+    except BrokerError as exc:
+        out.fail(exc.message)
+        if args.json:
+            out.data(exc.to_dict())
+        return _exit_code(exc)
+    except commands.Declined as exc:
+        out.fail(str(exc))
+        return 3
+    except KeyboardInterrupt:
+        out.fail("interrupted; nothing more was sent")
+        return 130
+    return int(code or 0)
+
+
+def _exit_code(exc: BaseException) -> int:
+    for kind, code in EXIT_CODES.items():
+        if isinstance(exc, kind):
+            return code
+    return 1

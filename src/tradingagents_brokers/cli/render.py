@@ -1,0 +1,75 @@
+"""Tables for people (rich) and JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["Output"]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+class Output:
+    """Where a command's results go: a rich console, or JSON on stdout with ``--json``."""
+
+    def __init__(self, *, as_json: bool, console: Console | None = None) -> None:
+        self.as_json = as_json
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def data(self, value: Any) -> None:
+        """Print a JSON document (``--json``)."""
+        print(json.dumps(value, indent=2, sort_keys=False))
+
+    def note(self, text: str) -> None:
+        if not self.as_json:
+            self.console.print(text)
+
+    def fail(self, text: str) -> None:
+        self.errors.print(f"error: {text}", markup=False)
+
+    def record(self, title: str, values: Mapping[str, Any]) -> None:
+        """A two-column table of one record (an account, an order)."""
+        if self.as_json:
+            self.data(dict(values))
+            return
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in values.items():
+            table.add_row(key, _cell(value))
+        self.console.print(table)
+
+    def rows(
+        self,
+        title: str,
+        records: Sequence[Mapping[str, Any]],
+        columns: Iterable[str],
+        *,
+        empty: str,
+    ) -> None:
+        """A table of several records, showing ``columns``."""
+        if self.as_json:
+            self.data([dict(r) for r in records])
+            return
+        if not records:
+            self.console.print(empty)
+            return
+        cols = list(columns)
+        table = Table(title=title, title_justify="left")
+        for col in cols:
+            table.add_column(col)
+        for record in records:
+            table.add_row(*(_cell(record.get(col)) for col in cols))
+        self.console.print(table)

@@ -1,0 +1,292 @@
+"""Configuration: defaults, a TOML file, environment overrides, and runtime overrides.
+
+Precedence, lowest first:
+
+1. :data:`DEFAULT_CONFIG`;
+2. the TOML file named by ``TRADINGAGENTS_BROKERS_CONFIG`` (or ``--config``), whose
+   top-level keys are configuration keys;
+3. ``TRADINGAGENTS_BROKER_<KEY>`` environment variables (mappings and lists as JSON);
+4. values given in code: :func:`set_config`, or the ``config=`` argument of
+   :func:`~tradingagents_brokers.routing.get_broker`.
+
+Mappings merge one level deep, as in TradingAgents' ``dataflows/config.py``:
+``set_config({"broker_vendors": {"order_execution": "sim"}})`` keeps the other
+categories. Every value is validated; a malformed one raises
+:class:`~tradingagents_brokers.errors.BrokerConfigurationError` naming the key and
+what it accepts, never a silent default. Credentials are not configuration: they
+come from each broker's own environment variables.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ._numbers import to_decimal
+from .categories import BROKER_METHODS, BROKER_TOOL_CATEGORIES
+from .enums import TradingMode
+from .errors import BrokerConfigurationError
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG",
+    "ENV_PREFIX",
+    "default_state_dir",
+    "effective_config",
+    "get_config",
+    "load_config",
+    "reset_config",
+    "set_config",
+]
+
+ENV_PREFIX = "TRADINGAGENTS_BROKER_"
+CONFIG_ENV = "TRADINGAGENTS_BROKERS_CONFIG"
+HOME_ENV = "TRADINGAGENTS_BROKERS_HOME"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    # Keys and defaults of the origin design.
+    "trading_broker": "alpaca",
+    "broker_mode": "paper",
+    "auto_execute_trades": False,
+    "broker_vendors": dict.fromkeys(BROKER_TOOL_CATEGORIES, "default"),
+    "broker_tool_vendors": {},
+    "max_position_size": Decimal("0.10"),
+    "max_order_value": Decimal("10000"),
+    "require_confirmation": True,
+    # Added keys, each with a safe default.
+    "state_dir": None,
+    "blocked_plugins": [],
+    "broker_options": {},
+}
+
+
+class _Invalid(Exception):
+    """Internal: a value did not validate; carries what the key accepts."""
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("a broker name such as 'alpaca' or 'sim'")
+    return value.strip().lower()
+
+
+def _mode(value: Any) -> str:
+    try:
+        return TradingMode(str(value).strip().lower()).value
+    except ValueError:
+        raise _Invalid("'paper' or 'live'") from None
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off"}:
+        return False
+    raise _Invalid("true or false")
+
+
+def _fraction(value: Any) -> Decimal:
+    try:
+        number = to_decimal(value, "value")
+    except ValueError:
+        raise _Invalid("a number above 0 and at most 1 (0.10 means 10%)") from None
+    if not 0 < number <= 1:
+        raise _Invalid("a number above 0 and at most 1 (0.10 means 10%)")
+    return number
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        number = to_decimal(value, "value")
+    except ValueError:
+        raise _Invalid("a positive amount of money, e.g. 10000") from None
+    if number <= 0:
+        raise _Invalid("a positive amount of money, e.g. 10000")
+    return number
+
+
+def _path(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise _Invalid("a directory path")
+    return os.fspath(value)
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise _Invalid("a list of names")
+    return [v.strip() for v in value]
+
+
+def _vendor_map(keys: frozenset[str] | None, what: str) -> Callable[[Any], dict[str, str]]:
+    def check(value: Any) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            raise _Invalid(f"a mapping of {what} to a broker name")
+        result: dict[str, str] = {}
+        for key, broker in value.items():
+            if keys is not None and key not in keys:
+                raise _Invalid(f"a mapping whose keys are {what}: {', '.join(sorted(keys))}")
+            result[str(key)] = _name(broker)
+        return result
+
+    return check
+
+
+def _options(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise _Invalid("a mapping of broker name to that broker's options (a table per broker)")
+    return {str(k).lower(): dict(v) for k, v in value.items()}
+
+
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "trading_broker": _name,
+    "broker_mode": _mode,
+    "auto_execute_trades": _bool,
+    "broker_vendors": _vendor_map(frozenset(BROKER_TOOL_CATEGORIES), "categories"),
+    "broker_tool_vendors": _vendor_map(BROKER_METHODS, "method names"),
+    "max_position_size": _fraction,
+    "max_order_value": _money,
+    "require_confirmation": _bool,
+    "state_dir": _path,
+    "blocked_plugins": _names,
+    "broker_options": _options,
+}
+
+_MERGED = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})
+_JSON_KEYS = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})
+
+
+def _validate(key: str, value: Any, origin: str) -> Any:
+    check = _VALIDATORS.get(key)
+    if check is None:
+        known = ", ".join(sorted(_VALIDATORS))
+        raise BrokerConfigurationError(
+            f"unknown configuration key {key!r} (from {origin}); known keys: {known}",
+            details={"key": key},
+        )
+    try:
+        return check(value)
+    except _Invalid as exc:
+        raise BrokerConfigurationError(
+            f"configuration key {key!r} (from {origin}) is malformed: got {value!r}; "
+            f"it accepts {exc}",
+            details={"key": key, "accepts": str(exc)},
+        ) from None
+
+
+def _merge(base: dict[str, Any], updates: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    result = dict(base)
+    for key, raw in updates.items():
+        value = _validate(key, raw, origin)
+        if key in _MERGED and isinstance(result.get(key), dict):
+            merged = dict(result[key])
+            merged.update(value)
+            result[key] = merged
+        else:
+            result[key] = value
+    return result
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise BrokerConfigurationError(
+            f"configuration file {path} does not exist; fix {CONFIG_ENV} or --config"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BrokerConfigurationError(
+            f"configuration file {path} is not valid TOML: {exc}"
+        ) from None
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for var, text in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        key = var[len(ENV_PREFIX) :].lower()
+        if key in _JSON_KEYS:
+            try:
+                values[key] = json.loads(text)
+            except json.JSONDecodeError:
+                raise BrokerConfigurationError(
+                    f'{var} must hold a JSON object, e.g. \'{{"place_order": "sim"}}\'',
+                    details={"key": key},
+                ) from None
+        else:
+            values[key] = text
+    return values
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Resolve the configuration: defaults, file, environment, then ``overrides``."""
+    env = os.environ if environ is None else environ
+    config = copy.deepcopy(DEFAULT_CONFIG)
+    file_path = path if path is not None else env.get(CONFIG_ENV)
+    if file_path:
+        config = _merge(config, _read_file(Path(file_path)), f"file {file_path}")
+    for key, value in _from_env(env).items():
+        config = _merge(config, {key: value}, f"environment variable {ENV_PREFIX}{key.upper()}")
+    if overrides:
+        config = _merge(config, overrides, "code")
+    return config
+
+
+_runtime: dict[str, Any] = {}
+
+
+def set_config(config: Mapping[str, Any]) -> None:
+    """Override configuration keys for this process (mappings merge one level deep).
+
+    Values are validated first; on error nothing changes.
+    """
+    _runtime.update(_merge(_runtime, config, "set_config()"))
+
+
+def get_config() -> dict[str, Any]:
+    """The effective configuration: defaults, file, environment, then :func:`set_config`."""
+    return load_config(_runtime)
+
+
+def effective_config(
+    overrides: Mapping[str, Any] | None = None, *, path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """:func:`get_config` with ``overrides`` merged on top (and the file at ``path``, if given)."""
+    config = load_config(_runtime, path=path)
+    return _merge(config, overrides, "code") if overrides else config
+
+
+def reset_config() -> None:
+    """Forget every :func:`set_config` override."""
+    _runtime.clear()
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where state lives when ``state_dir`` is unset.
+
+    ``$TRADINGAGENTS_BROKERS_HOME``, else ``$XDG_STATE_HOME/tradingagents-brokers``,
+    else ``~/.local/state/tradingagents-brokers``.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV])
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "tradingagents-brokers"

@@ -1,0 +1,279 @@
+"""Positions, accounts and the other things a broker reports, plus broker capabilities.
+
+All are frozen ``attrs`` classes holding ``Decimal`` money. Plugins build them from
+their broker's wire data; the converters accept strings, ints and Decimals (the
+shapes brokers send) and refuse non-finite numbers. ``to_dict()`` returns the
+contract's field names (DESIGN §4) with JSON-safe values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ._numbers import parse_datetime, to_decimal
+from ._serialize import to_json
+from .enums import OrderClass, OrderType, PositionSide, TimeInForce
+from .orders import Order
+
+__all__ = [
+    "ACCOUNT_FIELDS",
+    "POSITION_FIELDS",
+    "Account",
+    "Asset",
+    "BrokerCapabilities",
+    "Clock",
+    "ClosePositionResult",
+    "PortfolioHistory",
+    "Position",
+    "Quote",
+]
+
+POSITION_FIELDS = (
+    "symbol",
+    "qty",
+    "avg_entry_price",
+    "current_price",
+    "market_value",
+    "cost_basis",
+    "unrealized_pl",
+    "unrealized_plpc",
+    "side",
+    "exchange",
+)
+
+ACCOUNT_FIELDS = (
+    "account_number",
+    "status",
+    "currency",
+    "buying_power",
+    "cash",
+    "portfolio_value",
+    "equity",
+    "last_equity",
+    "long_market_value",
+    "short_market_value",
+    "initial_margin",
+    "maintenance_margin",
+    "daytrade_count",
+    "daytrading_buying_power",
+)
+
+
+def _num(value: Any) -> Decimal:
+    return to_decimal(value, "a number from the broker")
+
+
+def _opt_num(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else _num(value)
+
+
+def _time(value: Any) -> dt.datetime | None:
+    return parse_datetime(value, "a timestamp from the broker")
+
+
+def _req_time(value: Any) -> dt.datetime:
+    parsed = _time(value)
+    if parsed is None:
+        raise ValueError("a timestamp is required")
+    return parsed
+
+
+def _times(values: Iterable[Any]) -> tuple[dt.datetime, ...]:
+    return tuple(_req_time(v) for v in values)
+
+
+def _numbers(values: Iterable[Any]) -> tuple[Decimal, ...]:
+    return tuple(_num(v) for v in values)
+
+
+def _opt_numbers(values: Iterable[Any]) -> tuple[Decimal | None, ...]:
+    return tuple(_opt_num(v) for v in values)
+
+
+def _pick(obj: Any, names: Iterable[str]) -> dict[str, Any]:
+    return {name: to_json(getattr(obj, name)) for name in names}
+
+
+@attrs.frozen(kw_only=True)
+class Position:
+    """An open position. ``qty`` is negative for a short position."""
+
+    symbol: str
+    qty: Decimal = attrs.field(converter=_num)
+    avg_entry_price: Decimal = attrs.field(converter=_num)
+    current_price: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    market_value: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    cost_basis: Decimal = attrs.field(converter=_num)
+    unrealized_pl: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    unrealized_plpc: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    side: PositionSide = attrs.field(default=PositionSide.LONG, converter=PositionSide)
+    exchange: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(self, POSITION_FIELDS)
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """Balances of one trading account.
+
+    The day-trading fields are optional: brokers are dropping them.
+    """
+
+    account_number: str
+    status: str
+    currency: str = "USD"
+    buying_power: Decimal = attrs.field(converter=_num)
+    cash: Decimal = attrs.field(converter=_num)
+    portfolio_value: Decimal = attrs.field(converter=_num)
+    equity: Decimal = attrs.field(converter=_num)
+    last_equity: Decimal = attrs.field(converter=_num)
+    long_market_value: Decimal = attrs.field(default=Decimal(0), converter=_num)
+    short_market_value: Decimal = attrs.field(default=Decimal(0), converter=_num)
+    initial_margin: Decimal = attrs.field(default=Decimal(0), converter=_num)
+    maintenance_margin: Decimal = attrs.field(default=Decimal(0), converter=_num)
+    daytrade_count: int | None = None
+    daytrading_buying_power: Decimal | None = attrs.field(default=None, converter=_opt_num)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(self, ACCOUNT_FIELDS)
+
+
+@attrs.frozen(kw_only=True)
+class PortfolioHistory:
+    """Equity over time: parallel lists, oldest first."""
+
+    timestamps: tuple[dt.datetime, ...] = attrs.field(converter=_times)
+    equity: tuple[Decimal, ...] = attrs.field(converter=_numbers)
+    profit_loss: tuple[Decimal, ...] = attrs.field(converter=_numbers)
+    profit_loss_pct: tuple[Decimal | None, ...] = attrs.field(converter=_opt_numbers)
+    base_value: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    timeframe: str = "1D"
+
+    def __attrs_post_init__(self) -> None:
+        lengths = {len(self.timestamps), len(self.equity), len(self.profit_loss)}
+        lengths.add(len(self.profit_loss_pct))
+        if len(lengths) != 1:
+            raise ValueError("portfolio history series must all have the same length")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(
+            self,
+            ("timestamps", "equity", "profit_loss", "profit_loss_pct", "base_value", "timeframe"),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Clock:
+    """The market clock: is the market open now, and when it next opens and closes."""
+
+    timestamp: dt.datetime = attrs.field(converter=_req_time)
+    is_open: bool
+    next_open: dt.datetime | None = attrs.field(default=None, converter=_time)
+    next_close: dt.datetime | None = attrs.field(default=None, converter=_time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(self, ("timestamp", "is_open", "next_open", "next_close"))
+
+
+@attrs.frozen(kw_only=True)
+class Asset:
+    """What the broker allows for a symbol."""
+
+    symbol: str
+    tradable: bool
+    fractionable: bool = False
+    shortable: bool = False
+    exchange: str = ""
+    asset_class: str = "us_equity"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(
+            self, ("symbol", "tradable", "fractionable", "shortable", "exchange", "asset_class")
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Quote:
+    """A reference price and when it was observed. ``source`` says where it came from."""
+
+    symbol: str
+    price: Decimal = attrs.field(converter=_num)
+    as_of: dt.datetime = attrs.field(converter=_req_time)
+    source: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.price <= 0:
+            raise ValueError(f"a quote price must be positive, got {self.price}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(self, ("symbol", "price", "as_of", "source"))
+
+
+@attrs.frozen(kw_only=True)
+class ClosePositionResult:
+    """One symbol's outcome in a close-all: the closing order, or the error that stopped it."""
+
+    symbol: str
+    ok: bool
+    order: Order | None = None
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "ok": self.ok,
+            "order": self.order.to_dict() if self.order else None,
+            "error": self.error,
+        }
+
+
+def _order_types(values: Iterable[Any]) -> frozenset[OrderType]:
+    return frozenset(OrderType(v) for v in values)
+
+
+def _tifs(values: Iterable[Any]) -> frozenset[TimeInForce]:
+    return frozenset(TimeInForce(v) for v in values)
+
+
+def _classes(values: Iterable[Any]) -> frozenset[OrderClass]:
+    return frozenset(OrderClass(v) for v in values)
+
+
+@attrs.frozen(kw_only=True)
+class BrokerCapabilities:
+    """What a broker type supports. The gate refuses requests outside these before sending."""
+
+    order_types: frozenset[OrderType] = attrs.field(
+        default=frozenset({OrderType.MARKET, OrderType.LIMIT}),
+        converter=_order_types,
+    )
+    time_in_force: frozenset[TimeInForce] = attrs.field(
+        default=frozenset({TimeInForce.DAY, TimeInForce.GTC}),
+        converter=_tifs,
+    )
+    order_classes: frozenset[OrderClass] = attrs.field(
+        default=frozenset({OrderClass.SIMPLE}), converter=_classes
+    )
+    fractional: bool = False
+    notional: bool = False
+    short_selling: bool = False
+    extended_hours: bool = False
+    replace: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order_types": sorted(t.value for t in self.order_types),
+            "time_in_force": sorted(t.value for t in self.time_in_force),
+            "order_classes": sorted(c.value for c in self.order_classes),
+            "fractional": self.fractional,
+            "notional": self.notional,
+            "short_selling": self.short_selling,
+            "extended_hours": self.extended_hours,
+            "replace": self.replace,
+        }

@@ -1,0 +1,104 @@
+"""Default implementations of the operation hooks: each delegates to the broker object.
+
+Registered ``trylast`` so that any plugin can answer an operation first or wrap
+it with ``@hookimpl(wrapper=True)`` (audit, metrics, dry-run), as pytest's
+``runtest`` plugins wrap ``item.runtest()``. The core cannot run without this
+plugin, so it cannot be blocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ._markers import hookimpl
+from .broker import Broker, OrderQuery
+from .models import (
+    Account,
+    Asset,
+    Clock,
+    ClosePositionResult,
+    PortfolioHistory,
+    Position,
+    Quote,
+)
+from .orders import Order, OrderChanges, OrderRequest
+
+
+@hookimpl(trylast=True)
+def place_order(broker: Broker, request: OrderRequest) -> Order:
+    return broker.place_order(request)
+
+
+@hookimpl(trylast=True)
+def cancel_order(broker: Broker, order_id: str) -> None:
+    broker.cancel_order(order_id)
+
+
+@hookimpl(trylast=True)
+def replace_order(broker: Broker, order_id: str, changes: OrderChanges) -> Order:
+    return broker.replace_order(order_id, changes)
+
+
+@hookimpl(trylast=True)
+def get_order(broker: Broker, order_id: str) -> Order:
+    return broker.get_order(order_id)
+
+
+@hookimpl(trylast=True)
+def get_order_by_client_id(broker: Broker, client_order_id: str) -> Order:
+    return broker.get_order_by_client_id(client_order_id)
+
+
+@hookimpl(trylast=True)
+def get_orders(
+    broker: Broker, status: OrderQuery, limit: int | None, symbols: Sequence[str] | None
+) -> list[Order]:
+    return broker.get_orders(status=status, limit=limit, symbols=symbols)
+
+
+@hookimpl(trylast=True)
+def get_positions(broker: Broker) -> list[Position]:
+    return broker.get_positions()
+
+
+@hookimpl(trylast=True)
+def get_position(broker: Broker, symbol: str) -> Position:
+    return broker.get_position(symbol)
+
+
+@hookimpl(trylast=True)
+def close_position(broker: Broker, symbol: str, qty: Any, percentage: Any) -> Order:
+    return broker.close_position(symbol, qty=qty, percentage=percentage)
+
+
+@hookimpl(trylast=True)
+def close_all_positions(broker: Broker, cancel_orders: bool) -> list[ClosePositionResult]:
+    return broker.close_all_positions(cancel_orders=cancel_orders)
+
+
+@hookimpl(trylast=True)
+def get_account(broker: Broker) -> Account:
+    return broker.get_account()
+
+
+@hookimpl(trylast=True)
+def get_portfolio_history(
+    broker: Broker, period: str | None, timeframe: str | None
+) -> PortfolioHistory:
+    return broker.get_portfolio_history(period=period, timeframe=timeframe)
+
+
+@hookimpl(trylast=True)
+def get_clock(broker: Broker) -> Clock:
+    return broker.get_clock()
+
+
+@hookimpl(trylast=True)
+def get_asset(broker: Broker, symbol: str) -> Asset:
+    return broker.get_asset(symbol)
+
+
+@hookimpl(trylast=True)
+def get_quote(broker: Broker, symbol: str) -> Quote:
+    return broker.get_quote(symbol)

@@ -1,0 +1,1 @@
+"""The built-in simulated broker (``sim``): offline, persisted in SQLite."""

@@ -1,0 +1,51 @@
+"""The ``sim`` broker type, registered like any third-party broker plugin."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from .. import hookimpl
+from .._numbers import to_decimal
+from ..broker import BrokerSettings, BrokerType
+from ..errors import BrokerConfigurationError
+from .broker import SIM_CAPABILITIES, SimBroker
+from .prices import price_source_from_options
+from .store import SimStore
+
+KNOWN_OPTIONS = frozenset({"path", "initial_cash", "prices", "prices_csv", "price_source", "reset"})
+
+
+def build_sim(settings: BrokerSettings) -> SimBroker:
+    """Build a sim broker from ``broker_options["sim"]`` (see ``docs/sim.md``)."""
+    options = dict(settings.options)
+    unknown = sorted(set(options) - KNOWN_OPTIONS)
+    if unknown:
+        raise BrokerConfigurationError(
+            f"unknown broker_options.sim key(s): {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(KNOWN_OPTIONS))}"
+        )
+    path = Path(options.get("path") or settings.state_dir / "sim.db")
+    try:
+        cash = to_decimal(options.get("initial_cash", 100_000), "initial_cash")
+    except ValueError as exc:
+        raise BrokerConfigurationError(f"broker_options.sim.{exc}") from None
+    if cash < 0:
+        raise BrokerConfigurationError("broker_options.sim.initial_cash must not be negative")
+    prices = price_source_from_options(options)
+    store = SimStore(path, reset=bool(options.get("reset")))
+    return SimBroker(store, prices, initial_cash=Decimal(cash))
+
+
+@hookimpl
+def register_brokers() -> list[BrokerType]:
+    return [
+        BrokerType(
+            name="sim",
+            factory=build_sim,
+            description=(
+                "Local simulated broker (SQLite, offline); prices are synthetic unless configured"
+            ),
+            capabilities=SIM_CAPABILITIES,
+        )
+    ]

@@ -1,0 +1,200 @@
+"""SQLite persistence of the simulated broker: account, orders, positions, equity points.
+
+Decimals are stored as text so nothing is rounded through binary floats. Every
+write runs in one ``BEGIN IMMEDIATE`` transaction (:meth:`SimStore.transaction`),
+so two processes sharing a file see consistent balances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .._numbers import format_decimal
+
+__all__ = ["SimStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL UNIQUE,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    order_type TEXT NOT NULL,
+    time_in_force TEXT NOT NULL,
+    qty TEXT,
+    notional TEXT,
+    limit_price TEXT,
+    stop_price TEXT,
+    status TEXT NOT NULL,
+    filled_qty TEXT NOT NULL DEFAULT '0',
+    filled_avg_price TEXT,
+    submitted_at TEXT NOT NULL,
+    filled_at TEXT,
+    canceled_at TEXT,
+    extended_hours INTEGER NOT NULL DEFAULT 0,
+    triggered INTEGER NOT NULL DEFAULT 0,
+    replaced_by TEXT,
+    replaces TEXT
+);
+CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
+CREATE TABLE IF NOT EXISTS positions (
+    symbol TEXT PRIMARY KEY,
+    qty TEXT NOT NULL,
+    cost_basis TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS equity (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    equity TEXT NOT NULL
+);
+"""
+
+OPEN_STATUSES = ("new", "accepted", "pending_new", "partially_filled")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="microseconds")
+    return value
+
+
+class SimStore:
+    """The sim broker's database file."""
+
+    def __init__(self, path: Path, *, reset: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if reset:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work; nested calls join the outer transaction."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- meta ------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, str(_text(value))),
+        )
+
+    # -- orders ----------------------------------------------------------------------
+
+    def insert_order(self, values: dict[str, Any]) -> None:
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self._db.execute(
+            f"INSERT INTO orders ({columns}) VALUES ({marks})",
+            tuple(_text(v) for v in values.values()),
+        )
+
+    def update_order(self, order_id: str, **values: Any) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        self._db.execute(
+            f"UPDATE orders SET {assignments} WHERE order_id = ?",
+            (*(_text(v) for v in values.values()), order_id),
+        )
+
+    def order(self, order_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM orders WHERE order_id = ?", (order_id,)
+        ).fetchone()
+        return row
+
+    def order_by_client_id(self, client_order_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        return row
+
+    def orders(
+        self, status: str, limit: int | None, symbols: list[str] | None
+    ) -> list[sqlite3.Row]:
+        marks = ", ".join("?" for _ in OPEN_STATUSES)
+        where = {
+            "open": f"status IN ({marks})",
+            "closed": f"status NOT IN ({marks})",
+            "all": "1 = 1",
+        }[status]
+        params: list[Any] = list(OPEN_STATUSES) if status != "all" else []
+        if symbols:
+            where += f" AND symbol IN ({', '.join('?' for _ in symbols)})"
+            params.extend(symbols)
+        sql = f"SELECT * FROM orders WHERE {where} ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return list(self._db.execute(sql, params).fetchall())
+
+    # -- positions -------------------------------------------------------------------
+
+    def positions(self) -> list[tuple[str, Decimal, Decimal]]:
+        rows = self._db.execute("SELECT symbol, qty, cost_basis FROM positions ORDER BY symbol")
+        return [(r[0], Decimal(r[1]), Decimal(r[2])) for r in rows.fetchall()]
+
+    def position(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        row = self._db.execute(
+            "SELECT qty, cost_basis FROM positions WHERE symbol = ?", (symbol,)
+        ).fetchone()
+        return None if row is None else (Decimal(row[0]), Decimal(row[1]))
+
+    def set_position(self, symbol: str, qty: Decimal, cost_basis: Decimal) -> None:
+        if qty == 0:
+            self._db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+            return
+        self._db.execute(
+            "INSERT INTO positions (symbol, qty, cost_basis) VALUES (?, ?, ?) "
+            "ON CONFLICT(symbol) DO UPDATE SET "
+            "qty = excluded.qty, cost_basis = excluded.cost_basis",
+            (symbol, _text(qty), _text(cost_basis)),
+        )
+
+    # -- equity ----------------------------------------------------------------------
+
+    def add_equity_point(self, at: dt.datetime, equity: Decimal) -> None:
+        self._db.execute(
+            "INSERT INTO equity (at, equity) VALUES (?, ?)", (_text(at), _text(equity))
+        )
+
+    def equity_points(self) -> list[tuple[str, Decimal]]:
+        rows = self._db.execute("SELECT at, equity FROM equity ORDER BY seq").fetchall()
+        return [(r[0], Decimal(r[1])) for r in rows]
