@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ._serialize import to_json
 from .categories import category_for_method
 from .config import effective_config
 from .errors import (
@@ -136,7 +137,7 @@ def _jsonable(method: str, result: Any, kwargs: Mapping[str, Any]) -> Any:
     if method == "cancel_all_orders":
         return {"status": "cancel_requested", "order_ids": result}
     if method == "get_buying_power":
-        return {"buying_power": str(result)}
+        return {"buying_power": to_json(result)}
     if isinstance(result, list):
         return [item.to_dict() for item in result]
     return result.to_dict()

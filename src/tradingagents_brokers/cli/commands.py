@@ -62,13 +62,13 @@ class CliApprover:
         return Approval(True, "cli-user", "confirmed at the terminal") if same else None
 
 
-def confirm(question: str, *, yes: bool, ask: Callable[[str], str] = input) -> None:
+def confirm(question: str, *, yes: bool, ask: Callable[[str], str] | None = None) -> None:
     """Ask ``question`` on a terminal; ``--yes`` answers for scripts; no terminal refuses."""
     if yes:
         return
     if not sys.stdin.isatty():
         raise Declined("no terminal to confirm on; pass --yes to approve in a script")
-    answer = ask(f"{question} [y/N] ").strip().lower()
+    answer = (ask or input)(f"{question} [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise Declined("not confirmed; nothing was sent")
 

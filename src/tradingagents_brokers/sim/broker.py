@@ -43,8 +43,9 @@ from ..models import (
     Quote,
 )
 from ..orders import Order, OrderChanges, OrderRequest
+from .matching import crosses
 from .prices import PriceSource
-from .store import SimStore
+from .store import SimStore, row_to_order
 
 __all__ = ["SIM_CAPABILITIES", "SimBroker"]
 
@@ -224,7 +225,7 @@ class SimBroker:
             row = self.store.order_by_client_id(client_order_id)
             if row is None:
                 raise NotFoundError(f"no order with client_order_id {client_order_id!r}")
-            return _to_order(row)
+            return row_to_order(row)
 
     def get_orders(
         self,
@@ -235,7 +236,7 @@ class SimBroker:
         with self.store.transaction():
             self._process()
             rows = self.store.orders(status, limit, list(symbols) if symbols else None)
-            return [_to_order(row) for row in rows]
+            return [row_to_order(row) for row in rows]
 
     # -- positions and account -------------------------------------------------------
 
@@ -350,6 +351,11 @@ class SimBroker:
 
     # -- internals -------------------------------------------------------------------
 
+    def _mark(self, symbol: str, qty: Decimal, cost_basis: Decimal) -> Decimal:
+        """The price a holding is valued at: the quote, or its cost when the source lost it."""
+        quote = self._quote(symbol)
+        return quote.price if quote is not None else cost_basis / qty
+
     def _row(self, order_id: str) -> sqlite3.Row:
         row = self.store.order(order_id)
         if row is None:
@@ -357,7 +363,7 @@ class SimBroker:
         return row
 
     def _order(self, order_id: str) -> Order:
-        return _to_order(self._row(order_id))
+        return row_to_order(self._row(order_id))
 
     def _position(self, symbol: str, qty: Decimal, cost_basis: Decimal) -> Position:
         quote = self._quote(symbol)
@@ -439,21 +445,18 @@ class SimBroker:
         quote = self._quote(row["symbol"])
         if quote is None:
             return
-        price = quote.price
-        buy = row["side"] == "buy"
-        kind = row["order_type"]
-        triggered = bool(row["triggered"])
-        if kind in ("stop", "stop_limit") and not triggered:
-            stop = Decimal(row["stop_price"])
-            triggered = price >= stop if buy else price <= stop
-            if triggered:
-                self.store.update_order(order_id, triggered=1)
-        fill = kind == "market" or (kind == "stop" and triggered)
-        if kind == "limit" or (kind == "stop_limit" and triggered):
-            limit = Decimal(row["limit_price"])
-            fill = price <= limit if buy else price >= limit
+        fill, triggered = crosses(
+            kind=row["order_type"],
+            buy=row["side"] == "buy",
+            price=quote.price,
+            limit=_dec(row["limit_price"]),
+            stop=_dec(row["stop_price"]),
+            triggered=bool(row["triggered"]),
+        )
+        if triggered and not row["triggered"]:
+            self.store.update_order(order_id, triggered=1)
         if fill:
-            self._fill(row, price, now)
+            self._fill(row, quote.price, now)
         elif first and row["time_in_force"] in ("ioc", "fok"):
             self.store.update_order(order_id, status="canceled", canceled_at=now)
 
@@ -478,36 +481,7 @@ class SimBroker:
         )
         positions = self.store.positions()
         equity = cash + sum(
-            (q * (self._quote(s) or _missing_quote(s, c, q)).price for s, q, c in positions),
+            (q * self._mark(s, q, c) for s, q, c in positions),
             Decimal(0),
         )
         self.store.add_equity_point(now, _money(equity))
-
-
-def _missing_quote(symbol: str, cost: Decimal, qty: Decimal) -> Quote:
-    """A stand-in quote at cost when the source lost a symbol's price (keeps equity finite)."""
-    return Quote(symbol=symbol, price=cost / qty, as_of=_utcnow(), source="cost")
-
-
-def _to_order(row: sqlite3.Row) -> Order:
-    return Order(
-        order_id=row["order_id"],
-        client_order_id=row["client_order_id"],
-        symbol=row["symbol"],
-        side=row["side"],
-        order_type=row["order_type"],
-        time_in_force=row["time_in_force"],
-        status=row["status"],
-        qty=row["qty"],
-        notional=row["notional"],
-        filled_qty=row["filled_qty"],
-        limit_price=row["limit_price"],
-        stop_price=row["stop_price"],
-        filled_avg_price=row["filled_avg_price"],
-        submitted_at=row["submitted_at"],
-        filled_at=row["filled_at"],
-        canceled_at=row["canceled_at"],
-        extended_hours=bool(row["extended_hours"]),
-        replaced_by=row["replaced_by"],
-        replaces=row["replaces"],
-    )

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .._numbers import format_decimal
+from ..orders import Order
 
-__all__ = ["SimStore"]
+__all__ = ["SimStore", "row_to_order"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -198,3 +199,27 @@ class SimStore:
     def equity_points(self) -> list[tuple[str, Decimal]]:
         rows = self._db.execute("SELECT at, equity FROM equity ORDER BY seq").fetchall()
         return [(r[0], Decimal(r[1])) for r in rows]
+
+
+def row_to_order(row: sqlite3.Row) -> Order:
+    return Order(
+        order_id=row["order_id"],
+        client_order_id=row["client_order_id"],
+        symbol=row["symbol"],
+        side=row["side"],
+        order_type=row["order_type"],
+        time_in_force=row["time_in_force"],
+        status=row["status"],
+        qty=row["qty"],
+        notional=row["notional"],
+        filled_qty=row["filled_qty"],
+        limit_price=row["limit_price"],
+        stop_price=row["stop_price"],
+        filled_avg_price=row["filled_avg_price"],
+        submitted_at=row["submitted_at"],
+        filled_at=row["filled_at"],
+        canceled_at=row["canceled_at"],
+        extended_hours=bool(row["extended_hours"]),
+        replaced_by=row["replaced_by"],
+        replaces=row["replaces"],
+    )

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradingagents_brokers import GatedBroker, PluginHost, get_broker, make_plugin_manager
+from tradingagents_brokers.config import effective_config
+
+from .fakes import FakeBroker, FakePlugin
+
+
+@pytest.fixture
+def sim_config(tmp_path: Path) -> dict[str, Any]:
+    """A sim broker with fixed prices, state in this test's directory."""
+    return {
+        "trading_broker": "sim",
+        "state_dir": str(tmp_path / "state"),
+        "broker_options": {"sim": {"prices": {"AAPL": "100", "MSFT": "200", "SPY": "500"}}},
+    }
+
+
+@pytest.fixture
+def sim(sim_config: dict[str, Any]) -> Iterator[GatedBroker]:
+    gated = get_broker("sim", config=sim_config)
+    yield gated
+    gated.close()
+
+
+@pytest.fixture
+def fake_broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+def fake_host(fake_broker: FakeBroker) -> PluginHost:
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(FakePlugin(fake_broker), name="fake-plugin")
+    return PluginHost(pm)
+
+
+def make_gated(host: PluginHost, **overrides: Any) -> GatedBroker:
+    """A gated ``fake`` broker on ``host`` with configuration ``overrides``."""
+    config = effective_config({"trading_broker": "fake", **overrides})
+    return GatedBroker(host, "fake", host.build_broker("fake", config), config)
+
+
+@pytest.fixture
+def fake(fake_host: PluginHost) -> GatedBroker:
+    return make_gated(fake_host)

@@ -1,0 +1,200 @@
+"""A scriptable in-memory broker for tests of the gate and the hooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from tradingagents_brokers import hookimpl
+from tradingagents_brokers.broker import BrokerSettings, BrokerType
+from tradingagents_brokers.errors import BrokerError, NotFoundError
+from tradingagents_brokers.models import (
+    Account,
+    Asset,
+    BrokerCapabilities,
+    Clock,
+    ClosePositionResult,
+    PortfolioHistory,
+    Position,
+    Quote,
+)
+from tradingagents_brokers.orders import Order, OrderChanges, OrderRequest
+
+NOW = dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)
+
+FAKE_CAPABILITIES = BrokerCapabilities(
+    order_types={"market", "limit", "stop", "stop_limit", "trailing_stop"},
+    time_in_force={"day", "gtc", "ioc", "fok", "opg", "cls"},
+    order_classes={"simple", "bracket", "oco", "oto"},
+    fractional=True,
+    notional=True,
+    short_selling=True,
+    extended_hours=True,
+)
+
+
+class FakeBroker:
+    """Records every call; ``fail_next`` makes the next place_order raise.
+
+    With ``accept_before_failing`` the order is kept first, like a timeout after acceptance.
+    """
+
+    def __init__(self, capabilities: BrokerCapabilities = FAKE_CAPABILITIES) -> None:
+        self._capabilities = capabilities
+        self.orders: dict[str, Order] = {}
+        self.place_calls: list[OrderRequest] = []
+        self.cancel_calls: list[str] = []
+        self.fail_next: BrokerError | None = None
+        self.accept_before_failing = False
+        self.lookup_error: BrokerError | None = None
+        self.closed = False
+        self.price = Decimal("100")
+
+    @property
+    def capabilities(self) -> BrokerCapabilities:
+        return self._capabilities
+
+    def place_order(self, request: OrderRequest) -> Order:
+        self.place_calls.append(request)
+        error, self.fail_next = self.fail_next, None
+        if error is not None and not self.accept_before_failing:
+            raise error
+        order = Order(
+            order_id=str(uuid.uuid4()),
+            client_order_id=request.client_order_id or "",
+            symbol=request.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            time_in_force=request.time_in_force,
+            status="new",
+            qty=request.qty,
+            notional=request.notional,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            submitted_at=NOW,
+        )
+        self.orders[order.order_id] = order
+        if error is not None:
+            raise error
+        return order
+
+    def cancel_order(self, order_id: str) -> None:
+        self.cancel_calls.append(order_id)
+
+    def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
+        old = self.get_order(order_id)
+        return Order(
+            order_id=str(uuid.uuid4()),
+            client_order_id=changes.client_order_id or f"{old.client_order_id}-r",
+            symbol=old.symbol,
+            side=old.side,
+            order_type=old.order_type,
+            time_in_force=changes.time_in_force or old.time_in_force,
+            status="new",
+            qty=changes.qty or old.qty,
+            limit_price=changes.limit_price or old.limit_price,
+            replaces=order_id,
+        )
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            return self.orders[order_id]
+        except KeyError:
+            raise NotFoundError(f"no order {order_id}") from None
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order:
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        for order in self.orders.values():
+            if order.client_order_id == client_order_id:
+                return order
+        raise NotFoundError(f"no order with client id {client_order_id}")
+
+    def get_orders(
+        self, status: str = "open", limit: int | None = None, symbols: Sequence[str] | None = None
+    ) -> list[Order]:
+        return [o for o in self.orders.values() if status == "all" or o.status.is_open]
+
+    def get_positions(self) -> list[Position]:
+        return [self.get_position("AAPL")]
+
+    def get_position(self, symbol: str) -> Position:
+        return Position(
+            symbol=symbol,
+            qty=5,
+            avg_entry_price=90,
+            current_price=100,
+            market_value=500,
+            cost_basis=450,
+            unrealized_pl=50,
+            unrealized_plpc="0.1111",
+            exchange="FAKE",
+        )
+
+    def close_position(self, symbol: str, qty: Any = None, percentage: Any = None) -> Order:
+        return self.place_order(
+            OrderRequest(symbol=symbol, side="sell", qty=qty or 5, client_order_id="close-1")
+        )
+
+    def close_all_positions(self, cancel_orders: bool = False) -> list[ClosePositionResult]:
+        return [ClosePositionResult(symbol="AAPL", ok=True, order=self.close_position("AAPL"))]
+
+    def get_account(self) -> Account:
+        return Account(
+            account_number="FAKE-1",
+            status="ACTIVE",
+            buying_power=50000,
+            cash=50000,
+            portfolio_value=100000,
+            equity=100000,
+            last_equity=99000,
+        )
+
+    def get_portfolio_history(
+        self, period: str | None = None, timeframe: str | None = None
+    ) -> PortfolioHistory:
+        return PortfolioHistory(
+            timestamps=[NOW],
+            equity=[100000],
+            profit_loss=[0],
+            profit_loss_pct=[0],
+            base_value=100000,
+        )
+
+    def get_clock(self) -> Clock:
+        return Clock(timestamp=NOW, is_open=True)
+
+    def get_asset(self, symbol: str) -> Asset:
+        return Asset(symbol=symbol, tradable=True, fractionable=True, shortable=True)
+
+    def get_quote(self, symbol: str) -> Quote:
+        return Quote(symbol=symbol, price=self.price, as_of=NOW, source="fake")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakePlugin:
+    """Registers broker type ``fake`` building ``self.broker``; credentials in FAKE_LIVE_KEY."""
+
+    def __init__(self, broker: FakeBroker | None = None) -> None:
+        self.broker = broker or FakeBroker()
+
+    @hookimpl
+    def register_brokers(self) -> list[BrokerType]:
+        return [
+            BrokerType(
+                name="fake",
+                factory=self.build,
+                description="in-memory test broker",
+                capabilities=self.broker.capabilities,
+                credential_env={"paper": (), "live": ("FAKE_LIVE_KEY",)},
+            )
+        ]
+
+    def build(self, settings: BrokerSettings) -> FakeBroker:
+        self.settings = settings
+        return self.broker
