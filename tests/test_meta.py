@@ -6,6 +6,8 @@ import ast
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 import tradingagents_brokers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,3 +128,15 @@ def test_no_module_is_longer_than_500_lines():
 
 def test_the_package_is_typed():
     assert (Path(tradingagents_brokers.__file__).parent / "py.typed").exists()
+
+
+def test_the_suite_cannot_reach_the_network():
+    import socket
+
+    from pytest_socket import SocketConnectBlockedError
+
+    with (
+        pytest.warns(UserWarning, match=r"192\.0\.2\.1"),
+        pytest.raises(SocketConnectBlockedError, match=r"allowed: \"127\.0\.0\.1"),
+    ):
+        socket.create_connection(("192.0.2.1", 443), timeout=1)

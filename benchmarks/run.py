@@ -1,0 +1,129 @@
+"""Speed figures of the core, with their budgets. Run with ``nox -s bench``.
+
+* cold ``import tradingagents_brokers`` plus plugin discovery, in a fresh
+  interpreter each time (median of several runs); no broker SDK may be imported;
+* the gated broker's per-call overhead on a read, over calling the broker object
+  directly: once on the sim broker (SQLite underneath) and once on a broker that
+  returns a constant, which isolates the hook machinery.
+
+Exits 1 when a figure is over its budget.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import timeit
+
+IMPORT_BUDGET_MS = 150.0
+READ_OVERHEAD_BUDGET_US = 50.0
+SDK_MODULES = ("alpaca", "pandas", "numpy", "requests", "langchain_core", "pydantic")
+
+COLD = f"""
+import json, sys, time
+start = time.perf_counter()
+import tradingagents_brokers
+from tradingagents_brokers import PluginHost, make_plugin_manager
+types = PluginHost(make_plugin_manager()).broker_types
+elapsed = time.perf_counter() - start
+sdks = sorted({{m.split('.')[0] for m in sys.modules if m.split('.')[0] in {SDK_MODULES!r}}})
+print(json.dumps({{"ms": elapsed * 1000, "brokers": sorted(types), "sdks": sdks}}))
+"""
+
+
+def cold_import(runs: int = 9) -> dict[str, object]:
+    samples = []
+    last: dict[str, object] = {}
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", COLD], check=True, capture_output=True, text=True
+        )
+        last = json.loads(out.stdout)
+        samples.append(float(last["ms"]))  # type: ignore[arg-type]
+    return {"median_ms": statistics.median(samples), "min_ms": min(samples), **last}
+
+
+def overhead(direct, gated, number: int) -> float:
+    """Per-call microseconds of ``gated()`` beyond ``direct()``, best of 5 repeats each."""
+    direct_s = min(timeit.repeat(direct, number=number, repeat=5)) / number
+    gated_s = min(timeit.repeat(gated, number=number, repeat=5)) / number
+    return (gated_s - direct_s) * 1e6
+
+
+def gate_overheads() -> dict[str, float]:
+    from tradingagents_brokers import GatedBroker, PluginHost, get_broker, make_plugin_manager
+    from tradingagents_brokers.config import effective_config
+
+    with tempfile.TemporaryDirectory() as state:
+        sim = get_broker("sim", config={"state_dir": state})
+        sim.place_order(symbol="AAPL", side="buy", qty=1)
+        on_sim = overhead(sim.broker.get_account, sim.get_account, 2000)
+        sim.close()
+
+    from tradingagents_brokers import hookimpl
+    from tradingagents_brokers.broker import BrokerType
+    from tradingagents_brokers.models import Account
+
+    account = Account(
+        account_number="B",
+        status="ACTIVE",
+        buying_power=1,
+        cash=1,
+        portfolio_value=1,
+        equity=1,
+        last_equity=1,
+    )
+
+    class ConstantBroker:
+        capabilities = None
+
+        def __getattr__(self, name):  # every other Broker method, unused here
+            return lambda *a, **k: None
+
+        def get_account(self) -> Account:
+            return account
+
+    class Plugin:
+        @hookimpl
+        def register_brokers(self):
+            return [BrokerType(name="constant", factory=lambda settings: ConstantBroker())]
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(Plugin(), name="constant")
+    host = PluginHost(pm)
+    config = effective_config({"trading_broker": "constant"})
+    broker = ConstantBroker()
+    gated = GatedBroker(host, "constant", broker, config)
+    on_constant = overhead(broker.get_account, gated.get_account, 50_000)
+    return {"sim_us": on_sim, "constant_us": on_constant}
+
+
+def main() -> int:
+    cold = cold_import()
+    gate = gate_overheads()
+    over = []
+    print("cold import + plugin discovery (fresh interpreter, 9 runs):")
+    print(
+        f"  median {cold['median_ms']:.1f} ms, best {cold['min_ms']:.1f} ms "
+        f"(budget {IMPORT_BUDGET_MS:.0f} ms); brokers {cold['brokers']}; "
+        f"SDKs imported: {cold['sdks'] or 'none'}"
+    )
+    if cold["median_ms"] > IMPORT_BUDGET_MS:  # type: ignore[operator]
+        over.append("cold import")
+    if cold["sdks"]:
+        over.append("an SDK was imported at discovery")
+    print("gated read overhead per call (get_account, best of 5 repeats):")
+    budget = f"(budget {READ_OVERHEAD_BUDGET_US:.0f} us)"
+    print(f"  over the sim broker object:   {gate['sim_us']:.1f} us {budget}")
+    print(f"  over a constant broker:       {gate['constant_us']:.1f} us {budget}")
+    if max(gate.values()) > READ_OVERHEAD_BUDGET_US:
+        over.append("read overhead")
+    print("over budget: " + ", ".join(over) if over else "all figures within budget")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Every check CI runs, one session each.
+
+``nox`` runs the default set (what CI runs); ``nox -s bench`` prints the speed figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "plugins", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = False
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The core alone (no broker plugin installed), with coverage of at least 90%."""
+    session.install("--group", "test", ".")
+    session.run(
+        "pytest",
+        "--cov=tradingagents_brokers",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=90",
+        *session.posargs,
+    )
+
+
+@nox.session
+@nox.parametrize("plugin", PLUGINS)
+def plugins(session: nox.Session, plugin: str) -> None:
+    """One run per plugins/* package: the core and that plugin installed together."""
+    path = ROOT / "plugins" / plugin
+    package = f"tradingagents_brokers_{plugin}"
+    session.install("--group", "test", ".", str(path))
+    session.chdir(path)
+    session.run(
+        "pytest",
+        f"--cov={package}",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=90",
+        *session.posargs,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("--group", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict on the core and on each plugin."""
+    session.install("--group", "typecheck", ".", *(str(ROOT / "plugins" / p) for p in PLUGINS))
+    session.run("mypy", "src", *(f"plugins/{p}/src" for p in PLUGINS))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Print the speed figures of benchmarks/ (import and discovery time, gate overhead)."""
+    session.install(".")
+    session.run("python", "benchmarks/run.py", *session.posargs)
