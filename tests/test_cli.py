@@ -225,3 +225,12 @@ def test_version(capsys):
         main(["--version"])
     assert raised.value.code == 0
     assert "tradingagents-brokers 0.1.0" in capsys.readouterr().out
+
+
+def test_malformed_configuration_exits_2_naming_the_key(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('broker_mode = "sideways"\n')
+    assert main(["account", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "'broker_mode'" in err
+    assert "'paper' or 'live'" in err
