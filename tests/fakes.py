@@ -48,6 +48,7 @@ class FakeBroker:
         self.place_calls: list[OrderRequest] = []
         self.cancel_calls: list[str] = []
         self.fail_next: BrokerError | None = None
+        self.fail_always: BrokerError | None = None
         self.accept_before_failing = False
         self.lookup_error: BrokerError | None = None
         self.closed = False
@@ -59,7 +60,7 @@ class FakeBroker:
 
     def place_order(self, request: OrderRequest) -> Order:
         self.place_calls.append(request)
-        error, self.fail_next = self.fail_next, None
+        error, self.fail_next = self.fail_next or self.fail_always, None
         if error is not None and not self.accept_before_failing:
             raise error
         order = Order(
@@ -171,7 +172,7 @@ class FakeBroker:
         return Asset(symbol=symbol, tradable=True, fractionable=True, shortable=True)
 
     def get_quote(self, symbol: str) -> Quote:
-        return Quote(symbol=symbol, price=self.price, as_of=NOW, source="fake")
+        return Quote(symbol=symbol, price=self.price, as_of=dt.datetime.now(dt.UTC), source="fake")
 
     def close(self) -> None:
         self.closed = True

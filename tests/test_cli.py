@@ -95,7 +95,6 @@ def test_the_cli_approval_answers_the_confirmation_hook_for_live_orders(cli, mon
         (("order", "buy", "AAPL", "--qty", "1", "--type", "teleport", "--yes"), "order_type"),
         (("order", "buy", "AAPL", "--qty", "1", "--tif", "forever", "--yes"), "time_in_force"),
         (("order", "buy", "AAPL", "--qty", "1", "--type", "limit", "--yes"), "needs limit_price"),
-        (("order", "buy", "ZZZZ", "--qty", "1", "--yes"), "unknown symbol"),
         (("order", "buy", "AAPL", "--qty", "1", "--broker", "nosuch", "--yes"), "no broker named"),
         (("close", "AAPL", "--percentage", "150", "--yes"), "at most 100"),
     ],
@@ -115,11 +114,19 @@ def test_argument_errors_exit_2(cli):
     assert raised.value.code == 2
 
 
-def test_insufficient_funds_exits_4(cli):
-    code, out, err = cli("order", "buy", "AAPL", "--qty", "100000", "--yes", "--json")
+def test_a_broker_refusal_exits_4(cli):
+    code, out, err = cli("order", "sell", "AAPL", "--qty", "5", "--yes", "--json")
     assert code == 4
     assert json.loads(out)["code"] == "insufficient_funds"
-    assert "insufficient buying power" in err
+    assert "does not sell short" in err
+
+
+def test_a_gate_refusal_exits_3_with_the_reason_codes(cli):
+    code, out, _ = cli("order", "buy", "AAPL", "--qty", "100000", "--yes", "--json")
+    assert code == 3
+    codes = [r["code"] for r in json.loads(out)["details"]["reasons"]]
+    assert "ORDER_VALUE_EXCEEDS_MAX" in codes
+    assert "INSUFFICIENT_BUYING_POWER" in codes
 
 
 def test_cancel_close_and_history(cli):
@@ -132,7 +139,7 @@ def test_cancel_close_and_history(cli):
         "--type",
         "limit",
         "--limit-price",
-        "150",
+        "190",
         "--tif",
         "gtc",
         "--yes",
@@ -234,3 +241,11 @@ def test_malformed_configuration_exits_2_naming_the_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'broker_mode'" in err
     assert "'paper' or 'live'" in err
+
+
+def test_an_unknown_symbol_is_refused_by_the_gate_for_want_of_a_price(cli):
+    code, _, err = cli("order", "buy", "ZZZZ", "--qty", "1", "--yes")
+    assert code == 3
+    assert "REFERENCE_PRICE_MISSING" in err
+    _, out, _ = cli("orders", "--json")
+    assert json.loads(out) == []

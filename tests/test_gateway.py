@@ -88,8 +88,8 @@ def test_requests_outside_the_brokers_capabilities_are_refused(host_for, fields,
 
 def test_each_order_gets_a_client_order_id_and_keeps_one_given(fake, fake_broker):
     first = fake.place_order(symbol="AAPL", side="buy", qty=1)
-    second = fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-1")
-    assert first.client_order_id.startswith("tab-")
+    second = fake.place_order(symbol="AAPL", side="buy", qty=2, client_order_id="mine-1")
+    assert first.client_order_id == f"tab-{fake.journal.journal_id}-1"
     assert second.client_order_id == "mine-1"
     assert [r.client_order_id for r in fake_broker.place_calls] == [first.client_order_id, "mine-1"]
 
@@ -137,11 +137,25 @@ def test_cancels_pass_even_when_live_trading_is_blocked(fake_host, fake_broker):
 
 
 def test_duplicate_client_order_id_resolves_to_the_existing_order(fake, fake_broker):
-    existing = fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="dup-1")
+    from tradingagents_brokers import OrderRequest
+
+    existing = fake_broker.place_order(
+        OrderRequest(
+            symbol="AAPL", side="buy", qty=1, client_order_id=f"tab-{fake.journal.journal_id}-1"
+        )
+    )
     fake_broker.fail_next = DuplicateClientOrderIdError("already used")
-    again = fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="dup-1")
+    again = fake.place_order(symbol="AAPL", side="buy", qty=1)
     assert again == existing
     assert len(fake_broker.orders) == 1
+    assert fake.journal.intent(1).status == "new"
+
+
+def test_a_caller_resending_its_client_order_id_gets_the_first_order(fake, fake_broker):
+    first = fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-7")
+    again = fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-7")
+    assert again == first
+    assert len(fake_broker.place_calls) == 1
 
 
 def test_unknown_outcome_is_resolved_by_client_order_id(fake, fake_broker):
@@ -153,7 +167,7 @@ def test_unknown_outcome_is_resolved_by_client_order_id(fake, fake_broker):
 
 
 @pytest.mark.parametrize("lookup", [None, BrokerAPIError("lookup failed too")])
-def test_unknown_outcome_that_cannot_be_resolved_is_raised_not_retried(
+def test_unknown_outcome_is_retried_with_the_same_id_then_left_unknown(
     fake, fake_broker, fake_host, lookup
 ):
     events = []
@@ -166,12 +180,17 @@ def test_unknown_outcome_that_cannot_be_resolved_is_raised_not_retried(
             events.append(event.kind)
 
     fake_host.pm.register(Observer(), name="observer")
-    fake_broker.fail_next = OrderOutcomeUnknownError("connection reset")
+    fake_broker.fail_always = OrderOutcomeUnknownError("connection reset")
     fake_broker.lookup_error = lookup
     with pytest.raises(OrderOutcomeUnknownError):
         fake.place_order(symbol="AAPL", side="buy", qty=1)
-    assert len(fake_broker.place_calls) == 1
+    retries = fake.config["submit_retries"]
+    assert len(fake_broker.place_calls) == retries + 1
+    assert len({r.client_order_id for r in fake_broker.place_calls}) == 1
     assert events == ["unknown"]
+    assert fake.journal.intent(1).status == "unknown"
+    kinds = [e["kind"] for e in fake.journal.events(intent_id=1)]
+    assert kinds.count("submit_attempt") == retries + 1
 
 
 def test_broker_refusals_propagate_typed(fake, fake_broker):
@@ -248,7 +267,7 @@ def test_get_orders_validates_its_filters(fake, kwargs, message):
 
 
 def test_cancel_all_cancels_each_open_order(fake, fake_broker):
-    ids = {fake.place_order(symbol="AAPL", side="buy", qty=1).order_id for _ in range(3)}
+    ids = {fake.place_order(symbol="AAPL", side="buy", qty=q).order_id for q in (1, 2, 3)}
     assert set(fake.cancel_all_orders()) == ids
     assert set(fake_broker.cancel_calls) == ids
 

@@ -52,14 +52,17 @@ def test_live_mode_without_auto_execute_returns_blocked_and_sends_nothing(routed
 
 
 def test_insufficient_funds_and_invalid_orders_return_the_error_dict(routed):
-    poor = route_to_broker("place_order", symbol="SPY", qty=1000, side="buy")
+    poor = route_to_broker("place_order", symbol="SPY", qty=10, side="sell")
     assert poor["code"] == "insufficient_funds"
     assert set(poor) == {"error", "message", "code", "details"}
+    vetoed = route_to_broker("place_order", symbol="SPY", qty=1000, side="buy")
+    assert vetoed["code"] == "order_rejected"
+    assert "ORDER_VALUE_EXCEEDS_MAX" in vetoed["message"]
     invalid = route_to_broker("place_order", symbol="AAPL", qty=-1, side="buy")
     assert invalid["error"] == "InvalidOrderError"
     assert "greater than zero" in invalid["message"]
     unknown = route_to_broker("place_order", symbol="ZZZZ", qty=1, side="buy")
-    assert unknown["code"] == "invalid_order"
+    assert "REFERENCE_PRICE_MISSING" in unknown["message"]
     assert route_to_broker("get_orders", status="all") == []
 
 

@@ -20,6 +20,7 @@ come from each broker's own environment variables.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import tomllib
@@ -37,12 +38,15 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "ENV_PREFIX",
+    "RISK_KEYS",
     "default_state_dir",
     "effective_config",
     "get_config",
     "load_config",
     "reset_config",
+    "risk_limits_hash",
     "set_config",
+    "state_paths",
 ]
 
 ENV_PREFIX = "TRADINGAGENTS_BROKER_"
@@ -61,9 +65,35 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "require_confirmation": True,
     # Added keys, each with a safe default.
     "state_dir": None,
+    "journal_path": None,
     "blocked_plugins": [],
     "broker_options": {},
+    # Risk limits of the built-in checks (see docs/safety.md).
+    "allowed_symbols": [],
+    "denied_symbols": [],
+    "max_orders_per_minute": 30,
+    "max_orders_per_second": 5,
+    "duplicate_window_seconds": 10,
+    "price_collar_pct": Decimal("0.10"),
+    "quote_max_age_seconds": 120,
+    "submit_retries": 2,
 }
+
+#: The keys that shape risk decisions; their hash is journaled with every decision.
+RISK_KEYS = (
+    "broker_mode",
+    "auto_execute_trades",
+    "require_confirmation",
+    "max_position_size",
+    "max_order_value",
+    "allowed_symbols",
+    "denied_symbols",
+    "max_orders_per_minute",
+    "max_orders_per_second",
+    "duplicate_window_seconds",
+    "price_collar_pct",
+    "quote_max_age_seconds",
+)
 
 
 class _Invalid(Exception):
@@ -129,6 +159,29 @@ def _names(value: Any) -> list[str]:
     return [v.strip() for v in value]
 
 
+def _symbols(value: Any) -> list[str]:
+    from .errors import InvalidOrderError
+    from .orders import normalize_symbol
+
+    try:
+        return sorted({normalize_symbol(v) for v in _names(value)})
+    except InvalidOrderError as exc:
+        raise _Invalid(f"a list of plain ASCII tickers ({exc.message})") from None
+
+
+def _count(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            raise _Invalid(f"a whole number of at least {minimum}")
+        return number
+
+    return check
+
+
 def _vendor_map(keys: frozenset[str] | None, what: str) -> Callable[[Any], dict[str, str]]:
     def check(value: Any) -> dict[str, str]:
         if not isinstance(value, Mapping):
@@ -159,8 +212,17 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "max_order_value": _money,
     "require_confirmation": _bool,
     "state_dir": _path,
+    "journal_path": _path,
     "blocked_plugins": _names,
     "broker_options": _options,
+    "allowed_symbols": _symbols,
+    "denied_symbols": _symbols,
+    "max_orders_per_minute": _count(1),
+    "max_orders_per_second": _count(1),
+    "duplicate_window_seconds": _count(0),
+    "price_collar_pct": _fraction,
+    "quote_max_age_seconds": _count(1),
+    "submit_retries": _count(0),
 }
 
 _MERGED = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})
@@ -272,6 +334,20 @@ def effective_config(
     """:func:`get_config` with ``overrides`` merged on top (and the file at ``path``, if given)."""
     config = load_config(_runtime, path=path)
     return _merge(config, overrides, "code") if overrides else config
+
+
+def risk_limits_hash(config: Mapping[str, Any]) -> str:
+    """A short hash of the limits in force, journaled with every risk decision."""
+    limits = {key: config.get(key) for key in RISK_KEYS}
+    text = json.dumps(limits, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def state_paths(config: Mapping[str, Any]) -> tuple[Path, Path]:
+    """The state directory and the journal file of ``config``."""
+    state_dir = Path(config.get("state_dir") or default_state_dir())
+    journal = Path(config.get("journal_path") or state_dir / "journal.db")
+    return state_dir, journal
 
 
 def reset_config() -> None:

@@ -18,6 +18,7 @@ import attrs
 from .enums import TradingMode
 from .models import Account, Position, Quote
 from .orders import Order, OrderRequest
+from .safety.journal import IntentRecord
 
 __all__ = ["Approval", "CheckContext", "Decision", "OrderContext", "OrderSource"]
 
@@ -97,7 +98,15 @@ class CheckContext:
     fetch_positions: Callable[[], list[Position]] = attrs.field(repr=False)
     fetch_open_orders: Callable[[], list[Order]] = attrs.field(repr=False)
     fetch_quote: Callable[[str], Quote] = attrs.field(repr=False)
+    #: Intents of this broker whose outcome is unknown or not yet answered.
+    fetch_in_flight: Callable[[], list[IntentRecord]] = attrs.field(default=list, repr=False)
+    #: Intents of this broker admitted in the last N seconds (denials excluded).
+    fetch_recent: Callable[[float], list[IntentRecord]] = attrs.field(
+        default=lambda seconds: [], repr=False
+    )
     now: Callable[[], dt.datetime] = attrs.field(default=_utcnow, repr=False)
+    #: The order id a replace would supersede (it leaves the open orders counted).
+    replaces: str | None = None
     _cache: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
@@ -114,8 +123,24 @@ class CheckContext:
         return result
 
     def open_orders(self) -> list[Order]:
+        """Open orders at the broker, without the one being replaced."""
         result: list[Order] = self._cached("open_orders", self.fetch_open_orders)
+        return [o for o in result if o.order_id != self.replaces]
+
+    def in_flight(self) -> list[IntentRecord]:
+        result: list[IntentRecord] = self._cached("in_flight", self.fetch_in_flight)
         return result
+
+    def recent(self, seconds: float) -> list[IntentRecord]:
+        result: list[IntentRecord] = self._cached(
+            f"recent:{seconds}", lambda: self.fetch_recent(seconds)
+        )
+        return result
+
+    def forget_journal_reads(self) -> None:
+        """Drop cached journal reads (broker reads stay) before deciding inside a transaction."""
+        for key in [k for k in self._cache if k == "in_flight" or k.startswith("recent:")]:
+            del self._cache[key]
 
     def quote(self, symbol: str | None = None) -> Quote:
         wanted = symbol or self.request.symbol

@@ -116,7 +116,7 @@ class BrokerRateLimitError(BrokerAPIError):
         if retry_after is not None:
             merged.setdefault("retry_after", retry_after)
         super().__init__(message, status_code=status_code, details=merged)
-        self.retry_after = retry_after
+        self.retry_after: float | None = retry_after
 
 
 class BrokerAuthenticationError(BrokerAPIError):

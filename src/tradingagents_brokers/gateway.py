@@ -1,30 +1,18 @@
-"""The gated broker: the one path every order takes (DESIGN §5).
+"""The gated broker: one broker instance behind the safety gate.
 
-:class:`GatedBroker` wraps one broker instance. Python callers, ``route_to_broker``,
-the CLI and agent tools all place orders through :meth:`GatedBroker.submit`,
-which runs, in order:
-
-1. validation (the :class:`~tradingagents_brokers.orders.OrderRequest` itself, then
-   the broker's capabilities) -> ``InvalidOrderError``;
-2. the mode gate: live needs ``broker_mode="live"``, ``auto_execute_trades=True``
-   and the live credentials -> ``OrderBlockedError``;
-3. every ``check_order`` risk check, failing closed -> ``OrderRejectedError`` with
-   every reason;
-4. confirmation through ``confirm_order`` when ``require_confirmation`` is on;
-5. submission with a ``client_order_id`` through the ``place_order`` hook; an
-   outcome the broker leaves unknown is looked up by that id before giving up,
-   and a duplicate id resolves to the existing order;
-6. the outcome is logged to ``tradingagents.broker.trades`` and sent to
-   ``on_order_event``.
-
-Reads pass straight through to the operation hooks.
+:class:`GatedBroker` is what Python callers, ``route_to_broker``, the CLI and agent
+tools hold. Reads pass straight through to the operation hooks; new orders go
+through :class:`~tradingagents_brokers.safety.gate.Gate` (validation, mode gate,
+trading state, risk checks, confirmation, journal) and are sent by
+:class:`~tradingagents_brokers.safety.submission.Submitter`; replacing and closing
+pass the gate's checks that apply to them; cancels are never blocked.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -33,18 +21,15 @@ import attrs
 
 from ._numbers import to_decimal
 from .broker import Broker, BrokerType, OrderQuery
-from .decisions import Approval, CheckContext, Decision, OrderContext
+from .config import risk_limits_hash, state_paths
+from .decisions import OrderContext
 from .enums import TradingMode
 from .errors import (
     BrokerError,
-    DuplicateClientOrderIdError,
     InvalidOrderError,
-    OrderBlockedError,
-    OrderOutcomeUnknownError,
-    OrderRejectedError,
     Reason,
 )
-from .events import OrderEvent, OrderEventKind
+from .events import OrderEventKind
 from .host import PluginHost
 from .models import (
     Account,
@@ -57,52 +42,18 @@ from .models import (
     Quote,
 )
 from .orders import Order, OrderChanges, OrderRequest, normalize_symbol
+from .safety.gate import Gate, OrderPreview, check_capabilities, replacement_request
+from .safety.journal import OPEN_STATUSES, Journal
+from .safety.reconcile import ReconcileReport, reconcile
+from .safety.state import TradingState, set_state
+from .safety.submission import Submitter
 
 __all__ = ["GatedBroker", "OrderPreview", "check_capabilities"]
 
 trades_log = logging.getLogger("tradingagents.broker.trades")
+log = logging.getLogger("tradingagents.broker")
 
 _REQUEST_FIELDS = frozenset(f.name for f in attrs.fields(OrderRequest))
-
-
-@attrs.frozen
-class OrderPreview:
-    """What the gate would decide for an order, without sending it."""
-
-    request: OrderRequest
-    allowed: bool
-    reasons: tuple[Reason, ...]
-    decisions: tuple[Decision, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "request": self.request.to_dict(),
-            "reasons": [r.to_dict() for r in self.reasons],
-            "decisions": [d.to_dict() for d in self.decisions],
-        }
-
-
-def check_capabilities(request: OrderRequest, name: str, caps: BrokerCapabilities) -> None:
-    """Refuse what broker ``name`` cannot do, before anything is sent."""
-
-    def refuse(what: str, supported: Any = None) -> InvalidOrderError:
-        hint = f"; it supports: {', '.join(sorted(str(s) for s in supported))}" if supported else ""
-        return InvalidOrderError(f"broker {name!r} does not support {what}{hint}")
-
-    if request.order_type not in caps.order_types:
-        raise refuse(f"order type {request.order_type.value!r}", caps.order_types)
-    if request.time_in_force not in caps.time_in_force:
-        raise refuse(f"time in force {request.time_in_force.value!r}", caps.time_in_force)
-    if request.order_class not in caps.order_classes:
-        raise refuse(f"order class {request.order_class.value!r}", caps.order_classes)
-    if request.notional is not None and not caps.notional:
-        raise refuse("notional (dollar) orders; give qty in shares")
-    fractional = request.qty is not None and request.qty != request.qty.to_integral_value()
-    if fractional and not caps.fractional:
-        raise refuse("fractional quantities; use a whole number of shares")
-    if request.extended_hours and not caps.extended_hours:
-        raise refuse("extended-hours orders")
 
 
 class GatedBroker:
@@ -117,6 +68,9 @@ class GatedBroker:
         name: str,
         broker: Broker,
         config: Mapping[str, Any],
+        journal: Journal | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.host = host
         self.name = name
@@ -124,6 +78,18 @@ class GatedBroker:
         self.config: Mapping[str, Any] = MappingProxyType(dict(config))
         self.mode = TradingMode(config["broker_mode"])
         self.broker_type: BrokerType = host.broker_type(name)
+        self.limits_hash = risk_limits_hash(config)
+        self._owns_journal = journal is None
+        self.journal = journal if journal is not None else Journal(state_paths(config)[1])
+        self.gate = Gate(self)
+        self.submitter = Submitter(self, retries=int(config["submit_retries"]), sleep=sleep)
+        self._needs_reconcile = False
+        if self.journal.intents(broker=name, statuses=OPEN_STATUSES, limit=1):
+            try:
+                self.reconcile()
+            except BrokerError as exc:
+                self._needs_reconcile = True
+                log.error("start-up reconciliation of %s failed: %s", name, exc.message)
 
     def __repr__(self) -> str:
         return f"<GatedBroker {self.name!r} mode={self.mode.value}>"
@@ -134,6 +100,8 @@ class GatedBroker:
 
     def close(self) -> None:
         self.broker.close()
+        if self._owns_journal:
+            self.journal.close()
 
     def __enter__(self) -> GatedBroker:
         return self
@@ -209,103 +177,14 @@ class GatedBroker:
         return self.submit(self.build_request(**fields), context=context)
 
     def preview(self, request: OrderRequest, context: OrderContext | None = None) -> OrderPreview:
-        """Run validation, the mode gate and every risk check; send nothing."""
-        ctx = context or OrderContext()
-        check_capabilities(request, self.name, self.capabilities)
-        reasons: list[Reason] = []
-        blocked = self._mode_block()
-        if blocked:
-            reasons.append(Reason("MODE_BLOCKED", blocked, "mode_gate"))
-        decisions = self.host.check_order(request, self._check_context(request, ctx))
-        reasons.extend(Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed)
-        return OrderPreview(request, not reasons, tuple(reasons), tuple(decisions))
+        """Run validation, the mode gate, the trading state and every risk check; send nothing."""
+        return self.gate.preview(request, context)
 
     def submit(self, request: OrderRequest, context: OrderContext | None = None) -> Order:
-        """Take ``request`` through the whole gate and send it. See the module docstring."""
-        ctx = context or OrderContext()
-        check_capabilities(request, self.name, self.capabilities)
-        self._require_mode()
-        decisions = self.host.check_order(request, self._check_context(request, ctx))
-        denied = [d for d in decisions if not d.allowed]
-        if denied:
-            self._deny(request, ctx, [Reason(d.code, d.reason, d.check) for d in denied])
-        if self.config["require_confirmation"]:
-            approval = self.host.confirm_order(request, ctx, self.name, self.mode)
-            if not approval.approved:
-                self._deny(request, ctx, [_approval_reason(approval)])
-        request = request.with_client_order_id(request.client_order_id or _new_client_order_id())
-        return self._send(request, ctx)
+        """Take ``request`` through the whole gate and send it (see :mod:`.safety.gate`)."""
+        return self.gate.submit(request, context)
 
-    def _send(self, request: OrderRequest, ctx: OrderContext) -> Order:
-        assert request.client_order_id is not None
-        try:
-            order = self.host.place_order(self.name, self.broker, request)
-        except DuplicateClientOrderIdError:
-            order = self.get_order_by_client_id(request.client_order_id)
-        except OrderOutcomeUnknownError as exc:
-            order = self._resolve_unknown(request, ctx, exc)
-        except BrokerError as exc:
-            self._record("rejected", request, ctx, error=exc.to_dict())
-            raise
-        kind: OrderEventKind = "filled" if order.status.value == "filled" else "accepted"
-        if order.status.value == "rejected":
-            kind = "rejected"
-        self._record(kind, request, ctx, order=order)
-        return order
-
-    def _resolve_unknown(
-        self, request: OrderRequest, ctx: OrderContext, exc: OrderOutcomeUnknownError
-    ) -> Order:
-        assert request.client_order_id is not None
-        try:
-            return self.get_order_by_client_id(request.client_order_id)
-        except BrokerError:
-            # Not found yet, or the look-up failed too: the outcome stays unknown.
-            pass
-        self._record("unknown", request, ctx, error=exc.to_dict())
-        raise exc
-
-    def _require_mode(self) -> None:
-        blocked = self._mode_block()
-        if blocked:
-            raise OrderBlockedError(blocked, details={"broker": self.name, "mode": self.mode.value})
-
-    def _mode_block(self) -> str | None:
-        if self.mode is not TradingMode.LIVE:
-            return None
-        if not self.config["auto_execute_trades"]:
-            return (
-                "live trading is not enabled, so nothing was sent: set "
-                "'auto_execute_trades: True' (with broker_mode 'live') to send live orders"
-            )
-        missing = self.host.missing_credentials(self.name, self.mode)
-        if missing:
-            return (
-                f"live credentials are missing ({', '.join(missing)}), so nothing was sent: "
-                "set them in the environment"
-            )
-        return None
-
-    def _check_context(self, request: OrderRequest, ctx: OrderContext) -> CheckContext:
-        return CheckContext(
-            request=request,
-            order=ctx,
-            broker_name=self.name,
-            mode=self.mode,
-            config=self.config,
-            fetch_account=self.get_account,
-            fetch_positions=self.get_positions,
-            fetch_open_orders=lambda: self.get_orders("open"),
-            fetch_quote=self.get_quote,
-        )
-
-    def _deny(self, request: OrderRequest, ctx: OrderContext, reasons: list[Reason]) -> None:
-        summary = "; ".join(f"{r.code}: {r.message}" for r in reasons)
-        error = OrderRejectedError(f"order refused by the safety gate: {summary}", reasons=reasons)
-        self._record("denied", request, ctx, error=error.to_dict())
-        raise error
-
-    def _record(
+    def record(
         self,
         kind: OrderEventKind,
         request: OrderRequest | None,
@@ -314,40 +193,52 @@ class GatedBroker:
         order: Order | None = None,
         error: dict[str, Any] | None = None,
     ) -> None:
-        subject = request.to_dict() if request else {}
-        trades_log.info(
-            "%s broker=%s mode=%s source=%s symbol=%s side=%s qty=%s notional=%s "
-            "client_order_id=%s order_id=%s status=%s code=%s",
-            kind,
-            self.name,
-            self.mode.value,
-            ctx.source,
-            subject.get("symbol") or (order.symbol if order else None),
-            subject.get("side"),
-            subject.get("qty"),
-            subject.get("notional"),
-            subject.get("client_order_id") or (order.client_order_id if order else None),
-            order.order_id if order else None,
-            order.status.value if order else None,
-            error["code"] if error else None,
-        )
-        self.host.emit(
-            OrderEvent(
-                kind=kind,
-                broker_name=self.name,
-                request=request,
-                order=order,
-                context=ctx,
-                error=error,
-            )
-        )
+        """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
+        self.gate.record(kind, request, ctx, order=order, error=error)
+
+    # -- trading state and reconciliation ---------------------------------------------
+
+    def trading_state(self) -> dict[str, Any]:
+        """The current trading state: ``{"state", "reason", "by", "at"}``."""
+        return self.journal.trading_state()
+
+    def halt(
+        self, reason: str, *, cancel_open_orders: bool = False, context: OrderContext | None = None
+    ) -> list[str]:
+        """Stop all new orders (cancels still pass); optionally cancel every open order."""
+        ctx = context or OrderContext()
+        set_state(self.journal, TradingState.HALTED, reason=reason, by=ctx.source)
+        return self.cancel_all_orders(context=ctx) if cancel_open_orders else []
+
+    def reduce_only(self, reason: str, *, context: OrderContext | None = None) -> None:
+        """Accept only orders that shrink a position."""
+        ctx = context or OrderContext()
+        set_state(self.journal, TradingState.REDUCING, reason=reason, by=ctx.source)
+
+    def resume(self, reason: str, *, context: OrderContext | None = None) -> None:
+        """Return to ACTIVE. Refused for agents: only a person resumes trading."""
+        ctx = context or OrderContext()
+        set_state(self.journal, TradingState.ACTIVE, reason=reason, by=ctx.source)
+
+    def reconcile(self) -> ReconcileReport:
+        """Bring every open intent of this broker to the broker's truth.
+
+        See :mod:`tradingagents_brokers.safety.reconcile`.
+        """
+        report = reconcile(self)
+        self._needs_reconcile = not report.ok
+        return report
 
     # -- other order-changing operations --------------------------------------------
 
     def cancel_order(self, order_id: str, *, context: OrderContext | None = None) -> None:
         """Cancel one open order. Cancels are never blocked: they only reduce risk."""
+        ctx = context or OrderContext()
         self.host.cancel_order(self.name, self.broker, order_id)
-        self._record("canceled", None, context or OrderContext(), order=None)
+        self.journal.append(
+            "cancel_requested", {"order_id": order_id, "source": ctx.source}, broker=self.name
+        )
+        self.record("canceled", None, ctx, order=None)
 
     def cancel_all_orders(self, *, context: OrderContext | None = None) -> list[str]:
         """Cancel every open order; returns the ids asked to cancel."""
@@ -359,7 +250,11 @@ class GatedBroker:
     def replace_order(
         self, order_id: str, *, context: OrderContext | None = None, **changes: Any
     ) -> Order:
-        """Replace an open order (qty, limit_price, stop_price, trail, time_in_force)."""
+        """Replace an open order (qty, limit_price, stop_price, trail, time_in_force).
+
+        The new terms pass the trading state and every risk check, as a new order would.
+        """
+        ctx = context or OrderContext()
         try:
             parsed = OrderChanges(**changes)
         except TypeError:
@@ -371,9 +266,32 @@ class GatedBroker:
             raise InvalidOrderError(
                 f"broker {self.name!r} cannot replace orders; cancel and place anew"
             )
-        self._require_mode()
+        self.gate.require_mode(None, ctx)
+        self.gate.require_ready()
+        current = self.get_order(order_id)
+        request = replacement_request(current, parsed)
+        check_ctx = self.gate.check_context(request, ctx)
+        check_ctx.replaces = order_id
+        decisions = self.gate.decide(request, check_ctx)
+        reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
+        self.journal.append(
+            "replace_requested",
+            {
+                "order_id": order_id,
+                "changes": parsed.to_dict(),
+                "limits_hash": self.limits_hash,
+                "decisions": [d.to_dict() for d in decisions],
+                "source": ctx.source,
+            },
+            broker=self.name,
+        )
+        if reasons:
+            self.gate.deny(request, ctx, reasons)
         order = self.host.replace_order(self.name, self.broker, order_id, parsed)
-        self._record("replaced", None, context or OrderContext(), order=order)
+        self.journal.append(
+            "replaced", {"order_id": order_id, "order": order.to_dict()}, broker=self.name
+        )
+        self.record("replaced", None, ctx, order=order)
         return order
 
     def close_position(
@@ -385,6 +303,7 @@ class GatedBroker:
         context: OrderContext | None = None,
     ) -> Order:
         """Close all of a position, ``qty`` shares of it, or ``percentage`` (0-100] of it."""
+        ctx = context or OrderContext()
         wanted = normalize_symbol(symbol)
         if qty is not None and percentage is not None:
             raise InvalidOrderError("give qty or percentage to close, not both")
@@ -396,31 +315,31 @@ class GatedBroker:
         )
         if share is not None and not 0 < share <= 100:
             raise InvalidOrderError("percentage to close must be above 0 and at most 100")
-        self._require_mode()
+        self.gate.require_mode(None, ctx)
+        self.gate.require_closable(ctx)
         order = self.host.close_position(self.name, self.broker, wanted, amount, share)
-        self._record("accepted", None, context or OrderContext(), order=order)
+        self.journal.append(
+            "close",
+            {"symbol": wanted, "order": order.to_dict(), "source": ctx.source},
+            broker=self.name,
+        )
+        self.record("accepted", None, ctx, order=order)
         return order
 
     def close_all_positions(
         self, *, cancel_orders: bool = False, context: OrderContext | None = None
     ) -> list[ClosePositionResult]:
         """Close every position; each symbol's outcome is reported separately."""
-        self._require_mode()
-        results = self.host.close_all_positions(self.name, self.broker, cancel_orders)
         ctx = context or OrderContext()
+        self.gate.require_mode(None, ctx)
+        self.gate.require_closable(ctx)
+        results = self.host.close_all_positions(self.name, self.broker, cancel_orders)
+        self.journal.append(
+            "close_all",
+            {"results": [r.to_dict() for r in results], "source": ctx.source},
+            broker=self.name,
+        )
         for result in results:
             if result.order is not None:
-                self._record("accepted", None, ctx, order=result.order)
+                self.record("accepted", None, ctx, order=result.order)
         return results
-
-
-def _approval_reason(approval: Approval) -> Reason:
-    return Reason(
-        "CONFIRMATION_DENIED",
-        approval.reason or f"{approval.approver} did not approve the order",
-        approval.approver,
-    )
-
-
-def _new_client_order_id() -> str:
-    return f"tab-{uuid.uuid4().hex}"

@@ -375,6 +375,8 @@ class Order:
     submitted_at: dt.datetime | None = attrs.field(default=None, converter=_time)
     filled_at: dt.datetime | None = attrs.field(default=None, converter=_time)
     canceled_at: dt.datetime | None = attrs.field(default=None, converter=_time)
+    trail_price: Decimal | None = attrs.field(default=None, converter=_opt_dec)
+    trail_percent: Decimal | None = attrs.field(default=None, converter=_opt_dec)
     extended_hours: bool = False
     order_class: OrderClass = attrs.field(default=OrderClass.SIMPLE, converter=OrderClass)
     replaced_by: str | None = None

@@ -92,10 +92,13 @@ def make_plugin_manager(
     pm = BrokerPluginManager()
     pm.add_hookspecs(hookspecs.BrokerHookSpecs)
     names = blocked_names(blocked, environ)
-    core_blocked = sorted(names & set(CORE_PLUGINS))
+    from .safety.checks import REQUIRED_CHECKS
+
+    core_blocked = sorted(names & (set(CORE_PLUGINS) | set(REQUIRED_CHECKS)))
     if core_blocked:
         raise PluginLoadError(
-            f"plugin(s) {', '.join(core_blocked)} belong to the core and cannot be blocked; "
+            f"plugin(s) {', '.join(core_blocked)} belong to the core (the required risk checks "
+            "and the default operations) and cannot be blocked; "
             f"remove them from {BLOCK_ENV} and 'blocked_plugins'"
         )
     for name in names:
@@ -107,6 +110,15 @@ def make_plugin_manager(
             continue
         pm.register(importlib.import_module(module), name=name)
         info[name] = PluginInfo(name, module, "tradingagents-brokers", version, True)
+    for name, check in REQUIRED_CHECKS.items():
+        pm.register(check, name=name)
+        info[name] = PluginInfo(
+            name,
+            f"{check.__module__}.{type(check).__name__}",
+            "tradingagents-brokers",
+            version,
+            True,
+        )
     if load_entrypoints:
         for ep in _entry_points():
             if pm.is_blocked(ep.name):

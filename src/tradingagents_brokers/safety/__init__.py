@@ -1,0 +1,1 @@
+"""The safety gate: the order journal, trading state and the built-in risk checks."""

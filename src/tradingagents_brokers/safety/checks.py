@@ -1,0 +1,330 @@
+"""The built-in risk checks: required ``check_order`` plugins with stable reason codes.
+
+Every check returns an explicit :class:`~tradingagents_brokers.decisions.Decision`
+and fails closed: missing, stale or unreadable data is a denial with its own
+code. Orders in flight and orders whose outcome is unknown (journal intents not
+yet answered by the broker) count against the position, buying-power, rate and
+duplicate limits until they are resolved.
+
+Reason codes (``docs/safety.md`` has the table):
+
+=============================  ===============================================
+``ORDER_VALUE_EXCEEDS_MAX``    order value above ``max_order_value``
+``POSITION_EXCEEDS_MAX``       projected position above ``max_position_size``
+``INSUFFICIENT_BUYING_POWER``  value plus in-flight buys above buying power
+``SYMBOL_DENIED``              symbol on ``denied_symbols``
+``SYMBOL_NOT_ALLOWED``         ``allowed_symbols`` is set and lacks the symbol
+``RATE_LIMIT_EXCEEDED``        more orders than allowed per second or minute
+``DUPLICATE_ORDER``            same order within ``duplicate_window_seconds``
+``PRICE_OUTSIDE_COLLAR``       limit/stop price too far from the reference price
+``REFERENCE_PRICE_MISSING``    no reference price to judge the order by
+``REFERENCE_PRICE_STALE``      reference price older than ``quote_max_age_seconds``
+``ACCOUNT_DATA_MISSING``       account or positions could not be read, or are unusable
+=============================  ===============================================
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from .._markers import hookimpl
+from .._numbers import decimal_places, format_decimal
+from ..decisions import CheckContext, Decision
+from ..enums import OrderSide, OrderType
+from ..errors import BrokerError
+from ..models import Quote
+from ..orders import OrderRequest
+
+__all__ = ["REQUIRED_CHECKS", "dedupe_key", "order_value"]
+
+CENT = Decimal("0.01")
+
+
+class MissingData(Exception):
+    """A check lacks what it needs to decide; becomes a denial with ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _fmt(value: Decimal) -> str:
+    """Money for messages: at most two decimals."""
+    return format_decimal(value.quantize(CENT) if decimal_places(value) > 2 else value)
+
+
+def reference_quote(context: CheckContext, symbol: str | None = None) -> Quote:
+    """A fresh reference quote, or :class:`MissingData` (missing or stale)."""
+    try:
+        quote = context.quote(symbol)
+    except BrokerError as exc:
+        raise MissingData(
+            "REFERENCE_PRICE_MISSING",
+            f"no reference price for {symbol or context.request.symbol}: {exc.message}",
+        ) from None
+    max_age = int(context.config["quote_max_age_seconds"])
+    age = (context.now() - quote.as_of).total_seconds()
+    if age > max_age:
+        raise MissingData(
+            "REFERENCE_PRICE_STALE",
+            f"the reference price of {quote.symbol} is {age:.0f}s old "
+            f"(quote_max_age_seconds={max_age})",
+        )
+    return quote
+
+
+def order_price(request: OrderRequest, context: CheckContext) -> Decimal:
+    """The price an order's value is judged at: its limit, its stop, else the reference price."""
+    if request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and request.limit_price:
+        return request.limit_price
+    if request.order_type is OrderType.STOP and request.stop_price:
+        return request.stop_price
+    return reference_quote(context).price
+
+
+def order_qty(request: OrderRequest, context: CheckContext) -> Decimal:
+    if request.qty is not None:
+        return request.qty
+    assert request.notional is not None
+    return request.notional / reference_quote(context).price
+
+
+def order_value(request: OrderRequest, context: CheckContext) -> Decimal:
+    """Notional of the order: ``notional``, or quantity times :func:`order_price`."""
+    if request.notional is not None:
+        return request.notional
+    assert request.qty is not None
+    return request.qty * order_price(request, context)
+
+
+def dedupe_key(request: OrderRequest) -> str:
+    """What makes two orders "the same order" for the duplicate check."""
+    parts = [request.symbol, request.side.value, request.order_type.value]
+    for value in (request.qty, request.notional, request.limit_price, request.stop_price):
+        parts.append("" if value is None else format_decimal(value))
+    return "|".join(parts)
+
+
+class _Check:
+    """A required risk check, registered under ``name`` as a core plugin."""
+
+    name = ""
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        raise NotImplementedError
+
+    @hookimpl
+    def check_order(self, request: OrderRequest, context: CheckContext) -> Decision:
+        try:
+            return self.decide(request, context)
+        except MissingData as missing:
+            return Decision.deny(self.name, missing.code, missing.message)
+
+    def deny(self, code: str, reason: str) -> Decision:
+        return Decision.deny(self.name, code, reason)
+
+    def allow(self) -> Decision:
+        return Decision.allow(self.name)
+
+
+class MaxOrderValue(_Check):
+    name = "max_order_value"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        limit = Decimal(context.config["max_order_value"])
+        value = order_value(request, context)
+        if value > limit:
+            return self.deny(
+                "ORDER_VALUE_EXCEEDS_MAX",
+                f"order value {_fmt(value)} exceeds max_order_value {_fmt(limit)}; "
+                "place a smaller order",
+            )
+        return self.allow()
+
+
+def _account_value(context: CheckContext) -> Decimal:
+    try:
+        value = context.account().portfolio_value
+    except BrokerError as exc:
+        raise MissingData(
+            "ACCOUNT_DATA_MISSING", f"the account could not be read: {exc.message}"
+        ) from None
+    if value <= 0:
+        raise MissingData(
+            "ACCOUNT_DATA_MISSING", f"portfolio value is {_fmt(value)}; no room for positions"
+        )
+    return value
+
+
+def _signed_position(context: CheckContext, symbol: str) -> Decimal:
+    try:
+        positions = context.positions()
+    except BrokerError as exc:
+        raise MissingData(
+            "ACCOUNT_DATA_MISSING", f"positions could not be read: {exc.message}"
+        ) from None
+    return sum((p.qty for p in positions if p.symbol == symbol), Decimal(0))
+
+
+def _pending_qty(context: CheckContext, symbol: str, side: OrderSide, price: Decimal) -> Decimal:
+    """Quantity of open broker orders and in-flight intents on ``symbol`` and ``side``."""
+    try:
+        orders = context.open_orders()
+    except BrokerError as exc:
+        raise MissingData(
+            "ACCOUNT_DATA_MISSING", f"open orders could not be read: {exc.message}"
+        ) from None
+    total = Decimal(0)
+    for order in orders:
+        if order.symbol == symbol and order.side is side:
+            if order.qty is not None:
+                total += order.qty - order.filled_qty
+            elif order.notional is not None:
+                total += order.notional / price
+    for intent in context.in_flight():
+        if intent.symbol == symbol and intent.side == side.value:
+            if intent.qty is not None:
+                total += intent.qty
+            elif intent.notional is not None:
+                total += intent.notional / price
+    return total
+
+
+class MaxPosition(_Check):
+    name = "max_position"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        price = reference_quote(context).price
+        current = _signed_position(context, request.symbol)
+        direction = 1 if request.side is OrderSide.BUY else -1
+        pending = _pending_qty(context, request.symbol, request.side, price)
+        projected = current + direction * (pending + order_qty(request, context))
+        if abs(projected) <= abs(current) and (projected == 0 or (projected > 0) == (current > 0)):
+            return self.allow()
+        limit = Decimal(context.config["max_position_size"]) * _account_value(context)
+        exposure = abs(projected) * price
+        if exposure > limit:
+            return self.deny(
+                "POSITION_EXCEEDS_MAX",
+                f"projected {request.symbol} position {_fmt(exposure)} "
+                "(current, open and in-flight "
+                f"orders, and this one) exceeds max_position_size of portfolio value {_fmt(limit)}",
+            )
+        return self.allow()
+
+
+class BuyingPower(_Check):
+    name = "buying_power"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        if request.side is OrderSide.SELL:
+            return self.allow()
+        try:
+            available = context.account().buying_power
+        except BrokerError as exc:
+            raise MissingData(
+                "ACCOUNT_DATA_MISSING", f"the account could not be read: {exc.message}"
+            ) from None
+        in_flight = sum(
+            (i.value or Decimal(0) for i in context.in_flight() if i.side == "buy"), Decimal(0)
+        )
+        needed = order_value(request, context) + in_flight
+        if needed > available:
+            return self.deny(
+                "INSUFFICIENT_BUYING_POWER",
+                f"this order and in-flight buys need {_fmt(needed)}; "
+                f"buying power is {_fmt(available)}",
+            )
+        return self.allow()
+
+
+class SymbolLists(_Check):
+    name = "symbol_lists"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        symbol = request.symbol
+        if symbol in context.config["denied_symbols"]:
+            return self.deny("SYMBOL_DENIED", f"{symbol} is on denied_symbols")
+        allowed = context.config["allowed_symbols"]
+        if allowed and symbol not in allowed:
+            return self.deny("SYMBOL_NOT_ALLOWED", f"{symbol} is not on allowed_symbols")
+        return self.allow()
+
+
+class RateLimit(_Check):
+    name = "rate_limit"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        for seconds, key in ((1, "max_orders_per_second"), (60, "max_orders_per_minute")):
+            limit = int(context.config[key])
+            count = len(context.recent(seconds))
+            if count + 1 > limit:
+                return self.deny(
+                    "RATE_LIMIT_EXCEEDED",
+                    f"{count} orders in the last {seconds}s; {key}={limit}; wait and retry",
+                )
+        return self.allow()
+
+
+class DuplicateOrder(_Check):
+    name = "duplicate_order"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        window = int(context.config["duplicate_window_seconds"])
+        if context.order.allow_repeat or context.replaces or window == 0:
+            return self.allow()
+        key = dedupe_key(request)
+        for intent in context.recent(window):
+            if intent.dedupe_key == key:
+                return self.deny(
+                    "DUPLICATE_ORDER",
+                    f"the same order ({intent.client_order_id}) was placed less than "
+                    f"{window}s ago; mark the order as an intended repeat if it is one",
+                )
+        return self.allow()
+
+
+class PriceCollar(_Check):
+    name = "price_collar"
+
+    def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
+        prices: list[tuple[str, Decimal]] = [
+            (name, price)
+            for name, price in (
+                ("limit_price", request.limit_price),
+                ("stop_price", request.stop_price),
+            )
+            if price is not None
+        ]
+        if not prices:
+            return self.allow()
+        reference = reference_quote(context).price
+        collar = Decimal(context.config["price_collar_pct"])
+        for name, price in prices:
+            deviation = abs(price - reference) / reference
+            if deviation > collar:
+                return self.deny(
+                    "PRICE_OUTSIDE_COLLAR",
+                    f"{name} {format_decimal(price)} is {deviation:.2%} from the reference price "
+                    f"{format_decimal(reference)} (price_collar_pct={collar:.2%})",
+                )
+        return self.allow()
+
+
+def _instances() -> dict[str, Any]:
+    checks = [
+        MaxOrderValue(),
+        MaxPosition(),
+        BuyingPower(),
+        SymbolLists(),
+        RateLimit(),
+        DuplicateOrder(),
+        PriceCollar(),
+    ]
+    return {check.name: check for check in checks}
+
+
+#: The required checks by plugin name; the gate refuses to run without any of them.
+REQUIRED_CHECKS: dict[str, Any] = _instances()

@@ -1,0 +1,436 @@
+"""The order journal: a durable, append-only, hash-chained record of every order decision.
+
+Storage is SQLite in WAL mode with ``synchronous=FULL`` (a commit survives power
+loss, not only a crash). ``events`` is append-only - triggers make UPDATE and
+DELETE fail - and each event's ``hash`` is ``sha256(prev_hash + canonical event)``,
+so :meth:`Journal.verify` finds the first edited, inserted or removed event.
+
+``intents`` is a projection of the events (the current state of each order
+intent) kept in the same transactions, so risk checks can count orders in flight
+with one indexed query. The intent id determines the ``client_order_id``
+(``tab-<journal id>-<intent id>``): retries of an intent reuse it, a new intent
+never does.
+
+Every decision that must be atomic across processes (risk checks plus the
+intent they admit) runs in one :meth:`Journal.transaction` (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import BrokerConfigurationError
+
+__all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResult"]
+
+GENESIS = "0" * 64
+#: Intents whose outcome at the broker is not known yet: they count against every limit.
+UNRESOLVED = frozenset({"submitting", "unknown"})
+#: Statuses of intents that may still fill.
+OPEN_STATUSES = UNRESOLVED | frozenset(
+    {
+        "new",
+        "accepted",
+        "pending_new",
+        "accepted_for_bidding",
+        "partially_filled",
+        "done_for_day",
+        "pending_cancel",
+        "pending_replace",
+        "pending_review",
+        "held",
+        "suspended",
+        "calculated",
+        "stopped",
+    }
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    intent_id INTEGER,
+    broker TEXT,
+    payload TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_kind ON events (kind, seq);
+CREATE INDEX IF NOT EXISTS events_intent ON events (intent_id, seq);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;
+CREATE TABLE IF NOT EXISTS intents (
+    intent_id INTEGER PRIMARY KEY,
+    client_order_id TEXT NOT NULL UNIQUE,
+    broker TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty TEXT,
+    notional TEXT,
+    value TEXT,
+    dedupe_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    order_id TEXT,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_recent ON intents (broker, created_at);
+CREATE INDEX IF NOT EXISTS intents_status ON intents (broker, status);
+"""
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def canonical(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, Decimals and others as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
+
+
+def chain_hash(
+    prev_hash: str, seq: int, at: str, kind: str, intent_id: Any, broker: Any, payload: str
+) -> str:
+    body = canonical([seq, at, kind, intent_id, broker, payload])
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@attrs.frozen
+class IntentRecord:
+    """The current state of one order intent (a row of the ``intents`` projection)."""
+
+    intent_id: int
+    client_order_id: str
+    broker: str
+    symbol: str
+    side: str
+    qty: Decimal | None
+    notional: Decimal | None
+    value: Decimal | None
+    dedupe_key: str
+    status: str
+    order_id: str | None
+    source: str
+    created_at: str
+    updated_at: str
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status in UNRESOLVED
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in attrs.asdict(self).items()}
+
+
+@attrs.frozen
+class VerifyResult:
+    """The outcome of walking the hash chain."""
+
+    ok: bool
+    events: int
+    broken_at: int | None = None
+    problem: str = ""
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _record(row: sqlite3.Row) -> IntentRecord:
+    return IntentRecord(
+        intent_id=row["intent_id"],
+        client_order_id=row["client_order_id"],
+        broker=row["broker"],
+        symbol=row["symbol"],
+        side=row["side"],
+        qty=_dec(row["qty"]),
+        notional=_dec(row["notional"]),
+        value=_dec(row["value"]),
+        dedupe_key=row["dedupe_key"],
+        status=row["status"],
+        order_id=row["order_id"],
+        source=row["source"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class Journal:
+    """One journal file. Safe to share between threads; several processes may open one file."""
+
+    def __init__(self, path: str | Path, *, now: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.path = Path(path)
+        self.now = now
+        self.commits = 0
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise BrokerConfigurationError(
+                f"cannot open the order journal at {self.path} ({exc}); fix 'journal_path'"
+            ) from None
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self.transaction():
+            for statement in _statements(SCHEMA):
+                self._db.execute(statement)
+            if self._meta("journal_id") is None:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
+                    (secrets.token_hex(4),),
+                )
+        self.journal_id: str = self._meta("journal_id") or ""
+
+    def __repr__(self) -> str:
+        return f"<Journal {self.path} id={self.journal_id}>"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def pragma(self, name: str) -> Any:
+        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: one atomic, durable unit; nested calls join it."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.commits += 1
+
+    # -- events ----------------------------------------------------------------------
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        intent_id: int | None = None,
+        broker: str | None = None,
+    ) -> int:
+        """Append one event to the chain (inside the current transaction, or its own)."""
+        with self.transaction():
+            last = self._db.execute(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq = 1 if last is None else last["seq"] + 1
+            prev = GENESIS if last is None else last["hash"]
+            at = _stamp(self.now())
+            body = canonical(payload)
+            digest = chain_hash(prev, seq, at, kind, intent_id, broker, body)
+            self._db.execute(
+                "INSERT INTO events (seq, at, kind, intent_id, broker, payload, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, at, kind, intent_id, broker, body, prev, digest),
+            )
+            return seq
+
+    def events(
+        self, intent_id: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Events in order; ``limit`` keeps the newest ones."""
+        sql = "SELECT * FROM events"
+        params: list[Any] = []
+        if intent_id is not None:
+            sql += " WHERE intent_id = ?"
+            params.append(intent_id)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._db.execute(sql, params).fetchall()[::-1]
+        return [
+            {
+                **{k: row[k] for k in row.keys() if k != "payload"},  # noqa: SIM118 - sqlite3.Row
+                "payload": json.loads(row["payload"]),
+            }
+            for row in rows
+        ]
+
+    def verify(self) -> VerifyResult:
+        """Walk the chain from the first event; report the first broken link."""
+        prev = GENESIS
+        count = 0
+        try:
+            rows = self._db.execute("SELECT * FROM events ORDER BY seq").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
+        for expected, row in enumerate(rows, start=1):
+            count += 1
+            seq = row["seq"]
+            if seq != expected:
+                return VerifyResult(False, count, expected, f"event {expected} is missing")
+            if row["prev_hash"] != prev:
+                return VerifyResult(
+                    False, count, seq, f"event {seq} does not link to event {seq - 1}"
+                )
+            digest = chain_hash(
+                prev, seq, row["at"], row["kind"], row["intent_id"], row["broker"], row["payload"]
+            )
+            if digest != row["hash"]:
+                return VerifyResult(False, count, seq, f"event {seq} was altered (hash mismatch)")
+            prev = row["hash"]
+        return VerifyResult(True, count)
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- intents ---------------------------------------------------------------------
+
+    def new_intent(self, values: Mapping[str, Any], payload: Mapping[str, Any]) -> IntentRecord:
+        """Record an intent (status ``values["status"]``) and its ``intent`` event."""
+        with self.transaction():
+            row = self._db.execute("SELECT COALESCE(MAX(intent_id), 0) + 1 FROM intents").fetchone()
+            intent_id = int(row[0])
+            at = _stamp(self.now())
+            record = {
+                **values,
+                "intent_id": intent_id,
+                "client_order_id": values.get("client_order_id")
+                or f"tab-{self.journal_id}-{intent_id}",
+                "created_at": at,
+                "updated_at": at,
+            }
+            columns = ", ".join(record)
+            self._db.execute(
+                f"INSERT INTO intents ({columns}) VALUES ({', '.join('?' for _ in record)})",
+                tuple(
+                    None if v is None else str(v) if isinstance(v, Decimal) else v
+                    for v in record.values()
+                ),
+            )
+            self.append(
+                "intent",
+                {**payload, "client_order_id": record["client_order_id"]},
+                intent_id=intent_id,
+                broker=str(values["broker"]),
+            )
+            return self.intent(intent_id)
+
+    def set_status(
+        self,
+        intent_id: int,
+        status: str,
+        *,
+        order_id: str | None = None,
+        event: Mapping[str, Any] | None = None,
+        kind: str = "status",
+    ) -> None:
+        """Move an intent to ``status`` and append the event that says why."""
+        with self.transaction():
+            current = self.intent(intent_id)
+            self._db.execute(
+                "UPDATE intents SET status = ?, order_id = COALESCE(?, order_id), updated_at = ? "
+                "WHERE intent_id = ?",
+                (status, order_id, _stamp(self.now()), intent_id),
+            )
+            self.append(
+                kind,
+                {"from": current.status, "to": status, "order_id": order_id, **(event or {})},
+                intent_id=intent_id,
+                broker=current.broker,
+            )
+
+    def intent(self, key: int | str) -> IntentRecord:
+        column = "intent_id" if isinstance(key, int) else "client_order_id"
+        row = self._db.execute(f"SELECT * FROM intents WHERE {column} = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(f"no intent {key!r} in the journal {self.path}")
+        return _record(row)
+
+    def intents(
+        self,
+        *,
+        broker: str | None = None,
+        statuses: Iterable[str] | None = None,
+        since: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[IntentRecord]:
+        """Intents, newest first, filtered by broker, statuses and creation time."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if broker is not None:
+            where.append("broker = ?")
+            params.append(broker)
+        if statuses is not None:
+            wanted = sorted(statuses)
+            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(_stamp(since))
+        sql = f"SELECT * FROM intents WHERE {' AND '.join(where)} ORDER BY intent_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_record(row) for row in self._db.execute(sql, params).fetchall()]
+
+    # -- trading state ---------------------------------------------------------------
+
+    def trading_state(self) -> dict[str, Any]:
+        """The last trading-state event's payload; ACTIVE when there is none."""
+        row = self._db.execute(
+            "SELECT payload, at FROM events WHERE kind = 'trading_state' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return {"state": "active", "reason": "", "by": "", "at": None}
+        return {**json.loads(row["payload"]), "at": row["at"]}
+
+    def set_trading_state(self, state: str, reason: str, by: str) -> None:
+        self.append("trading_state", {"state": state, "reason": reason, "by": by})
+
+
+def _statements(script: str) -> list[str]:
+    """Split the schema into statements (triggers contain ';' inside BEGIN ... END)."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current)
+        if text.rstrip().endswith(";") and (
+            not text.lstrip().startswith("CREATE TRIGGER") or text.rstrip().endswith("END;")
+        ):
+            statements.append(text)
+            current = []
+    return statements

@@ -1,0 +1,85 @@
+"""Trading state, the kill switch: ACTIVE, REDUCING or HALTED, persisted in the journal.
+
+* ACTIVE - orders pass to the risk checks.
+* REDUCING - only orders that shrink a position pass (closing positions too).
+* HALTED - no new, replaced or closing orders; cancels still pass.
+
+Anyone may halt or switch to REDUCING; an agent can never return to ACTIVE from
+another state: only a person (Python or the CLI) resumes trading.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+from ..decisions import CheckContext, Decision
+from ..enums import OrderSide
+from ..errors import BrokerConfigurationError, BrokerError
+from ..orders import OrderRequest
+from .journal import Journal
+
+__all__ = ["NotPermittedError", "TradingState", "current_state", "set_state", "state_decision"]
+
+
+class TradingState(enum.StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+class NotPermittedError(BrokerError):
+    """The caller may not do this (an agent resuming trading). A person must do it."""
+
+    code = "not_permitted"
+
+
+def current_state(journal: Journal) -> TradingState:
+    return TradingState(journal.trading_state()["state"])
+
+
+def set_state(journal: Journal, state: TradingState | str, *, reason: str, by: str) -> None:
+    """Record a new trading state. ``by`` is "python", "cli" or "agent"."""
+    try:
+        wanted = TradingState(str(state).lower())
+    except ValueError:
+        raise BrokerConfigurationError(
+            f"trading state {state!r} is not valid; use active, reducing or halted"
+        ) from None
+    with journal.transaction():
+        now = current_state(journal)
+        if by == "agent" and wanted is TradingState.ACTIVE and now is not TradingState.ACTIVE:
+            raise NotPermittedError(
+                f"trading is {now.value}; an agent cannot resume it - a person must "
+                "(tradingagents-brokers resume)"
+            )
+        journal.set_trading_state(wanted.value, reason, by)
+
+
+def state_decision(state: TradingState, request: OrderRequest, context: CheckContext) -> Decision:
+    """The trading-state gate for one new order."""
+    if state is TradingState.ACTIVE:
+        return Decision.allow("trading_state")
+    if state is TradingState.HALTED:
+        return Decision.deny(
+            "trading_state", "TRADING_HALTED", "trading is halted; only cancels are accepted"
+        )
+    try:
+        held = sum((p.qty for p in context.positions() if p.symbol == request.symbol), Decimal(0))
+    except BrokerError as exc:
+        return Decision.deny(
+            "trading_state", "ACCOUNT_DATA_MISSING", f"positions could not be read: {exc.message}"
+        )
+    qty = request.qty
+    shrinks = qty is not None and (
+        (request.side is OrderSide.SELL and 0 < qty <= held)
+        or (request.side is OrderSide.BUY and 0 < qty <= -held)
+    )
+    if shrinks:
+        return Decision.allow("trading_state")
+    return Decision.deny(
+        "trading_state",
+        "TRADING_STATE_REDUCING",
+        f"trading is reducing: only orders that shrink the {request.symbol} position "
+        f"({held}) are accepted",
+    )

@@ -1,0 +1,154 @@
+"""Sending one journaled intent to its broker: idempotent, with bounded retries.
+
+The intent's ``client_order_id`` goes with every attempt. After a timeout, a
+reset, a 5xx or a 429 the outcome is *unknown*, never "not placed": the order is
+looked up by that id, and only if it is not found is the same request sent again
+(the broker refuses a second order with the same id). When the attempts run out
+the intent stays UNKNOWN, counts against every limit, and waits for
+reconciliation. A duplicate-id refusal resolves to the order the broker has.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..decisions import OrderContext
+from ..errors import (
+    BrokerAPIError,
+    BrokerError,
+    BrokerRateLimitError,
+    DuplicateClientOrderIdError,
+    OrderOutcomeUnknownError,
+)
+from ..orders import Order, OrderRequest
+from .journal import IntentRecord
+
+if TYPE_CHECKING:
+    from ..gateway import GatedBroker
+
+__all__ = ["Submitter", "is_ambiguous"]
+
+log = logging.getLogger("tradingagents.broker")
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """True when a failed submission may still have reached the broker."""
+    if isinstance(error, OrderOutcomeUnknownError | BrokerRateLimitError):
+        return True
+    if isinstance(error, BrokerAPIError):
+        return error.status_code is None or error.status_code >= 500
+    return not isinstance(error, BrokerError)
+
+
+class Submitter:
+    """The send step of the gate for one gated broker."""
+
+    def __init__(
+        self, gated: GatedBroker, *, retries: int, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.gated = gated
+        self.retries = retries
+        self.sleep = sleep
+
+    def send(self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext) -> Order:
+        gated, journal = self.gated, self.gated.journal
+        coid = intent.client_order_id
+        attempt = 1
+        while True:
+            try:
+                order = gated.host.place_order(gated.name, gated.broker, request)
+            except DuplicateClientOrderIdError:
+                found = self._lookup(coid)
+                if found is None:
+                    error = OrderOutcomeUnknownError(
+                        f"the broker says {coid} exists but cannot find it; "
+                        "left for reconciliation",
+                        details={"client_order_id": coid},
+                    )
+                    return self._unknown(intent, request, ctx, error)
+                order = found
+            except Exception as exc:
+                if isinstance(exc, BrokerError) and not is_ambiguous(exc):
+                    journal.set_status(
+                        intent.intent_id,
+                        "rejected",
+                        kind="broker_answer",
+                        event={"attempt": attempt, "error": exc.to_dict()},
+                    )
+                    gated.record("rejected", request, ctx, error=exc.to_dict())
+                    raise
+                found = self._lookup(coid)
+                if found is None:
+                    if attempt <= self.retries:
+                        attempt += 1
+                        self.sleep(_backoff(exc, attempt))
+                        journal.append(
+                            "submit_attempt",
+                            {"attempt": attempt, "after": _code(exc)},
+                            intent_id=intent.intent_id,
+                            broker=gated.name,
+                        )
+                        continue
+                    return self._unknown(intent, request, ctx, _as_unknown(exc, coid))
+                order = found
+            if order.client_order_id != coid:
+                error = OrderOutcomeUnknownError(
+                    f"the broker answered with client_order_id {order.client_order_id!r} "
+                    f"instead of {coid!r}; left for reconciliation",
+                    details={"client_order_id": coid, "order_id": order.order_id},
+                )
+                return self._unknown(intent, request, ctx, error)
+            journal.set_status(
+                intent.intent_id,
+                order.status.value,
+                order_id=order.order_id,
+                kind="broker_answer",
+                event={"attempt": attempt, "order": order.to_dict()},
+            )
+            kind = {"filled": "filled", "rejected": "rejected"}.get(order.status.value, "accepted")
+            gated.record(kind, request, ctx, order=order)  # type: ignore[arg-type]
+            return order
+
+    def _lookup(self, client_order_id: str) -> Order | None:
+        try:
+            return self.gated.get_order_by_client_id(client_order_id)
+        except Exception:  # noqa: BLE001 - not found, or the look-up failed too: still unknown
+            return None
+
+    def _unknown(
+        self,
+        intent: IntentRecord,
+        request: OrderRequest,
+        ctx: OrderContext,
+        error: OrderOutcomeUnknownError,
+    ) -> Order:
+        self.gated.journal.set_status(
+            intent.intent_id, "unknown", kind="broker_answer", event={"error": error.to_dict()}
+        )
+        self.gated.record("unknown", request, ctx, error=error.to_dict())
+        log.error("order %s outcome unknown: %s", intent.client_order_id, error.message)
+        raise error
+
+
+def _code(error: BaseException) -> str:
+    return error.code if isinstance(error, BrokerError) else type(error).__name__
+
+
+def _backoff(error: BaseException, attempt: int) -> float:
+    if isinstance(error, BrokerRateLimitError) and error.retry_after:
+        return min(float(error.retry_after), 30.0)  # honour the broker's reset time
+    return min(0.25 * 2.0 ** (attempt - 1), 5.0)
+
+
+def _as_unknown(error: BaseException, client_order_id: str) -> OrderOutcomeUnknownError:
+    if isinstance(error, OrderOutcomeUnknownError):
+        return error
+    what = error.message if isinstance(error, BrokerError) else type(error).__name__
+    return OrderOutcomeUnknownError(
+        f"order {client_order_id} may have reached the broker ({what}); do not resend it - "
+        "it is left for reconciliation (tradingagents-brokers reconcile)",
+        details={"client_order_id": client_order_id},
+    )
