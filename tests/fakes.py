@@ -10,7 +10,7 @@ from typing import Any
 
 from tradingagents_brokers import hookimpl
 from tradingagents_brokers.broker import BrokerSettings, BrokerType
-from tradingagents_brokers.errors import BrokerError, NotFoundError
+from tradingagents_brokers.errors import BrokerError, DuplicateClientOrderIdError, NotFoundError
 from tradingagents_brokers.models import (
     Account,
     Asset,
@@ -60,6 +60,8 @@ class FakeBroker:
 
     def place_order(self, request: OrderRequest) -> Order:
         self.place_calls.append(request)
+        if any(o.client_order_id == request.client_order_id for o in self.orders.values()):
+            raise DuplicateClientOrderIdError(f"{request.client_order_id} is already used")
         error, self.fail_next = self.fail_next or self.fail_always, None
         if error is not None and not self.accept_before_failing:
             raise error

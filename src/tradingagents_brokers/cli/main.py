@@ -27,7 +27,7 @@ from ..errors import (
     OrderOutcomeUnknownError,
     OrderRejectedError,
 )
-from . import commands
+from . import commands, safety_commands
 from .render import Output
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("symbol")
 
     add("demo", "an offline tour on a fresh sim account: account, a buy, positions, orders")
+    safety_commands.add_parsers(sub, common)
     return parser
 
 
@@ -157,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(as_json=args.json)
     try:
         config = _config(args)
-        handler = getattr(commands, f"cmd_{args.command}")
+        name = f"cmd_{args.command.replace('-', '_')}"
+        handler = getattr(commands, name, None) or getattr(safety_commands, name)
         code = handler(args, config, out)
     except BrokerError as exc:
         out.fail(exc.message)

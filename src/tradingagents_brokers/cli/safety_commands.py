@@ -1,0 +1,173 @@
+"""CLI commands of the safety gate: journal list|show|verify, halt, resume, status, reconcile."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import state_paths
+from ..decisions import OrderContext
+from ..errors import BrokerError
+from ..routing import get_broker
+from ..safety.journal import UNRESOLVED, Journal
+from ..safety.state import TradingState, current_state, set_state
+from .commands import confirm
+from .render import Output
+
+CLI = OrderContext(source="cli")
+INTENT_COLUMNS = (
+    "intent_id",
+    "created_at",
+    "source",
+    "symbol",
+    "side",
+    "qty",
+    "notional",
+    "status",
+    "client_order_id",
+    "order_id",
+)
+
+
+def _journal(config: Mapping[str, Any]) -> Journal:
+    return Journal(state_paths(config)[1])
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the safety commands to the CLI's subcommand parser."""
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(
+            name, parents=[common], help=help_text, description=help_text
+        )
+        return parser
+
+    journal = add("journal", "the order journal: list intents, show one, verify the hash chain")
+    action = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+    p = action.add_parser("list", parents=[common], help="intents, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--status", action="append", dest="statuses", help="only this status")
+    p = action.add_parser("show", parents=[common], help="one intent and all its events")
+    p.add_argument("intent", help="intent id or client order id")
+    action.add_parser("verify", parents=[common], help="walk the hash chain; exit 1 if broken")
+
+    p = add("halt", "stop all new orders (the kill switch); cancels still pass")
+    p.add_argument("--reason", default="halted from the command line")
+    p.add_argument("--cancel-all", action="store_true", help="also cancel every open order")
+    p = add("reduce-only", "accept only orders that shrink a position")
+    p.add_argument("--reason", default="reduce-only from the command line")
+    p = add("resume", "return to normal trading (asks first)")
+    p.add_argument("--reason", default="resumed from the command line")
+    p.add_argument("--yes", "-y", action="store_true")
+    add("status", "trading state and orders whose outcome is not known yet")
+    add("reconcile", "bring every open intent in the journal to the broker's truth")
+
+
+def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
+    journal = _journal(config)
+    try:
+        if args.journal_command == "list":
+            statuses = set(args.statuses) if args.statuses else None
+            records = [i.to_dict() for i in journal.intents(statuses=statuses, limit=args.limit)]
+            out.rows(f"Journal {journal.path}", records, INTENT_COLUMNS, empty="no intents")
+            return 0
+        if args.journal_command == "show":
+            key: int | str = int(args.intent) if args.intent.isdigit() else args.intent
+            try:
+                intent = journal.intent(key)
+            except KeyError:
+                raise BrokerError(f"no intent {args.intent!r} in {journal.path}") from None
+            events = journal.events(intent_id=intent.intent_id)
+            if out.as_json:
+                out.data({"intent": intent.to_dict(), "events": events})
+                return 0
+            out.record(f"Intent {intent.intent_id}", intent.to_dict())
+            for event in events:
+                out.note(f"{event['seq']:>6} {event['at']} {event['kind']:<16} {event['payload']}")
+            return 0
+        result = journal.verify()
+        integrity = journal.integrity_check()
+        report = {
+            "ok": result.ok and integrity == "ok",
+            "events": result.events,
+            "broken_at": result.broken_at,
+            "problem": result.problem,
+            "integrity_check": integrity,
+            "path": str(journal.path),
+        }
+        if out.as_json:
+            out.data(report)
+        elif report["ok"]:
+            out.note(f"journal {journal.path}: {result.events} events, chain intact, integrity ok")
+        else:
+            out.fail(f"journal {journal.path}: {result.problem or integrity}")
+        return 0 if report["ok"] else 1
+    finally:
+        journal.close()
+
+
+def _show_state(journal: Journal, out: Output) -> None:
+    state = journal.trading_state()
+    unresolved = journal.intents(statuses=UNRESOLVED)
+    report = {**state, "unresolved_orders": [i.client_order_id for i in unresolved]}
+    out.record("Trading state", report)
+
+
+def cmd_halt(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    if args.cancel_all:
+        with get_broker(config["trading_broker"], config=config) as gated:
+            canceled = gated.halt(args.reason, cancel_open_orders=True, context=CLI)
+            out.note(f"halted; asked to cancel {len(canceled)} open order(s)")
+            _show_state(gated.journal, out)
+        return
+    journal = _journal(config)
+    try:
+        set_state(journal, TradingState.HALTED, reason=args.reason, by="cli")
+        _show_state(journal, out)
+    finally:
+        journal.close()
+
+
+def cmd_reduce_only(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    journal = _journal(config)
+    try:
+        set_state(journal, TradingState.REDUCING, reason=args.reason, by="cli")
+        _show_state(journal, out)
+    finally:
+        journal.close()
+
+
+def cmd_resume(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    journal = _journal(config)
+    try:
+        now = current_state(journal)
+        if now is not TradingState.ACTIVE:
+            confirm(f"Trading is {now.value}. Resume normal trading?", yes=args.yes)
+        set_state(journal, TradingState.ACTIVE, reason=args.reason, by="cli")
+        _show_state(journal, out)
+    finally:
+        journal.close()
+
+
+def cmd_status(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    journal = _journal(config)
+    try:
+        _show_state(journal, out)
+    finally:
+        journal.close()
+
+
+def cmd_reconcile(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
+    with get_broker(config["trading_broker"], config=config) as gated:
+        report = gated.reconcile()
+    if out.as_json:
+        out.data(report.to_dict())
+    else:
+        out.note(f"checked {report.checked} open intent(s); {len(report.changed)} changed")
+        out.rows(
+            "Changes", list(report.changed), ("client_order_id", "from", "to"), empty="no drift"
+        )
+        for failure in report.failed:
+            out.fail(f"{failure['client_order_id']}: {failure['error']}")
+    return 0 if report.ok else 1

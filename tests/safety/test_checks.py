@@ -1,0 +1,436 @@
+"""Boundary tests of every built-in check.
+
+At the limit allows, one tick over denies, missing or stale data denies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from tradingagents_brokers import (
+    Account,
+    BrokerAPIError,
+    BrokerConfigurationError,
+    NotFoundError,
+    Order,
+    OrderContext,
+    OrderRequest,
+    Position,
+    Quote,
+    TradingMode,
+)
+from tradingagents_brokers.config import effective_config
+from tradingagents_brokers.decisions import CheckContext
+from tradingagents_brokers.safety.checks import REQUIRED_CHECKS, dedupe_key
+from tradingagents_brokers.safety.journal import IntentRecord
+
+NOW = dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)
+
+
+def _account(portfolio="100000", buying_power="100000"):
+    return Account(
+        account_number="T",
+        status="ACTIVE",
+        buying_power=buying_power,
+        cash=buying_power,
+        portfolio_value=portfolio,
+        equity=portfolio,
+        last_equity=portfolio,
+    )
+
+
+def _intent(n, *, symbol="AAPL", side="buy", qty="1", value="100", key="k", notional=None):
+    return IntentRecord(
+        intent_id=n,
+        client_order_id=f"c-{n}",
+        broker="fake",
+        symbol=symbol,
+        side=side,
+        qty=None if qty is None else Decimal(qty),
+        notional=None if notional is None else Decimal(notional),
+        value=Decimal(value),
+        dedupe_key=key,
+        status="submitting",
+        order_id=None,
+        source="python",
+        created_at="",
+        updated_at="",
+    )
+
+
+def _order(side="buy", qty="1", filled="0", symbol="AAPL", notional=None):
+    return Order(
+        order_id=f"o-{side}-{qty}",
+        client_order_id="x",
+        symbol=symbol,
+        side=side,
+        order_type="limit",
+        time_in_force="day",
+        status="new",
+        qty=qty,
+        filled_qty=filled,
+        limit_price="100",
+        notional=notional,
+    )
+
+
+def context(
+    request,
+    *,
+    config=None,
+    account=None,
+    positions=(),
+    open_orders=(),
+    quote="100",
+    quote_age=0,
+    in_flight=(),
+    recent=(),
+    allow_repeat=False,
+    replaces=None,
+):
+    def fetch_quote(symbol):
+        if quote is None:
+            raise NotFoundError(f"no price for {symbol}")
+        if isinstance(quote, Exception):
+            raise quote
+        return Quote(symbol=symbol, price=quote, as_of=NOW - dt.timedelta(seconds=quote_age))
+
+    def fetch_account():
+        if isinstance(account, Exception):
+            raise account
+        return account or _account()
+
+    return CheckContext(
+        request=request,
+        order=OrderContext(allow_repeat=allow_repeat),
+        broker_name="fake",
+        mode=TradingMode.PAPER,
+        config=effective_config(config or {}),
+        fetch_account=fetch_account,
+        fetch_positions=lambda: list(positions),
+        fetch_open_orders=lambda: list(open_orders),
+        fetch_quote=fetch_quote,
+        fetch_in_flight=lambda: list(in_flight),
+        # ``recent`` holds (seconds ago, intent) pairs.
+        fetch_recent=lambda seconds: [i for age, i in recent if age <= seconds],
+        now=lambda: NOW,
+        replaces=replaces,
+    )
+
+
+def decide(check, request, **kwargs):
+    decision = REQUIRED_CHECKS[check].check_order(
+        request=request, context=context(request, **kwargs)
+    )
+    return decision.code if not decision.allowed else "ALLOWED"
+
+
+def buy(**fields):
+    return OrderRequest(symbol="AAPL", side="buy", **{"qty": 10, **fields})
+
+
+def sell(**fields):
+    return OrderRequest(symbol="AAPL", side="sell", **{"qty": 10, **fields})
+
+
+LIMIT_1000 = {"max_order_value": 1000}
+
+
+class TestMaxOrderValue:
+    def test_at_the_limit_allows(self):
+        assert (
+            decide("max_order_value", buy(order_type="limit", limit_price=100), config=LIMIT_1000)
+            == "ALLOWED"
+        )
+        assert decide("max_order_value", buy(), config=LIMIT_1000, quote="100") == "ALLOWED"
+        assert (
+            decide("max_order_value", buy(qty=None, notional="1000"), config=LIMIT_1000)
+            == "ALLOWED"
+        )
+
+    def test_one_tick_over_denies(self):
+        over = buy(order_type="limit", limit_price="100.0001")
+        assert decide("max_order_value", over, config=LIMIT_1000) == "ORDER_VALUE_EXCEEDS_MAX"
+        assert (
+            decide("max_order_value", buy(qty="10.000000001"), config=LIMIT_1000)
+            == "ORDER_VALUE_EXCEEDS_MAX"
+        )
+        notional = buy(qty=None, notional="1000.01")
+        assert decide("max_order_value", notional, config=LIMIT_1000) == "ORDER_VALUE_EXCEEDS_MAX"
+
+    def test_sells_are_limited_too(self):
+        assert (
+            decide("max_order_value", sell(qty=11), config=LIMIT_1000) == "ORDER_VALUE_EXCEEDS_MAX"
+        )
+
+    def test_stop_orders_are_valued_at_the_stop(self):
+        stop = buy(order_type="stop", stop_price="100.01")
+        assert (
+            decide("max_order_value", stop, config=LIMIT_1000, quote=None)
+            == "ORDER_VALUE_EXCEEDS_MAX"
+        )
+
+    def test_market_order_without_reference_price_denies(self):
+        assert decide("max_order_value", buy(), quote=None) == "REFERENCE_PRICE_MISSING"
+
+    def test_stale_reference_price_denies(self):
+        assert decide("max_order_value", buy(), quote_age=120) == "ALLOWED"
+        assert decide("max_order_value", buy(), quote_age=121) == "REFERENCE_PRICE_STALE"
+
+    def test_a_broker_failure_reading_the_price_denies(self):
+        assert (
+            decide("max_order_value", buy(), quote=BrokerAPIError("down"))
+            == "REFERENCE_PRICE_MISSING"
+        )
+
+
+class TestMaxPosition:
+    # portfolio 100000 x 0.10 -> 10000 = 100 shares at 100
+    def test_at_the_limit_allows(self):
+        assert decide("max_position", buy(qty=100)) == "ALLOWED"
+
+    def test_one_tick_over_denies(self):
+        assert decide("max_position", buy(qty="100.000000001")) == "POSITION_EXCEEDS_MAX"
+
+    def test_projection_counts_position_open_orders_and_in_flight_intents(self):
+        kwargs = {
+            "positions": [Position(symbol="AAPL", qty=40, avg_entry_price=90, cost_basis=3600)],
+            "open_orders": [_order(qty="25", filled="5"), _order(side="sell", qty="50")],
+            "in_flight": [_intent(1, qty="20"), _intent(2, symbol="MSFT", qty="500")],
+        }
+        assert decide("max_position", buy(qty=20), **kwargs) == "ALLOWED"  # 40 + 20 + 20 + 20
+        assert decide("max_position", buy(qty="20.000000001"), **kwargs) == "POSITION_EXCEEDS_MAX"
+
+    def test_notional_orders_and_intents_count_at_the_reference_price(self):
+        in_flight = [_intent(1, qty=None, notional="5000")]
+        assert (
+            decide("max_position", buy(qty=None, notional="5000"), in_flight=in_flight) == "ALLOWED"
+        )
+        assert (
+            decide("max_position", buy(qty=None, notional="5000.01"), in_flight=in_flight)
+            == "POSITION_EXCEEDS_MAX"
+        )
+
+    def test_reducing_a_position_is_allowed_even_above_the_limit(self):
+        held = [Position(symbol="AAPL", qty=500, avg_entry_price=90, cost_basis=45000)]
+        assert decide("max_position", sell(qty=10), positions=held) == "ALLOWED"
+        assert decide("max_position", buy(qty=1), positions=held) == "POSITION_EXCEEDS_MAX"
+
+    def test_short_exposure_is_limited_the_same_way(self):
+        assert decide("max_position", sell(qty=100)) == "ALLOWED"
+        assert decide("max_position", sell(qty=101)) == "POSITION_EXCEEDS_MAX"
+
+    def test_flipping_through_zero_counts_the_new_side(self):
+        held = [Position(symbol="AAPL", qty=50, avg_entry_price=90, cost_basis=4500)]
+        assert decide("max_position", sell(qty=150), positions=held) == "ALLOWED"
+        assert decide("max_position", sell(qty=151), positions=held) == "POSITION_EXCEEDS_MAX"
+
+    def test_replaced_order_leaves_the_projection(self):
+        pending = [_order(qty="100")]
+        assert decide("max_position", buy(qty=10), open_orders=pending) == "POSITION_EXCEEDS_MAX"
+        assert (
+            decide("max_position", buy(qty=10), open_orders=pending, replaces="o-buy-100")
+            == "ALLOWED"
+        )
+
+    @pytest.mark.parametrize("portfolio", ["0", "-5"])
+    def test_zero_or_negative_portfolio_value_denies(self, portfolio):
+        assert (
+            decide("max_position", buy(qty=1), account=_account(portfolio))
+            == "ACCOUNT_DATA_MISSING"
+        )
+
+    def test_unreadable_account_or_positions_deny(self):
+        assert (
+            decide("max_position", buy(qty=1), account=BrokerAPIError("down"))
+            == "ACCOUNT_DATA_MISSING"
+        )
+
+    def test_missing_reference_price_denies(self):
+        assert decide("max_position", buy(qty=1), quote=None) == "REFERENCE_PRICE_MISSING"
+
+
+class TestBuyingPower:
+    def test_at_the_limit_allows_and_one_cent_over_denies(self):
+        assert (
+            decide(
+                "buying_power",
+                buy(qty=None, notional="1000"),
+                account=_account(buying_power="1000"),
+            )
+            == "ALLOWED"
+        )
+        assert (
+            decide(
+                "buying_power",
+                buy(qty=None, notional="1000.01"),
+                account=_account(buying_power="1000"),
+            )
+            == "INSUFFICIENT_BUYING_POWER"
+        )
+
+    def test_in_flight_buys_count(self):
+        kwargs = {
+            "account": _account(buying_power="1000"),
+            "in_flight": [_intent(1, value="400"), _intent(2, side="sell", value="9999")],
+        }
+        assert decide("buying_power", buy(qty=None, notional="600"), **kwargs) == "ALLOWED"
+        assert (
+            decide("buying_power", buy(qty=None, notional="600.01"), **kwargs)
+            == "INSUFFICIENT_BUYING_POWER"
+        )
+
+    def test_sells_need_no_buying_power(self):
+        assert (
+            decide("buying_power", sell(qty=1000), account=_account(buying_power="0")) == "ALLOWED"
+        )
+
+    def test_unreadable_account_denies(self):
+        assert (
+            decide("buying_power", buy(), account=BrokerAPIError("down")) == "ACCOUNT_DATA_MISSING"
+        )
+
+    def test_missing_price_denies(self):
+        assert decide("buying_power", buy(), quote=None) == "REFERENCE_PRICE_MISSING"
+
+
+class TestSymbolLists:
+    def test_denied_and_allowed_lists(self):
+        assert (
+            decide("symbol_lists", buy(), config={"denied_symbols": ["aapl "]}) == "SYMBOL_DENIED"
+        )
+        assert (
+            decide("symbol_lists", buy(), config={"allowed_symbols": ["MSFT"]})
+            == "SYMBOL_NOT_ALLOWED"
+        )
+        assert (
+            decide("symbol_lists", buy(), config={"allowed_symbols": ["msft", "AAPL"]}) == "ALLOWED"
+        )
+        assert decide("symbol_lists", buy()) == "ALLOWED"
+
+    def test_deny_wins_over_allow(self):
+        both = {"allowed_symbols": ["AAPL"], "denied_symbols": ["AAPL"]}
+        assert decide("symbol_lists", buy(), config=both) == "SYMBOL_DENIED"
+
+    def test_lookalike_symbols_in_the_configuration_are_refused(self):
+        with pytest.raises(BrokerConfigurationError, match="plain ASCII"):
+            effective_config({"allowed_symbols": ["\u0410APL"]})
+
+
+class TestRateLimit:
+    def test_at_the_per_second_limit_allows_one_more_denies(self):
+        config = {"max_orders_per_second": 2}
+        assert decide("rate_limit", buy(), config=config, recent=[(1, _intent(1))]) == "ALLOWED"
+        two = [(1, _intent(1)), (1, _intent(2))]
+        assert decide("rate_limit", buy(), config=config, recent=two) == "RATE_LIMIT_EXCEEDED"
+
+    def test_at_the_per_minute_limit_allows_one_more_denies(self):
+        config = {"max_orders_per_minute": 3, "max_orders_per_second": 10}
+        older = [(60, _intent(n)) for n in range(2)]
+        assert decide("rate_limit", buy(), config=config, recent=older) == "ALLOWED"
+        full = [(60, _intent(n)) for n in range(3)]
+        assert decide("rate_limit", buy(), config=config, recent=full) == "RATE_LIMIT_EXCEEDED"
+
+    def test_orders_outside_the_window_do_not_count(self):
+        config = {"max_orders_per_second": 1}
+        assert decide("rate_limit", buy(), config=config, recent=[(60, _intent(1))]) == "ALLOWED"
+
+
+class TestDuplicateOrder:
+    def test_the_same_order_within_the_window_is_denied(self):
+        request = buy()
+        recent = [(10, _intent(1, key=dedupe_key(request)))]
+        assert decide("duplicate_order", request, recent=recent) == "DUPLICATE_ORDER"
+
+    def test_an_intended_repeat_is_allowed(self):
+        request = buy()
+        recent = [(10, _intent(1, key=dedupe_key(request)))]
+        assert decide("duplicate_order", request, recent=recent, allow_repeat=True) == "ALLOWED"
+
+    def test_a_different_order_or_an_older_one_is_allowed(self):
+        request = buy()
+        assert (
+            decide(
+                "duplicate_order", request, recent=[(10, _intent(1, key=dedupe_key(buy(qty=11))))]
+            )
+            == "ALLOWED"
+        )
+        assert (
+            decide("duplicate_order", request, recent=[(11, _intent(1, key=dedupe_key(request)))])
+            == "ALLOWED"
+        )
+
+    def test_a_zero_window_switches_the_check_off(self):
+        request = buy()
+        recent = [(0, _intent(1, key=dedupe_key(request)))]
+        assert (
+            decide(
+                "duplicate_order", request, recent=recent, config={"duplicate_window_seconds": 0}
+            )
+            == "ALLOWED"
+        )
+
+    def test_keys_tell_prices_and_sides_apart(self):
+        keys = {
+            dedupe_key(r)
+            for r in (
+                buy(),
+                sell(),
+                buy(order_type="limit", limit_price=1),
+                buy(order_type="limit", limit_price=2),
+                buy(qty=None, notional=10),
+            )
+        }
+        assert len(keys) == 5
+
+
+class TestPriceCollar:
+    @pytest.mark.parametrize("price", ["90", "110"])
+    def test_exactly_at_the_collar_allows(self, price):
+        assert decide("price_collar", buy(order_type="limit", limit_price=price)) == "ALLOWED"
+
+    @pytest.mark.parametrize("price", ["89.9999", "110.0001"])
+    def test_one_tick_outside_denies(self, price):
+        assert (
+            decide("price_collar", buy(order_type="limit", limit_price=price))
+            == "PRICE_OUTSIDE_COLLAR"
+        )
+
+    def test_stop_prices_are_collared_too(self):
+        request = sell(order_type="stop_limit", stop_price="95", limit_price="60")
+        assert decide("price_collar", request) == "PRICE_OUTSIDE_COLLAR"
+        assert (
+            decide("price_collar", sell(order_type="stop", stop_price="89"))
+            == "PRICE_OUTSIDE_COLLAR"
+        )
+
+    def test_missing_or_stale_reference_denies(self):
+        limit = buy(order_type="limit", limit_price=100)
+        assert decide("price_collar", limit, quote=None) == "REFERENCE_PRICE_MISSING"
+        assert decide("price_collar", limit, quote_age=121) == "REFERENCE_PRICE_STALE"
+
+    def test_market_orders_have_no_price_to_collar(self):
+        assert decide("price_collar", buy(), quote=None) == "ALLOWED"
+
+    def test_the_collar_is_configurable(self):
+        request = buy(order_type="limit", limit_price="102")
+        assert decide("price_collar", request, config={"price_collar_pct": "0.02"}) == "ALLOWED"
+        assert (
+            decide("price_collar", request, config={"price_collar_pct": "0.0199"})
+            == "PRICE_OUTSIDE_COLLAR"
+        )
+
+
+def test_every_required_check_is_covered_here():
+    assert set(REQUIRED_CHECKS) == {
+        "max_order_value",
+        "max_position",
+        "buying_power",
+        "symbol_lists",
+        "rate_limit",
+        "duplicate_order",
+        "price_collar",
+    }

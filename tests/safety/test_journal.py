@@ -1,0 +1,200 @@
+"""The order journal: durability settings, append-only events, the hash chain, tamper detection."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+import pytest
+
+from tradingagents_brokers.safety.journal import Journal
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(tmp_path / "journal.db")
+    yield j
+    j.close()
+
+
+def _intent(journal, **overrides):
+    values = {
+        "broker": "sim",
+        "symbol": "AAPL",
+        "side": "buy",
+        "qty": "1",
+        "notional": None,
+        "value": "100",
+        "dedupe_key": "k",
+        "status": "submitting",
+        "source": "python",
+        "client_order_id": None,
+    }
+    values.update(overrides)
+    return journal.new_intent(values, {"request": {"symbol": "AAPL"}})
+
+
+def test_every_connection_runs_wal_with_synchronous_full(journal):
+    assert journal.pragma("journal_mode") == "wal"
+    assert journal.pragma("synchronous") == 2  # FULL
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE events SET payload = '{}' WHERE seq = 1", "DELETE FROM events WHERE seq = 1"],
+)
+def test_events_are_append_only(journal, statement):
+    _intent(journal)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        journal._db.execute(statement)
+    assert journal.verify().ok
+
+
+def test_intent_ids_determine_client_order_ids_and_are_never_reused(journal):
+    first = _intent(journal)
+    second = _intent(journal)
+    assert first.client_order_id == f"tab-{journal.journal_id}-1"
+    assert second.client_order_id == f"tab-{journal.journal_id}-2"
+    assert journal.intent(first.client_order_id) == first
+    with pytest.raises(KeyError):
+        journal.intent(99)
+
+
+def test_status_changes_update_the_projection_and_append_an_event(journal):
+    intent = _intent(journal)
+    journal.set_status(
+        intent.intent_id, "new", order_id="o-1", event={"attempt": 1}, kind="broker_answer"
+    )
+    assert journal.intent(intent.intent_id).status == "new"
+    assert journal.intent(intent.intent_id).order_id == "o-1"
+    last = journal.events(intent_id=intent.intent_id)[-1]
+    assert last["kind"] == "broker_answer"
+    assert last["payload"] == {"from": "submitting", "to": "new", "order_id": "o-1", "attempt": 1}
+    assert journal.events(limit=1) == [last]
+
+
+def test_timestamps_are_utc_to_the_millisecond(journal):
+    _intent(journal)
+    at = journal.events()[0]["at"]
+    assert at.endswith("Z")
+    assert len(at.split(".")[1]) == 4  # three digits and the Z
+
+
+def test_a_rolled_back_transaction_leaves_nothing(journal):
+    def crash_inside_the_decision():
+        with journal.transaction():
+            _intent(journal)
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        crash_inside_the_decision()
+    assert journal.events() == []
+    assert journal.intents() == []
+
+
+def test_trading_state_persists_across_reopening(tmp_path):
+    first = Journal(tmp_path / "j.db")
+    assert first.trading_state()["state"] == "active"
+    first.set_trading_state("halted", "test", "cli")
+    first.close()
+    second = Journal(tmp_path / "j.db")
+    assert second.trading_state()["state"] == "halted"
+    assert second.trading_state()["by"] == "cli"
+    assert second.journal_id == first.journal_id
+    second.close()
+
+
+def test_an_intact_chain_verifies(journal):
+    for _ in range(5):
+        intent = _intent(journal)
+        journal.set_status(intent.intent_id, "filled")
+    result = journal.verify()
+    assert (result.ok, result.events, result.broken_at) == (True, 10, None)
+    assert journal.integrity_check() == "ok"
+
+
+def _edit_event(path, seq, column, value):
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute(f"UPDATE events SET {column} = ? WHERE seq = ?", (value, seq))
+    db.commit()
+    db.close()
+
+
+def test_verify_names_the_first_altered_event(tmp_path):
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    for _ in range(4):
+        _intent(journal)
+    journal.close()
+    _edit_event(path, 3, "payload", '{"request":{"symbol":"TSLA"}}')
+    reopened = Journal(path)
+    result = reopened.verify()
+    assert (result.ok, result.broken_at) == (False, 3)
+    assert "event 3 was altered" in result.problem
+    reopened.close()
+
+
+def test_verify_notices_a_deleted_event(tmp_path):
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    for _ in range(3):
+        _intent(journal)
+    journal.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER events_no_delete")
+    db.execute("DELETE FROM events WHERE seq = 2")
+    db.commit()
+    db.close()
+    result = Journal(path).verify()
+    assert (result.ok, result.broken_at) == (False, 2)
+    assert "missing" in result.problem
+
+
+def test_verify_notices_a_rewritten_link(tmp_path):
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    for _ in range(3):
+        _intent(journal)
+    journal.close()
+    _edit_event(path, 2, "prev_hash", "f" * 64)
+    result = Journal(path).verify()
+    assert (result.ok, result.broken_at) == (False, 2)
+    assert "does not link" in result.problem
+
+
+def test_tampering_with_any_single_byte_of_any_event_is_detected(tmp_path):
+    """Randomized: flip one byte of a stored event, in the file itself, 200 times."""
+    rng = random.Random(20261125)
+    template = tmp_path / "template.db"
+    journal = Journal(template)
+    for n in range(12):
+        intent = _intent(journal, symbol=f"S{n:02d}", dedupe_key=f"key-{n}")
+        journal.set_status(intent.intent_id, "filled", order_id=f"order-{n:04d}")
+    journal._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    rows = journal._db.execute(
+        "SELECT seq, at, kind, payload, prev_hash, hash FROM events"
+    ).fetchall()
+    journal.close()
+    original = template.read_bytes()
+    for trial in range(200):
+        seq, at, kind, payload, prev_hash, digest = rows[rng.randrange(len(rows))]
+        # SQLite stores a row's values back to back, so these runs are that event's own bytes.
+        runs = [r.encode() for r in (at + kind, payload + prev_hash + digest)]
+        needle = rng.choice([r for r in runs if original.count(r) == 1])
+        offset = original.find(needle)
+        position = offset + rng.randrange(len(needle))
+        data = bytearray(original)
+        data[position] ^= 1 << rng.randrange(7)
+        victim = tmp_path / f"tampered-{trial}.db"
+        victim.write_bytes(bytes(data))
+        try:
+            tampered = Journal(victim)
+            result = tampered.verify()
+            integrity = tampered.integrity_check()
+            tampered.close()
+            detected = not result.ok or integrity != "ok"
+        except sqlite3.DatabaseError:
+            detected = True  # the file no longer opens: tampering is evident
+        assert detected, f"flip at byte {position} of event {seq} went unnoticed"
+        victim.unlink()
