@@ -189,7 +189,7 @@ def test_doctor_reports_configuration_and_paths_without_secret_values(cli, monke
     assert "orders will be blocked" in out
 
 
-def test_doctor_lists_credential_variables_as_set_or_missing(cli, monkeypatch):
+def test_doctor_lists_credential_variables_as_set_or_missing(cli, monkeypatch, canary):
     from tradingagents_brokers import plugins
 
     from .fakes import FakePlugin
@@ -202,12 +202,12 @@ def test_doctor_lists_credential_variables_as_set_or_missing(cli, monkeypatch):
         return pm
 
     monkeypatch.setattr("tradingagents_brokers.host.make_plugin_manager", with_fake)
-    monkeypatch.setenv("FAKE_LIVE_KEY", "SUPERSECRET-VALUE")
+    monkeypatch.setenv("FAKE_LIVE_KEY", canary)
     _, out, _ = cli("doctor", "--json")
     assert json.loads(out)["brokers"]["fake"]["credentials"] == {"FAKE_LIVE_KEY": "set"}
     _, out, _ = cli("doctor")
     assert "FAKE_LIVE_KEY: set" in out
-    assert "SUPERSECRET" not in out
+    assert canary not in out
     monkeypatch.delenv("FAKE_LIVE_KEY")
     _, out, _ = cli("doctor", "--broker", "fake", "--mode", "live", "--json")
     assert "fake (live) needs FAKE_LIVE_KEY" in json.loads(out)["problems"]

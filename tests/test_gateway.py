@@ -115,10 +115,12 @@ def test_live_mode_needs_the_live_credentials(fake_host, fake_broker, monkeypatc
     assert fake_broker.place_calls == []
 
 
-def test_live_mode_with_everything_still_needs_an_approver(fake_host, fake_broker, monkeypatch):
+def test_live_mode_with_everything_still_needs_an_approver(
+    fake_host, fake_broker, monkeypatch, canary
+):
     from tradingagents_brokers import OrderRejectedError
 
-    monkeypatch.setenv("FAKE_LIVE_KEY", "k")
+    monkeypatch.setenv("FAKE_LIVE_KEY", canary)
     gated = make_gated(fake_host, broker_mode="live", auto_execute_trades=True)
     with pytest.raises(OrderRejectedError, match="no approver"):
         gated.place_order(symbol="AAPL", side="buy", qty=1)

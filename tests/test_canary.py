@@ -1,0 +1,58 @@
+"""The planted-canary guard itself: it must notice a leak, or it proves nothing."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import conftest
+from tradingagents_brokers import get_broker
+
+
+def test_the_canary_is_planted_in_the_credential_variables(canary, monkeypatch):
+    import os
+
+    assert all(os.environ[var] == canary for var in conftest.CREDENTIAL_VARS)
+
+
+def test_the_log_handler_catches_a_leaking_record(canary):
+    before = len(conftest._leaks)
+    logging.getLogger("leaky").debug("key=%s", canary)
+    assert len(conftest._leaks) == before + 1
+    del conftest._leaks[before:]  # this leak was on purpose
+
+
+def test_the_file_scan_finds_a_leaking_state_file(canary, tmp_path):
+    (tmp_path / "state.db").write_bytes(b"x" + canary.encode() + b"y")
+    (tmp_path / "ignored.bin").write_bytes(canary.encode())
+    assert conftest.scan_files(tmp_path) == [str(tmp_path / "state.db")]
+    (tmp_path / "state.db").unlink()
+
+
+def _failure_with_locals(gated, qty):
+    """The formatted traceback, locals included, of an order the gate refuses."""
+    try:
+        gated.place_order(symbol="AAPL", side="buy", qty=qty)
+    except Exception as exc:
+        formatted = traceback.TracebackException.from_exception(exc, capture_locals=True)
+        return "".join(formatted.format())
+    raise AssertionError("the order should have been refused")
+
+
+def test_live_gate_errors_and_reprs_name_variables_not_values(canary, monkeypatch, fake_host):
+    from .conftest import make_gated
+
+    monkeypatch.setenv("FAKE_LIVE_KEY", canary)
+    gated = make_gated(fake_host, broker_mode="live", auto_execute_trades=True)
+    texts = [repr(gated), repr(gated.config), repr(gated.broker_type), repr(gated.journal)]
+    texts.append(_failure_with_locals(gated, 1))  # refused: no approver for a live order
+    monkeypatch.delenv("FAKE_LIVE_KEY")
+    texts.append(_failure_with_locals(gated, 2))  # blocked: the live key is missing
+    assert "FAKE_LIVE_KEY" in texts[-1]
+    assert not any(canary in text for text in texts)
+
+
+def test_the_sim_and_journal_never_store_credentials(canary, tmp_path):
+    with get_broker("sim", config={"state_dir": str(tmp_path)}) as gated:
+        gated.place_order(symbol="AAPL", side="buy", qty=1)
+    assert conftest.scan_files(tmp_path) == []
