@@ -63,6 +63,15 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def mutation(session: nox.Session) -> None:
+    """mutmut over the safety package (src/tradingagents_brokers/safety), then the score."""
+    session.install("--group", "test", "mutmut>=3.3", "-e", ".")
+    session.run("mutmut", "run", "--max-children", "2", success_codes=[0, 1])
+    session.run("mutmut", "export-cicd-stats")
+    session.run("python", "benchmarks/mutation_score.py")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Print the speed figures of benchmarks/ (import and discovery time, gate overhead)."""
     session.install(".")

@@ -4,7 +4,12 @@
   interpreter each time (median of several runs); no broker SDK may be imported;
 * the gated broker's per-call overhead on a read, over calling the broker object
   directly: once on the sim broker (SQLite underneath) and once on a broker that
-  returns a constant, which isolates the hook machinery.
+  returns a constant, which isolates the hook machinery;
+* the whole gate per order on the sim broker with the durable journal (median
+  over many orders, and journal commits per order - each commit is one fsync of
+  the WAL with ``synchronous=FULL``), against the sim broker called directly;
+* the risk chain alone (the seven built-in checks plus three more), per order,
+  with the broker and journal data already fetched.
 
 Exits 1 when a figure is over its budget.
 """
@@ -16,10 +21,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import timeit
 
 IMPORT_BUDGET_MS = 150.0
 READ_OVERHEAD_BUDGET_US = 50.0
+COMMITS_PER_ORDER_BUDGET = 2
+RISK_CHAIN_BUDGET_US = 30.0
 SDK_MODULES = ("alpaca", "pandas", "numpy", "requests", "langchain_core", "pydantic")
 
 COLD = f"""
@@ -101,6 +109,103 @@ def gate_overheads() -> dict[str, float]:
     return {"sim_us": on_sim, "constant_us": on_constant}
 
 
+def gate_per_order(orders: int = 300) -> dict[str, float]:
+    """Median microseconds per order: through the gate (durable journal) and the sim alone."""
+    from tradingagents_brokers import OrderRequest, get_broker
+
+    config = {
+        "max_orders_per_second": 10**6,
+        "max_orders_per_minute": 10**6,
+        "duplicate_window_seconds": 0,
+        "max_position_size": 1,
+        "max_order_value": 10**9,
+        "broker_options": {"sim": {"prices": {"AAPL": 100}, "initial_cash": 10**9}},
+    }
+    with tempfile.TemporaryDirectory() as state:
+        gated = get_broker("sim", config={"state_dir": state, **config})
+        commits = gated.journal.commits
+        gate_times = []
+        for _ in range(orders):
+            start = time.perf_counter()
+            gated.place_order(symbol="AAPL", side="buy", qty=1)
+            gate_times.append(time.perf_counter() - start)
+        per_order = (gated.journal.commits - commits) / orders
+        direct_times = []
+        for n in range(orders):
+            request = OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id=f"d-{n}")
+            start = time.perf_counter()
+            gated.broker.place_order(request)
+            direct_times.append(time.perf_counter() - start)
+        gated.close()
+    return {
+        "gate_us": statistics.median(gate_times) * 1e6,
+        "direct_us": statistics.median(direct_times) * 1e6,
+        "commits": per_order,
+    }
+
+
+def risk_chain(number: int = 20_000) -> float:
+    """Microseconds for the host to run ten checks on one order (data cached)."""
+    import datetime as dt
+
+    from tradingagents_brokers import (
+        Account,
+        Decision,
+        OrderContext,
+        OrderRequest,
+        PluginHost,
+        Quote,
+        TradingMode,
+        hookimpl,
+        make_plugin_manager,
+    )
+    from tradingagents_brokers.config import effective_config
+    from tradingagents_brokers.decisions import CheckContext
+
+    class Extra:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @hookimpl
+        def check_order(self, request):
+            return Decision.allow(self.name)
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    for n in range(3):
+        pm.register(Extra(f"extra-{n}"), name=f"extra-{n}")
+    host = PluginHost(pm)
+    now = dt.datetime.now(dt.UTC)
+    account = Account(
+        account_number="B",
+        status="ACTIVE",
+        buying_power=10**6,
+        cash=10**6,
+        portfolio_value=10**6,
+        equity=10**6,
+        last_equity=10**6,
+    )
+    quote = Quote(symbol="AAPL", price=100, as_of=now)
+    request = OrderRequest(symbol="AAPL", side="buy", qty=10, order_type="limit", limit_price=100)
+    context = CheckContext(
+        request=request,
+        order=OrderContext(),
+        broker_name="b",
+        mode=TradingMode.PAPER,
+        config=effective_config({}),
+        fetch_account=lambda: account,
+        fetch_positions=list,
+        fetch_open_orders=list,
+        fetch_quote=lambda symbol: quote,
+        now=lambda: now,
+    )
+    decisions = host.check_order(request, context)
+    assert len(decisions) == 10 and all(d.allowed for d in decisions), decisions
+    seconds = min(
+        timeit.repeat(lambda: host.check_order(request, context), number=number, repeat=5)
+    )
+    return seconds / number * 1e6
+
+
 def main() -> int:
     cold = cold_import()
     gate = gate_overheads()
@@ -121,6 +226,22 @@ def main() -> int:
     print(f"  over a constant broker:       {gate['constant_us']:.1f} us {budget}")
     if max(gate.values()) > READ_OVERHEAD_BUDGET_US:
         over.append("read overhead")
+    order = gate_per_order()
+    print("whole gate per order on sim, durable journal (median of 300 orders):")
+    print(
+        f"  through the gate {order['gate_us']:.0f} us, sim alone {order['direct_us']:.0f} us, "
+        f"gate overhead {order['gate_us'] - order['direct_us']:.0f} us; "
+        f"{order['commits']:.2f} journal commits (fsyncs) per order "
+        f"(budget {COMMITS_PER_ORDER_BUDGET})"
+    )
+    if order["commits"] > COMMITS_PER_ORDER_BUDGET:
+        over.append("commits per order")
+    chain = risk_chain()
+    print(
+        f"risk chain alone, ten checks: {chain:.1f} us per order (budget {RISK_CHAIN_BUDGET_US:.0f} us)"
+    )
+    if chain > RISK_CHAIN_BUDGET_US:
+        over.append("risk chain")
     print("over budget: " + ", ".join(over) if over else "all figures within budget")
     return 1 if over else 0
 

@@ -220,6 +220,8 @@ def test_demo_runs_offline_on_its_own_sim_account(cli):
     assert steps["market_buy"]["status"] == "filled"
     assert steps["resting_limit"]["status"] == "new"
     assert [p["symbol"] for p in steps["positions"]] == ["AAPL"]
+    assert [i["status"] for i in steps["journal"]] == ["new", "filled"]
+    assert steps["journal_verified"] is True
     _, out, _ = cli("orders", "--json")
     assert json.loads(out) == []
     code, out, _ = cli("demo")

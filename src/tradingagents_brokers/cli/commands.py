@@ -46,6 +46,9 @@ POSITION_COLUMNS = (
 )
 
 
+JOURNAL_COLUMNS = ("intent_id", "source", "symbol", "side", "qty", "status", "client_order_id")
+
+
 class Declined(Exception):
     """The person at the terminal said no, or there was no terminal to ask."""
 
@@ -344,5 +347,19 @@ def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
         show.rows("5. Orders", steps["orders"], ORDER_COLUMNS, empty="no orders")
         steps["account_after"] = gated.get_account().to_dict()
         show.record("6. Account after", steps["account_after"])
+        journal = gated.journal
+        steps["journal"] = [i.to_dict() for i in journal.intents()]
+        show.rows(
+            "7. The journal: every intent, with its decisions and answers",
+            steps["journal"],
+            JOURNAL_COLUMNS,
+            empty="no intents",
+        )
+        verified = journal.verify()
+        steps["journal_verified"] = verified.ok
+        out.note(
+            f"   {verified.events} hash-chained journal events; chain intact: {verified.ok}. "
+            "See: tradingagents-brokers journal show 1"
+        )
         if out.as_json:
             out.data(steps)
