@@ -139,7 +139,12 @@ class FakeBroker:
 
     def close_position(self, symbol: str, qty: Any = None, percentage: Any = None) -> Order:
         return self.place_order(
-            OrderRequest(symbol=symbol, side="sell", qty=qty or 5, client_order_id="close-1")
+            OrderRequest(
+                symbol=symbol,
+                side="sell",
+                qty=qty or 5,
+                client_order_id=f"close-{uuid.uuid4().hex}",
+            )
         )
 
     def close_all_positions(self, cancel_orders: bool = False) -> list[ClosePositionResult]:

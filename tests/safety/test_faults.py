@@ -203,16 +203,19 @@ class OrderPath(RuleBasedStateMachine):
 
 
 def test_no_fault_sequence_duplicates_loses_or_strands_an_order():
+    # 1000 sequences in the suite; the mutation run asks for fewer (TAB_FAULT_EXAMPLES).
+    examples = int(os.environ.get("TAB_FAULT_EXAMPLES", "1000"))
     fired.clear()
     run_state_machine_as_test(
         OrderPath,
         settings=settings(
-            max_examples=1000,
+            max_examples=examples,
             stateful_step_count=15,
             deadline=None,
             derandomize=True,
             database=None,
         ),
     )
-    assert {kind: fired[kind] for kind in FAULTS if fired[kind] < 100} == {}
+    minimum = 100 if examples >= 1000 else 1  # every kind 100+ times in the full run
+    assert {kind: fired[kind] for kind in FAULTS if fired[kind] < minimum} == {}
     print("faults fired:", dict(fired))

@@ -305,14 +305,14 @@ class _Quiet:
 def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     """A fresh sim account and journal of its own (``demo*.db``): never touches your state."""
     state_dir = Path(config["state_dir"] or default_state_dir())
-    journal = state_dir / "demo-journal.db"
+    journal_file = state_dir / "demo-journal.db"
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{journal}{suffix}").unlink(missing_ok=True)
+        Path(f"{journal_file}{suffix}").unlink(missing_ok=True)
     demo_config = {
         **config,
         "trading_broker": "sim",
         "broker_mode": "paper",
-        "journal_path": str(journal),
+        "journal_path": str(journal_file),
         "broker_options": {"sim": {"path": str(state_dir / "demo.db"), "reset": True}},
     }
     with _gated(demo_config) as gated:

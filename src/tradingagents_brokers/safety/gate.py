@@ -351,7 +351,8 @@ def replacement_request(order: Order, changes: OrderChanges) -> OrderRequest:
         time_in_force=changes.time_in_force or order.time_in_force,
         limit_price=changes.limit_price or order.limit_price,
         stop_price=changes.stop_price or order.stop_price,
-        trail_price=changes.trail or order.trail_price if order.trail_percent is None else None,
-        trail_percent=order.trail_percent if changes.trail is None else None,
+        # A replace's ``trail`` changes whichever trail the order has: a price or a percent.
+        trail_price=None if order.trail_percent is not None else changes.trail or order.trail_price,
+        trail_percent=None if order.trail_percent is None else changes.trail or order.trail_percent,
         extended_hours=order.extended_hours,
     )
