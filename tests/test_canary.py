@@ -16,10 +16,16 @@ def test_the_canary_is_planted_in_the_credential_variables(canary, monkeypatch):
 
 
 def test_the_log_handler_catches_a_leaking_record(canary):
+    # A logger that reaches only the canary handler, so pytest's own capture never
+    # holds the planted value: this leak is on purpose and is removed again.
+    leaky = logging.getLogger("tradingagents.test.leaky")
+    leaky.propagate = False
+    leaky.addHandler(conftest._handler)
     before = len(conftest._leaks)
-    logging.getLogger("leaky").debug("key=%s", canary)
+    leaky.warning("key=%s", canary)
     assert len(conftest._leaks) == before + 1
-    del conftest._leaks[before:]  # this leak was on purpose
+    del conftest._leaks[before:]
+    leaky.removeHandler(conftest._handler)
 
 
 def test_the_file_scan_finds_a_leaking_state_file(canary, tmp_path):

@@ -1,0 +1,162 @@
+"""The safety commands of the CLI: journal, halt, reduce-only, resume, status, reconcile."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tradingagents_brokers.cli.main import main
+
+
+@pytest.fixture
+def cli(sim_config, tmp_path, capsys):
+    config = tmp_path / "brokers.toml"
+    config.write_text(
+        f'trading_broker = "sim"\nstate_dir = "{sim_config["state_dir"]}"\n'
+        "[broker_options.sim.prices]\nAAPL = 100\n"
+    )
+
+    def run(*args):
+        code = main([*args, "--config", str(config)])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    run.state_dir = sim_config["state_dir"]
+    return run
+
+
+def test_journal_list_show_and_verify(cli):
+    cli("order", "buy", "AAPL", "--qty", "2", "--yes")
+    code, out, _ = cli("journal", "list", "--json")
+    intents = json.loads(out)
+    assert (code, [i["status"] for i in intents]) == (0, ["filled"])
+    assert intents[0]["source"] == "cli"
+    _, out, _ = cli("journal", "list", "--status", "denied", "--json")
+    assert json.loads(out) == []
+    code, out, _ = cli("journal", "show", "1", "--json")
+    shown = json.loads(out)
+    assert [e["kind"] for e in shown["events"]] == [
+        "intent",
+        "decisions",
+        "confirmation",
+        "submit_attempt",
+        "broker_answer",
+    ]
+    code, out, _ = cli("journal", "show", intents[0]["client_order_id"])
+    assert code == 0
+    assert "broker_answer" in out
+    code, _, err = cli("journal", "show", "99")
+    assert (code, "no intent '99'" in err) == (1, True)
+    code, out, _ = cli("journal", "verify", "--json")
+    report = json.loads(out)
+    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 5, "ok")
+    code, out, _ = cli("journal", "verify")
+    assert "chain intact" in out
+    code, out, _ = cli("journal", "list")
+    assert "AAPL" in out
+
+
+def test_journal_verify_exits_1_and_names_the_broken_event(cli):
+    cli("order", "buy", "AAPL", "--qty", "2", "--yes")
+    db = sqlite3.connect(f"{cli.state_dir}/journal.db")
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("UPDATE events SET payload = '{}' WHERE seq = 2")
+    db.commit()
+    db.close()
+    code, _, err = cli("journal", "verify")
+    assert code == 1
+    assert "event 2 was altered" in err
+
+
+def test_halt_blocks_orders_until_a_person_resumes(cli, monkeypatch):
+    code, out, _ = cli("halt", "--reason", "desk says stop", "--json")
+    assert (code, json.loads(out)["state"], json.loads(out)["by"]) == (0, "halted", "cli")
+    code, _, err = cli("order", "buy", "AAPL", "--qty", "1", "--yes")
+    assert (code, "TRADING_HALTED" in err) == (3, True)
+    code, _, err = cli("resume")
+    assert (code, "pass --yes" in err) == (3, True)
+    _, out, _ = cli("status", "--json")
+    assert json.loads(out)["state"] == "halted"
+    code, out, _ = cli("resume", "--yes", "--json")
+    assert json.loads(out)["state"] == "active"
+    assert cli("order", "buy", "AAPL", "--qty", "1", "--yes")[0] == 0
+
+
+def test_halt_with_cancel_all_and_reduce_only(cli):
+    _, out, _ = cli(
+        "order",
+        "buy",
+        "AAPL",
+        "--qty",
+        "1",
+        "--type",
+        "limit",
+        "--limit-price",
+        "95",
+        "--tif",
+        "gtc",
+        "--yes",
+        "--json",
+    )
+    resting = json.loads(out)
+    code, out, _ = cli("halt", "--cancel-all")
+    assert code == 0
+    assert "asked to cancel 1 open order" in out
+    _, out, _ = cli("orders", "--status", "open", "--json")
+    assert json.loads(out) == []
+    assert resting["status"] == "new"
+    code, out, _ = cli("reduce-only", "--json")
+    assert json.loads(out)["state"] == "reducing"
+    code, _, err = cli("order", "buy", "AAPL", "--qty", "1", "--yes")
+    assert (code, "TRADING_STATE_REDUCING" in err) == (3, True)
+    code, out, _ = cli("resume", "--yes")
+    assert code == 0
+
+
+def test_status_lists_orders_of_unknown_outcome(cli):
+    from tradingagents_brokers.safety.journal import Journal
+
+    journal = Journal(f"{cli.state_dir}/journal.db")
+    journal.new_intent(
+        {
+            "broker": "sim",
+            "symbol": "AAPL",
+            "side": "buy",
+            "qty": 1,
+            "notional": None,
+            "value": 100,
+            "dedupe_key": "k",
+            "status": "unknown",
+            "source": "python",
+            "client_order_id": None,
+        },
+        {"request": {}},
+    )
+    journal.close()
+    _, out, _ = cli("status", "--json")
+    assert len(json.loads(out)["unresolved_orders"]) == 1
+    code, out, _ = cli("reconcile", "--json")
+    report = json.loads(out)
+    assert (code, report["ok"], report["checked"]) == (0, True, 0)  # resolved at start-up
+    _, out, _ = cli("status", "--json")
+    assert json.loads(out)["unresolved_orders"] == []
+    code, out, _ = cli("reconcile")
+    assert "checked 0 open intent" in out
+
+
+def test_reconcile_exits_1_when_a_look_up_fails(cli, monkeypatch):
+    cli("order", "buy", "AAPL", "--qty", "1", "--type", "limit", "--limit-price", "95", "--yes")
+    from tradingagents_brokers import BrokerAPIError
+    from tradingagents_brokers.sim.broker import SimBroker
+
+    def down(self, client_order_id):
+        raise BrokerAPIError("broker down")
+
+    monkeypatch.setattr(SimBroker, "get_order_by_client_id", down)
+    code, _, err = cli("reconcile")
+    assert code == 1
+    assert "broker down" in err
+    code, out, _ = cli("reconcile", "--json")
+    assert json.loads(out)["failed"][0]["error"] == "broker down"
