@@ -36,7 +36,7 @@ def plugins(session: nox.Session, plugin: str) -> None:
     """One run per plugins/* package: the core and that plugin installed together."""
     path = ROOT / "plugins" / plugin
     package = f"tradingagents_brokers_{plugin}"
-    session.install("--group", "test", ".", str(path))
+    session.install("--group", "test", "--group", f"{path}/pyproject.toml:test", ".", str(path))
     session.chdir(path)
     session.run(
         "pytest",
@@ -45,6 +45,20 @@ def plugins(session: nox.Session, plugin: str) -> None:
         "--cov-fail-under=90",
         *session.posargs,
     )
+
+
+@nox.session
+def record(session: nox.Session) -> None:
+    """Re-record the Alpaca cassettes against a paper account (needs ALPACA_PAPER_* keys)."""
+    import os
+
+    if not (os.environ.get("ALPACA_PAPER_API_KEY") and os.environ.get("ALPACA_PAPER_SECRET_KEY")):
+        session.error("set ALPACA_PAPER_API_KEY and ALPACA_PAPER_SECRET_KEY to record cassettes")
+    path = ROOT / "plugins" / "alpaca"
+    session.install("--group", "test", "--group", f"{path}/pyproject.toml:test", ".", str(path))
+    session.chdir(path)
+    session.run("python", "-m", "tests.record", "--paper")
+    session.run("pytest", "tests/test_cassettes.py")
 
 
 @nox.session

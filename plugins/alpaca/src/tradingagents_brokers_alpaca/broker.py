@@ -1,0 +1,260 @@
+"""The Alpaca broker: every operation of the core's Broker protocol over Alpaca's Trading API."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from tradingagents_brokers import (
+    BrokerConfigurationError,
+    BrokerSettings,
+    ClosePositionResult,
+    Order,
+    OrderChanges,
+    OrderRequest,
+    TradingMode,
+)
+from tradingagents_brokers.broker import OrderQuery
+from tradingagents_brokers.models import (
+    Account,
+    Asset,
+    BrokerCapabilities,
+    Clock,
+    PortfolioHistory,
+    Position,
+    Quote,
+)
+
+from . import mapping
+from .errors import map_error
+from .plugin import CAPABILITIES, LIVE_VARIABLES, PAPER_VARIABLES
+from .transport import Transport
+
+__all__ = ["LIVE_URL", "PAPER_URL", "AlpacaBroker", "build_alpaca"]
+
+PAPER_URL = "https://paper-api.alpaca.markets"
+LIVE_URL = "https://api.alpaca.markets"
+DATA_URL = "https://data.alpaca.markets"
+PAGE = 500
+OPTIONS = {
+    "base_url": str,
+    "data_url": str,
+    "connect_timeout": float,
+    "read_timeout": float,
+    "max_requests_per_minute": int,
+    "read_retries": int,
+}
+
+
+def _option(options: Mapping[str, Any], name: str, default: Any) -> Any:
+    kind = OPTIONS[name]
+    value = options.get(name, default)
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        raise BrokerConfigurationError(
+            f"broker_options.alpaca.{name} must be a {kind.__name__}, got {value!r}"
+        ) from None
+    if kind in (int, float) and (converted < 0 or converted != converted):
+        raise BrokerConfigurationError(f"broker_options.alpaca.{name} must not be negative")
+    if name in ("connect_timeout", "read_timeout", "max_requests_per_minute") and converted <= 0:
+        raise BrokerConfigurationError(f"broker_options.alpaca.{name} must be above 0")
+    return converted
+
+
+def _credentials(mode: TradingMode) -> tuple[str, str]:
+    names = LIVE_VARIABLES if mode is TradingMode.LIVE else PAPER_VARIABLES
+    values = [os.environ.get(name, "") for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise BrokerConfigurationError(
+            f"Alpaca {mode.value} trading needs {', '.join(missing)} in the environment; "
+            f"set {' and '.join(names)} (tradingagents-brokers doctor --broker alpaca)",
+            details={"missing": missing},
+        )
+    for name, value in zip(names, values, strict=True):
+        if value != value.strip() or not value.isprintable() or len(value) < 8:
+            raise BrokerConfigurationError(
+                f"{name} is malformed (too short, or has spaces or control characters); "
+                "copy the key again from the Alpaca dashboard"
+            )
+    return values[0], values[1]
+
+
+def _base_url(mode: TradingMode, configured: str | None) -> str:
+    url = (configured or (LIVE_URL if mode is TradingMode.LIVE else PAPER_URL)).rstrip("/")
+    host = urlparse(url).hostname or ""
+    if mode is TradingMode.PAPER and host == urlparse(LIVE_URL).hostname:
+        raise BrokerConfigurationError(
+            "broker_options.alpaca.base_url points at Alpaca's live host in paper mode; "
+            "live trading goes through broker_mode = 'live' and the live opt-in"
+        )
+    if mode is TradingMode.LIVE and host == urlparse(PAPER_URL).hostname:
+        raise BrokerConfigurationError(
+            "broker_mode is 'live' but broker_options.alpaca.base_url is the paper host"
+        )
+    return url
+
+
+def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
+    """Build an Alpaca broker for ``settings.mode`` from the environment's keys."""
+    options = dict(settings.options)
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise BrokerConfigurationError(
+            f"unknown broker_options.alpaca key(s): {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(OPTIONS))}"
+        )
+    key, secret = _credentials(settings.mode)
+    base_url = _base_url(settings.mode, options.get("base_url"))
+    from alpaca.trading.client import TradingClient
+
+    client = TradingClient(
+        api_key=key,
+        secret_key=secret,
+        paper=settings.mode is TradingMode.PAPER,
+        raw_data=True,
+        url_override=base_url,
+    )
+    transport = Transport(
+        client,
+        connect_timeout=_option(options, "connect_timeout", 5.0),
+        read_timeout=_option(options, "read_timeout", 15.0),
+        max_per_minute=_option(options, "max_requests_per_minute", 190),
+        read_retries=_option(options, "read_retries", 3),
+    )
+    data_url = str(options.get("data_url") or DATA_URL).rstrip("/")
+    return AlpacaBroker(transport, base_url=base_url, data_url=data_url)
+
+
+class AlpacaBroker:
+    """Alpaca's Trading API behind the core's Broker protocol. Build with :func:`build_alpaca`."""
+
+    def __init__(self, transport: Transport, *, base_url: str, data_url: str = DATA_URL) -> None:
+        self._http = transport
+        self.base_url = base_url
+        self.data_url = data_url
+
+    def __repr__(self) -> str:
+        return f"<AlpacaBroker {self.base_url}>"
+
+    @property
+    def capabilities(self) -> BrokerCapabilities:
+        return CAPABILITIES
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- orders ----------------------------------------------------------------------
+
+    def place_order(self, request: OrderRequest) -> Order:
+        mapping.validate_request(request)
+        data = self._http.call("POST", "/orders", mapping.order_body(request), retry=False)
+        return mapping.to_order(data)
+
+    def cancel_order(self, order_id: str) -> None:
+        self._http.call("DELETE", f"/orders/{order_id}")
+
+    def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
+        body = mapping.replace_body(changes)
+        return mapping.to_order(self._http.call("PATCH", f"/orders/{order_id}", body, retry=False))
+
+    def get_order(self, order_id: str) -> Order:
+        return mapping.to_order(self._http.call("GET", f"/orders/{order_id}"))
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order:
+        data = self._http.call(
+            "GET", "/orders:by_client_order_id", {"client_order_id": client_order_id}
+        )
+        return mapping.to_order(data)
+
+    def get_orders(
+        self,
+        status: OrderQuery = "open",
+        limit: int | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> list[Order]:
+        """Newest first, following Alpaca's pages (500 at most each) until ``limit``."""
+        params: dict[str, Any] = {"status": status, "direction": "desc", "nested": "false"}
+        if symbols:
+            params["symbols"] = ",".join(symbols)
+        seen: dict[str, Order] = {}
+        while True:
+            params["limit"] = min(PAGE, limit - len(seen)) if limit else PAGE
+            page = [
+                mapping.to_order(item)
+                for item in self._http.call("GET", "/orders", dict(params)) or []
+            ]
+            new = [order for order in page if order.order_id not in seen]
+            seen.update((order.order_id, order) for order in new)
+            oldest = page[-1].submitted_at if page else None
+            if len(page) < params["limit"] or not new or oldest is None:
+                break
+            if limit is not None and len(seen) >= limit:
+                break
+            params["until"] = oldest.isoformat().replace("+00:00", "Z")
+        return list(seen.values())
+
+    # -- positions and account -------------------------------------------------------
+
+    def get_positions(self) -> list[Position]:
+        return [mapping.to_position(item) for item in self._http.call("GET", "/positions") or []]
+
+    def get_position(self, symbol: str) -> Position:
+        return mapping.to_position(self._http.call("GET", f"/positions/{_path(symbol)}"))
+
+    def close_position(self, symbol: str, qty: Any = None, percentage: Any = None) -> Order:
+        params = {}
+        if qty is not None:
+            params["qty"] = str(qty)
+        if percentage is not None:
+            params["percentage"] = str(percentage)
+        data = self._http.call("DELETE", f"/positions/{_path(symbol)}", params or None, retry=False)
+        return mapping.to_order(data)
+
+    def close_all_positions(self, cancel_orders: bool = False) -> list[ClosePositionResult]:
+        params = {"cancel_orders": "true"} if cancel_orders else None
+        answers = self._http.call("DELETE", "/positions", params, retry=False) or []
+        results = []
+        for item in answers:
+            status = int(item.get("status") or 0)
+            body = item.get("body") or {}
+            symbol = str(item.get("symbol") or body.get("symbol") or "")
+            if 200 <= status < 300:
+                results.append(
+                    ClosePositionResult(symbol=symbol, ok=True, order=mapping.to_order(body))
+                )
+            else:
+                error = map_error(status, json.dumps(body)).to_dict()
+                results.append(ClosePositionResult(symbol=symbol, ok=False, error=error))
+        return results
+
+    def get_account(self) -> Account:
+        return mapping.to_account(self._http.call("GET", "/account"))
+
+    def get_portfolio_history(
+        self, period: str | None = None, timeframe: str | None = None
+    ) -> PortfolioHistory:
+        params = {k: v for k, v in (("period", period), ("timeframe", timeframe)) if v}
+        data = self._http.call("GET", "/account/portfolio/history", params or None)
+        return mapping.to_portfolio_history(data)
+
+    def get_clock(self) -> Clock:
+        return mapping.to_clock(self._http.call("GET", "/clock"))
+
+    def get_asset(self, symbol: str) -> Asset:
+        return mapping.to_asset(self._http.call("GET", f"/assets/{_path(symbol)}"))
+
+    def get_quote(self, symbol: str) -> Quote:
+        data = self._http.call(
+            "GET", f"/stocks/{_path(symbol)}/trades/latest", base_url=self.data_url
+        )
+        return mapping.to_quote(symbol, data)
+
+
+def _path(symbol: str) -> str:
+    """Alpaca's paths take ``BTCUSD``, not ``BTC/USD`` (alpaca-py does not encode the slash)."""
+    return symbol.replace("/", "")

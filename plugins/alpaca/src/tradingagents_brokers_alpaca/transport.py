@@ -1,0 +1,162 @@
+"""HTTP to Alpaca through alpaca-py's REST client, with the plugin's own rules.
+
+alpaca-py resends requests on 429 and 504 by itself - order POSTs included, so
+an order accepted before a 504 can be placed twice - and sets no timeout, so a
+stalled socket blocks forever. Its ``TradingClient`` exposes neither setting, so
+this module switches off the client's retries (``_retry``, ``_retry_codes``) and
+wraps its session's ``request`` to add a finite ``(connect, read)`` timeout. A
+test fails if a release of alpaca-py moves those attributes.
+
+Retries are the plugin's: reads are retried on 429 (waiting until
+``X-RateLimit-Reset``) and 5xx with backoff; order-creating calls never are - a
+timeout or reset after sending becomes ``OrderOutcomeUnknownError`` and the
+core's gate looks the order up by its client order id. A client-side limiter
+keeps under Alpaca's 200 requests per minute.
+
+Errors are built outside the ``except`` blocks, so no SDK exception (whose
+request headers carry the keys) is chained to them.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tradingagents_brokers import (
+    BrokerAPIError,
+    BrokerError,
+    BrokerRateLimitError,
+    OrderOutcomeUnknownError,
+)
+
+from .errors import map_error
+
+__all__ = ["RateLimiter", "Transport"]
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests in any 60-second window; callers wait, never fail."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_minute = per_minute
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self.monotonic()
+            while self._sent and now - self._sent[0] >= 60:
+                self._sent.popleft()
+            if len(self._sent) >= self.per_minute:
+                self.sleep(60 - (now - self._sent[0]))
+                self._sent.popleft()
+                now = self.monotonic()
+            self._sent.append(now)
+
+
+class Transport:
+    """One Alpaca REST client with timeouts, the plugin's retries and the rate limiter."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_per_minute: int,
+        read_retries: int,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self.read_retries = read_retries
+        self.sleep = sleep
+        self.limiter = RateLimiter(max_per_minute, sleep=sleep)
+        client._retry = 0
+        client._retry_codes = []
+        send = client._session.request
+        timeout = (connect_timeout, read_timeout)
+
+        def request_with_timeout(method: str, url: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", timeout)
+            return send(method, url, **kwargs)
+
+        client._session.request = request_with_timeout
+
+    def __repr__(self) -> str:
+        return "<Transport to Alpaca>"
+
+    def close(self) -> None:
+        self._client._session.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        base_url: str | None = None,
+        retry: bool = True,
+    ) -> Any:
+        """One request. ``retry=False`` for calls that create or change orders."""
+        from alpaca.common.exceptions import APIError
+        from requests import RequestException
+
+        attempt = 0
+        while True:
+            attempt += 1
+            self.limiter.wait()
+            failure: BrokerError
+            try:
+                return self._client._request(method, path, data, base_url=base_url)
+            except APIError as exc:
+                failure = _from_api_error(exc)
+            except (RequestException, ValueError) as exc:
+                failure = _transport_failure(exc, method, path, retry)
+            if not retry or attempt > self.read_retries or not _worth_retrying(failure):
+                raise failure
+            self.sleep(_wait(failure, attempt))
+
+
+def _from_api_error(exc: Any) -> BrokerError:
+    response = exc.response
+    status = getattr(response, "status_code", None) or 0
+    text = getattr(response, "text", None)
+    headers = dict(getattr(response, "headers", None) or {})
+    return map_error(status, text, headers)
+
+
+def _transport_failure(exc: Exception, method: str, path: str, retry: bool) -> BrokerError:
+    what = type(exc).__name__
+    if not retry:
+        return OrderOutcomeUnknownError(
+            f"Alpaca did not answer {method} {path} ({what}); the order may exist - it is looked "
+            "up by its client order id, do not resend it by hand",
+        )
+    return BrokerAPIError(f"Alpaca did not answer {method} {path} ({what})")
+
+
+def _worth_retrying(error: BrokerError) -> bool:
+    if isinstance(error, BrokerRateLimitError):
+        return True
+    return (
+        isinstance(error, BrokerAPIError)
+        and type(error) is BrokerAPIError
+        and (error.status_code is None or error.status_code >= 500)
+    )
+
+
+def _wait(error: BrokerError, attempt: int) -> float:
+    if isinstance(error, BrokerRateLimitError) and error.retry_after is not None:
+        return min(error.retry_after + 1.0, 60.0)
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tradingagents_brokers import BrokerSettings, TradingMode, get_broker
+
+from .fake_alpaca import FakeAlpaca
+
+#: Stand-in keys; a test scans every cassette and output for them.
+CANARY_KEY = f"PKCANARY{uuid.uuid4().hex[:12].upper()}"
+CANARY_SECRET = f"CANARYSECRET{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in list(os.environ):
+        if var.startswith(("TRADINGAGENTS_", "ALPACA_", "APCA_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("ALPACA_PAPER_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("ALPACA_PAPER_SECRET_KEY", CANARY_SECRET)
+    monkeypatch.setenv("TRADINGAGENTS_BROKERS_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAlpaca]:
+    with FakeAlpaca() as server:
+        yield server
+
+
+def settings(fake_url: str, **options) -> BrokerSettings:
+    return BrokerSettings(
+        name="alpaca",
+        mode=TradingMode.PAPER,
+        options={
+            "base_url": fake_url,
+            "data_url": fake_url,
+            "read_timeout": 1,
+            "connect_timeout": 1,
+            **options,
+        },
+    )
+
+
+@pytest.fixture
+def alpaca(fake):
+    from tradingagents_brokers_alpaca.broker import build_alpaca
+
+    broker = build_alpaca(settings(fake.url, read_retries=1))
+    broker._http.sleep = lambda seconds: None
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def gated(fake, tmp_path):
+    """The whole gate in front of the plugin, talking to the fake server."""
+    config = {
+        "trading_broker": "alpaca",
+        "state_dir": str(tmp_path / "state"),
+        "duplicate_window_seconds": 0,
+        "broker_options": {
+            "alpaca": {
+                "base_url": fake.url,
+                "data_url": fake.url,
+                "read_timeout": 1,
+                "connect_timeout": 1,
+            }
+        },
+    }
+    broker = get_broker("alpaca", config=config)
+    broker.submitter.sleep = lambda seconds: None
+    broker.broker._http.sleep = lambda seconds: None
+    yield broker
+    broker.close()
