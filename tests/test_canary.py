@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import traceback
 
-import conftest
 from tradingagents_brokers import get_broker
+from tradingagents_brokers.testing import canary as guard
 
 
 def test_the_canary_is_planted_in_the_credential_variables(canary, monkeypatch):
     import os
 
-    assert all(os.environ[var] == canary for var in conftest.CREDENTIAL_VARS)
+    assert all(os.environ[var] == canary for var in guard.DEFAULT_VARIABLES)
 
 
 def test_the_log_handler_catches_a_leaking_record(canary):
@@ -20,18 +20,18 @@ def test_the_log_handler_catches_a_leaking_record(canary):
     # holds the planted value: this leak is on purpose and is removed again.
     leaky = logging.getLogger("tradingagents.test.leaky")
     leaky.propagate = False
-    leaky.addHandler(conftest._handler)
-    before = len(conftest._leaks)
+    leaky.addHandler(guard.handler)
+    before = len(guard.leaks)
     leaky.warning("key=%s", canary)
-    assert len(conftest._leaks) == before + 1
-    del conftest._leaks[before:]
-    leaky.removeHandler(conftest._handler)
+    assert len(guard.leaks) == before + 1
+    del guard.leaks[before:]
+    leaky.removeHandler(guard.handler)
 
 
 def test_the_file_scan_finds_a_leaking_state_file(canary, tmp_path):
     (tmp_path / "state.db").write_bytes(b"x" + canary.encode() + b"y")
     (tmp_path / "ignored.bin").write_bytes(canary.encode())
-    assert conftest.scan_files(tmp_path) == [str(tmp_path / "state.db")]
+    assert guard.scan_files([tmp_path]) == [str(tmp_path / "state.db")]
     (tmp_path / "state.db").unlink()
 
 
@@ -61,4 +61,4 @@ def test_live_gate_errors_and_reprs_name_variables_not_values(canary, monkeypatc
 def test_the_sim_and_journal_never_store_credentials(canary, tmp_path):
     with get_broker("sim", config={"state_dir": str(tmp_path)}) as gated:
         gated.place_order(symbol="AAPL", side="buy", qty=1)
-    assert conftest.scan_files(tmp_path) == []
+    assert guard.scan_files([tmp_path]) == []

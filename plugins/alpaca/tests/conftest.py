@@ -1,28 +1,26 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tradingagents_brokers import BrokerSettings, TradingMode, get_broker
+from tradingagents_brokers.testing.canary import CANARY
 
 from .fake_alpaca import FakeAlpaca
 
-#: Stand-in keys; a test scans every cassette and output for them.
-CANARY_KEY = f"PKCANARY{uuid.uuid4().hex[:12].upper()}"
-CANARY_SECRET = f"CANARYSECRET{uuid.uuid4().hex}"
+#: The planted canary is every Alpaca key in these tests (the canary plugin sets
+#: the ALPACA_* variables); the run fails if it leaks anywhere.
+CANARY_KEY = CANARY_SECRET = CANARY
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in list(os.environ):
-        if var.startswith(("TRADINGAGENTS_", "ALPACA_", "APCA_")):
+        if var.startswith("TRADINGAGENTS_"):
             monkeypatch.delenv(var)
-    monkeypatch.setenv("ALPACA_PAPER_API_KEY", CANARY_KEY)
-    monkeypatch.setenv("ALPACA_PAPER_SECRET_KEY", CANARY_SECRET)
     monkeypatch.setenv("TRADINGAGENTS_BROKERS_HOME", str(tmp_path / "home"))
 
 

@@ -49,6 +49,7 @@ def test_plugins_command_lists_alpaca_with_version_and_capabilities(capsys):
 
 
 def test_doctor_names_missing_variables_never_values(capsys, monkeypatch):
+    monkeypatch.delenv("ALPACA_LIVE_API_KEY")
     assert main(["doctor", "--broker", "alpaca", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["brokers"]["alpaca"]["credentials"]["ALPACA_PAPER_API_KEY"] == "set"
@@ -62,6 +63,8 @@ def test_doctor_names_missing_variables_never_values(capsys, monkeypatch):
 
 def test_missing_keys_name_the_variables(monkeypatch, fake):
     monkeypatch.delenv("ALPACA_PAPER_SECRET_KEY")
+    monkeypatch.delenv("ALPACA_LIVE_API_KEY")
+    monkeypatch.delenv("ALPACA_LIVE_SECRET_KEY")
     with pytest.raises(BrokerConfigurationError, match="ALPACA_PAPER_SECRET_KEY") as raised:
         build_alpaca(settings(fake.url))
     assert CANARY_KEY not in raised.value.message
