@@ -13,7 +13,9 @@ from tradingagents_brokers import (
     OrderRequest,
 )
 
+from . import fake_alpaca
 from .conftest import CANARY_KEY, CANARY_SECRET
+from .fake_alpaca import fixture
 
 
 def _request(n=1, **fields):
@@ -135,3 +137,30 @@ def test_reprs_and_errors_hold_no_keys(alpaca):
     assert raised.value.__context__ is None
     assert raised.value.__cause__ is None
     assert not any(CANARY_KEY in t or CANARY_SECRET in t for t in texts)
+
+
+def test_the_asset_is_checked_before_an_order_and_cached(alpaca, fake, monkeypatch):
+    from tradingagents_brokers import InvalidOrderError
+
+    alpaca.place_order(_request(1))
+    alpaca.place_order(_request(2))
+    assert sum(1 for m, p, _ in fake.requests if p == "/v2/assets/AAPL") == 1
+    asset = fixture("asset.json")
+    for field, fields, message in (
+        ("fractionable", {"qty": "0.5"}, "not fractionable"),
+        (
+            "fractionable",
+            {"qty": None, "notional": 50, "order_type": "market", "limit_price": None},
+            "not fractionable",
+        ),
+        ("tradable", {}, "not tradable"),
+    ):
+        monkeypatch.setattr(
+            fake_alpaca,
+            "fixture",
+            lambda name, f=field: {**asset, f: False} if name == "asset.json" else fixture(name),
+        )
+        alpaca._assets.clear()
+        with pytest.raises(InvalidOrderError, match=message):
+            alpaca.place_order(_request(9, **fields))
+    assert not any(b.get("client_order_id") == "c-9" for m, p, b in fake.requests if m == "POST")

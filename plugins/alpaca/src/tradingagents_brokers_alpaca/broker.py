@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from tradingagents_brokers import (
     BrokerConfigurationError,
     BrokerSettings,
+    InvalidOrderError,
     ClosePositionResult,
     Order,
     OrderChanges,
@@ -39,6 +41,8 @@ PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
 PAGE = 500
+#: Asset attributes (tradable, fractionable) change rarely; look them up at most this often.
+ASSET_TTL = 600.0
 OPTIONS = {
     "base_url": str,
     "data_url": str,
@@ -133,10 +137,19 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
 class AlpacaBroker:
     """Alpaca's Trading API behind the core's Broker protocol. Build with :func:`build_alpaca`."""
 
-    def __init__(self, transport: Transport, *, base_url: str, data_url: str = DATA_URL) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        base_url: str,
+        data_url: str = DATA_URL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._http = transport
         self.base_url = base_url
         self.data_url = data_url
+        self._clock = clock
+        self._assets: dict[str, tuple[float, Asset]] = {}
 
     def __repr__(self) -> str:
         return f"<AlpacaBroker {self.base_url}>"
@@ -152,6 +165,7 @@ class AlpacaBroker:
 
     def place_order(self, request: OrderRequest) -> Order:
         mapping.validate_request(request)
+        self._check_asset(request)
         data = self._http.call("POST", "/orders", mapping.order_body(request), retry=False)
         return mapping.to_order(data)
 
@@ -247,6 +261,29 @@ class AlpacaBroker:
 
     def get_asset(self, symbol: str) -> Asset:
         return mapping.to_asset(self._http.call("GET", f"/assets/{_path(symbol)}"))
+
+    def _cached_asset(self, symbol: str) -> Asset:
+        now = self._clock()
+        cached = self._assets.get(symbol)
+        if cached is not None and now - cached[0] < ASSET_TTL:
+            return cached[1]
+        asset = self.get_asset(symbol)
+        self._assets[symbol] = (now, asset)
+        return asset
+
+    def _check_asset(self, request: OrderRequest) -> None:
+        """Refuse what the asset does not allow: untradable, fractional or short where it cannot."""
+        asset = self._cached_asset(request.symbol)
+        if not asset.tradable:
+            raise InvalidOrderError(f"Alpaca does not trade {request.symbol} (asset not tradable)")
+        fractional = request.notional is not None or (
+            request.qty is not None and request.qty != request.qty.to_integral_value()
+        )
+        if fractional and not asset.fractionable:
+            raise InvalidOrderError(
+                f"{request.symbol} is not fractionable at Alpaca: order whole shares, not notional "
+                "amounts or fractions"
+            )
 
     def get_quote(self, symbol: str) -> Quote:
         data = self._http.call(
