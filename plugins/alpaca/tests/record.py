@@ -131,6 +131,7 @@ def record(broker) -> None:
     CASSETTES.mkdir(exist_ok=True)
     for name, scenario in scenarios(broker).items():
         (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
+        broker._assets.clear()  # each scenario starts cold, as each replaying test does
         with recorder("all").use_cassette(f"{name}.yaml"):
             scenario()
         print(f"recorded {name}.yaml")

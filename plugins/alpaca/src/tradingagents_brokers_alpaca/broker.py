@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 from tradingagents_brokers import (
     BrokerConfigurationError,
     BrokerSettings,
-    InvalidOrderError,
     ClosePositionResult,
+    InvalidOrderError,
     Order,
     OrderChanges,
     OrderRequest,
