@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from ..config import state_paths
@@ -30,8 +31,13 @@ INTENT_COLUMNS = (
 )
 
 
-def _journal(config: Mapping[str, Any]) -> Journal:
-    return Journal(state_paths(config)[1])
+@contextmanager
+def _journal(config: Mapping[str, Any]) -> Iterator[Journal]:
+    journal = Journal(state_paths(config)[1])
+    try:
+        yield journal
+    finally:
+        journal.close()
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -65,8 +71,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
-    journal = _journal(config)
-    try:
+    with _journal(config) as journal:
         if args.journal_command == "list":
             statuses = set(args.statuses) if args.statuses else None
             records = [i.to_dict() for i in journal.intents(statuses=statuses, limit=args.limit)]
@@ -103,8 +108,6 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         else:
             out.fail(f"journal {journal.path}: {result.problem or integrity}")
         return 0 if report["ok"] else 1
-    finally:
-        journal.close()
 
 
 def _show_state(journal: Journal, out: Output) -> None:
@@ -114,6 +117,12 @@ def _show_state(journal: Journal, out: Output) -> None:
     out.record("Trading state", report)
 
 
+def _set(config: Mapping[str, Any], state: TradingState, reason: str, out: Output) -> None:
+    with _journal(config) as journal:
+        set_state(journal, state, reason=reason, by="cli")
+        _show_state(journal, out)
+
+
 def cmd_halt(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     if args.cancel_all:
         with get_broker(config["trading_broker"], config=config) as gated:
@@ -121,41 +130,24 @@ def cmd_halt(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
             out.note(f"halted; asked to cancel {len(canceled)} open order(s)")
             _show_state(gated.journal, out)
         return
-    journal = _journal(config)
-    try:
-        set_state(journal, TradingState.HALTED, reason=args.reason, by="cli")
-        _show_state(journal, out)
-    finally:
-        journal.close()
+    _set(config, TradingState.HALTED, args.reason, out)
 
 
 def cmd_reduce_only(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
-    journal = _journal(config)
-    try:
-        set_state(journal, TradingState.REDUCING, reason=args.reason, by="cli")
-        _show_state(journal, out)
-    finally:
-        journal.close()
+    _set(config, TradingState.REDUCING, args.reason, out)
 
 
 def cmd_resume(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
-    journal = _journal(config)
-    try:
+    with _journal(config) as journal:
         now = current_state(journal)
-        if now is not TradingState.ACTIVE:
-            confirm(f"Trading is {now.value}. Resume normal trading?", yes=args.yes)
-        set_state(journal, TradingState.ACTIVE, reason=args.reason, by="cli")
-        _show_state(journal, out)
-    finally:
-        journal.close()
+    if now is not TradingState.ACTIVE:
+        confirm(f"Trading is {now.value}. Resume normal trading?", yes=args.yes)
+    _set(config, TradingState.ACTIVE, args.reason, out)
 
 
 def cmd_status(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
-    journal = _journal(config)
-    try:
+    with _journal(config) as journal:
         _show_state(journal, out)
-    finally:
-        journal.close()
 
 
 def cmd_reconcile(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:

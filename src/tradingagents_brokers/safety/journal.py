@@ -23,14 +23,15 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from .._sqlite import connect, immediate
 from ..errors import BrokerConfigurationError
 
 __all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResult"]
@@ -190,16 +191,11 @@ class Journal:
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
+            self._db = connect(self.path)
         except (OSError, sqlite3.Error) as exc:
             raise BrokerConfigurationError(
                 f"cannot open the order journal at {self.path} ({exc}); fix 'journal_path'"
             ) from None
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
         with self.transaction():
             for statement in _statements(SCHEMA):
                 self._db.execute(statement)
@@ -224,21 +220,12 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``: one atomic, durable unit; nested calls join it."""
-        with self._lock:
-            if self._db.in_transaction:
-                yield
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            self.commits += 1
+        return immediate(self._db, self._lock, self._committed)
+
+    def _committed(self) -> None:
+        self.commits += 1
 
     # -- events ----------------------------------------------------------------------
 

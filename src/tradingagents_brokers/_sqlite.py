@@ -1,0 +1,45 @@
+"""SQLite as the package uses it: durable connections and ``BEGIN IMMEDIATE`` transactions.
+
+Both the order journal and the sim broker's store open their files here, so both
+run in WAL mode with ``synchronous=FULL`` (a commit survives a power loss) and
+take the write lock at the start of a transaction, not at its first write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["connect", "immediate"]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to ``path`` in autocommit mode, WAL, ``synchronous=FULL``, rows by name."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+@contextmanager
+def immediate(
+    db: sqlite3.Connection, lock: threading.RLock, on_commit: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); nested uses join the outer."""
+    with lock:
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if on_commit is not None:
+            on_commit()
