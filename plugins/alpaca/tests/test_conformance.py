@@ -1,0 +1,23 @@
+"""The Alpaca plugin passes the core's conformance kit, against the fake Alpaca server.
+
+The server speaks Alpaca's wire format with its documented bodies, so the kit
+drives alpaca-py over real HTTP on loopback (the recorded-HTTP level).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tradingagents_brokers.testing.kit import BrokerTradingTests
+
+
+class TestAlpacaConformance(BrokerTradingTests):
+    broker_name = "alpaca"
+    distribution = "tradingagents-brokers-alpaca"
+
+    @pytest.fixture(autouse=True)
+    def _server(self, fake):
+        self.url = fake.url
+
+    def broker_options(self):
+        return {"base_url": self.url, "data_url": self.url, "read_timeout": 1, "connect_timeout": 1}

@@ -1,0 +1,251 @@
+"""The conformance kit: pytest base classes a broker plugin subclasses to prove it works.
+
+Two levels, modelled on langchain-tests::
+
+    from tradingagents_brokers.testing.kit import BrokerTradingTests
+
+    class TestMyBroker(BrokerTradingTests):
+        broker_name = "mybroker"
+
+        def broker_options(self):
+            return {"base_url": "http://127.0.0.1:8080"}
+
+* :class:`BrokerConformanceTests` (offline): the broker type is discovered through
+  its entry point, registers with a description and capabilities, builds a broker
+  that satisfies the protocol, and refuses bad options clearly.
+* :class:`BrokerTradingTests` (trading): account and position shapes, place ->
+  look up by id and by client order id -> cancel, replace, close, the gate keeps
+  refused orders away from the broker, unknown outcomes and duplicate client
+  order ids resolve to the one order, and the ``to_dict()`` contracts.
+
+Tests of a capability run only for brokers that declare it, and a broker that
+declares a capability must pass them. A test your broker cannot pass is
+overridden and marked ``@pytest.mark.xfail(reason=...)``; overriding a kit test
+without that mark is an error at collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import pytest
+
+from .. import (
+    Broker,
+    BrokerConfigurationError,
+    BrokerType,
+    DuplicateClientOrderIdError,
+    GatedBroker,
+    Order,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+    OrderRequest,
+    PluginHost,
+    get_broker,
+    make_plugin_manager,
+)
+from ..models import ACCOUNT_FIELDS, POSITION_FIELDS
+from ..orders import ORDER_FIELDS
+
+__all__ = ["BrokerConformanceTests", "BrokerTradingTests"]
+
+
+def _is_marked_xfail(function: Any) -> bool:
+    marks = getattr(function, "pytestmark", [])
+    return any(m.name == "xfail" and m.kwargs.get("reason") for m in marks)
+
+
+class BrokerConformanceTests:
+    """Offline level. Set ``broker_name``; override ``broker_options`` if the broker needs any."""
+
+    broker_name: ClassVar[str] = ""
+    #: The distribution that should provide the plugin (None for brokers built into the core).
+    distribution: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kit_tests = {
+            name
+            for base in cls.__mro__[1:]
+            if base.__module__ == __name__
+            for name in vars(base)
+            if name.startswith("test_")
+        }
+        for name in kit_tests & set(vars(cls)):
+            if not _is_marked_xfail(vars(cls)[name]):
+                raise TypeError(
+                    f"{cls.__name__}.{name} overrides a conformance test; mark it "
+                    "@pytest.mark.xfail(reason='why this broker cannot pass') instead of "
+                    "replacing it silently"
+                )
+
+    def broker_options(self) -> dict[str, Any]:
+        """``broker_options[broker_name]`` for the broker under test."""
+        return {}
+
+    def config(self, tmp_path: Any) -> dict[str, Any]:
+        """The configuration the kit builds the broker from (state in a temporary directory)."""
+        return {
+            "trading_broker": self.broker_name,
+            "state_dir": str(tmp_path),
+            "duplicate_window_seconds": 0,
+            "broker_options": {self.broker_name: self.broker_options()},
+        }
+
+    @pytest.fixture
+    def host(self) -> PluginHost:
+        return PluginHost(make_plugin_manager())
+
+    @pytest.fixture
+    def broker_type(self, host: PluginHost) -> BrokerType:
+        return host.broker_types[self.broker_name]
+
+    def test_the_plugin_is_discovered(self, host: PluginHost) -> None:
+        assert self.broker_name in host.broker_types, (
+            f"no broker type {self.broker_name!r}: declare an entry point in the "
+            "'tradingagents_brokers' group whose module implements register_brokers"
+        )
+        owner = host.plugins[host.broker_owner(self.broker_name)]
+        if self.distribution is not None:
+            assert owner.distribution == self.distribution, (
+                f"{self.broker_name!r} comes from {owner.distribution}, not {self.distribution}"
+            )
+
+    def test_the_broker_type_describes_itself(self, broker_type: BrokerType) -> None:
+        assert broker_type.description.strip(), "give the BrokerType a description for people"
+        assert broker_type.capabilities.order_types, "declare the order types the broker takes"
+        assert broker_type.capabilities.time_in_force, "declare the time-in-force values it takes"
+
+    def test_the_broker_satisfies_the_protocol(self, host: PluginHost, tmp_path: Any) -> None:
+        from ..config import effective_config
+
+        broker = host.build_broker(self.broker_name, effective_config(self.config(tmp_path)))
+        try:
+            assert isinstance(broker, Broker)
+            assert broker.capabilities is not None
+        finally:
+            broker.close()
+
+    def test_unknown_options_are_a_clear_configuration_error(self, tmp_path: Any) -> None:
+        config = self.config(tmp_path)
+        config["broker_options"][self.broker_name]["no_such_option_kit"] = 1
+        with pytest.raises(BrokerConfigurationError) as raised:
+            get_broker(self.broker_name, config=config).close()
+        assert "no_such_option_kit" in raised.value.message, (
+            "name the unknown option in the error so the user can fix it"
+        )
+
+
+class BrokerTradingTests(BrokerConformanceTests):
+    """Trading level: real orders against the broker (a paper account, a local server)."""
+
+    #: A symbol the broker trades; quantities are whole shares unless noted.
+    symbol: ClassVar[str] = "AAPL"
+
+    def resting_price(self, gated: GatedBroker) -> Decimal:
+        """A buy limit price that rests without filling (5% under the reference price)."""
+        price = gated.get_quote(self.symbol).price
+        return (price * Decimal("0.95")).quantize(Decimal("0.01"))
+
+    @pytest.fixture
+    def gated(self, tmp_path: Any) -> Iterator[GatedBroker]:
+        broker = get_broker(self.broker_name, config=self.config(tmp_path))
+        yield broker
+        broker.close()
+
+    def _resting(self, gated: GatedBroker, **fields: Any) -> Order:
+        values = {
+            "symbol": self.symbol,
+            "side": "buy",
+            "qty": 1,
+            "order_type": "limit",
+            "limit_price": self.resting_price(gated),
+            "time_in_force": "gtc",
+            **fields,
+        }
+        return gated.place_order(**values)
+
+    def test_account_has_the_contract_fields(self, gated: GatedBroker) -> None:
+        data = gated.get_account().to_dict()
+        assert tuple(data) == ACCOUNT_FIELDS
+        assert isinstance(gated.get_account().buying_power, Decimal)
+
+    def test_positions_have_the_contract_fields(self, gated: GatedBroker) -> None:
+        for position in gated.get_positions():
+            assert tuple(position.to_dict()) == POSITION_FIELDS
+            assert isinstance(position.qty, Decimal), "quantities must be Decimal, not float"
+
+    def test_place_look_up_and_cancel(self, gated: GatedBroker) -> None:
+        order = self._resting(gated)
+        assert order.client_order_id == gated.journal.intent(1).client_order_id, (
+            "send request.client_order_id to the broker unchanged and return it"
+        )
+        assert isinstance(order.qty, Decimal)
+        assert gated.get_order(order.order_id).order_id == order.order_id
+        assert gated.get_order_by_client_id(order.client_order_id).order_id == order.order_id
+        gated.cancel_order(order.order_id)
+        assert gated.get_order(order.order_id).status.value in ("canceled", "pending_cancel")
+
+    def test_order_dicts_have_the_contract_fields(self, gated: GatedBroker) -> None:
+        order = self._resting(gated)
+        assert tuple(order.to_dict()) == ORDER_FIELDS
+        gated.cancel_order(order.order_id)
+
+    def test_replace(self, gated: GatedBroker) -> None:
+        if not gated.capabilities.replace:
+            pytest.skip("the broker declares no replace")
+        order = self._resting(gated)
+        new = gated.replace_order(order.order_id, qty=2)
+        assert new.qty == 2
+        gated.cancel_order(new.order_id)
+
+    def test_close_a_position(self, gated: GatedBroker) -> None:
+        gated.place_order(symbol=self.symbol, side="buy", qty=1)
+        closing = gated.close_position(self.symbol, qty=1)
+        assert closing.side.value == "sell"
+
+    def test_notional_orders(self, gated: GatedBroker) -> None:
+        if not gated.capabilities.notional:
+            pytest.skip("the broker declares no notional orders")
+        order = gated.place_order(symbol=self.symbol, side="buy", notional=10)
+        assert order.notional == 10 or order.qty is not None
+
+    def test_an_order_the_gate_refuses_never_reaches_the_broker(self, tmp_path: Any) -> None:
+        config = {**self.config(tmp_path), "max_order_value": 1}
+        with get_broker(self.broker_name, config=config) as gated:
+            before = {o.order_id for o in gated.get_orders("all")}
+            with pytest.raises(OrderRejectedError):
+                gated.place_order(symbol=self.symbol, side="buy", qty=10)
+            assert {o.order_id for o in gated.get_orders("all")} == before
+
+    def test_an_unknown_outcome_resolves_to_the_one_order(self, gated: GatedBroker) -> None:
+        real = gated.broker.place_order
+
+        def accept_then_lose_the_answer(request: OrderRequest) -> Order:
+            real(request)
+            raise OrderOutcomeUnknownError("the answer was lost (kit)")
+
+        gated.broker.place_order = accept_then_lose_the_answer  # type: ignore[method-assign]
+        order = self._resting(gated)
+        assert order.client_order_id == gated.journal.intent(1).client_order_id
+        same = [o for o in gated.get_orders("all") if o.client_order_id == order.client_order_id]
+        assert len(same) == 1, "look orders up by client order id; never place a second one"
+        gated.broker.place_order = real  # type: ignore[method-assign]
+        gated.cancel_order(order.order_id)
+
+    def test_a_duplicate_client_order_id_is_refused_by_the_broker(self, gated: GatedBroker) -> None:
+        request = OrderRequest(
+            symbol=self.symbol,
+            side="buy",
+            qty=1,
+            order_type="limit",
+            limit_price=self.resting_price(gated),
+            time_in_force="gtc",
+            client_order_id=f"kit-dup-{gated.journal.journal_id}",
+        )
+        first = gated.broker.place_order(request)
+        with pytest.raises(DuplicateClientOrderIdError):
+            gated.broker.place_order(request)
+        gated.cancel_order(first.order_id)
