@@ -292,6 +292,18 @@ def cmd_quote(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
         out.record(f"Quote on {_where(gated)}", gated.get_quote(args.symbol).to_dict())
 
 
+def cmd_new_plugin(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    from .. import __version__
+    from ..scaffold import write_plugin
+
+    root = write_plugin(args.name, Path(args.path), __version__)
+    if out.as_json:
+        out.data({"path": str(root)})
+        return
+    out.note(f"wrote {root}")
+    out.note(f"next: pip install -e '{root}[test]' && pytest {root}")
+
+
 class _Quiet:
     """Stands in for :class:`Output` where ``--json`` prints one document at the end."""
 

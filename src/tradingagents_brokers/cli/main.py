@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("symbol")
 
     add("demo", "an offline tour on a fresh sim account: account, a buy, positions, orders")
+    p = add("new-plugin", "write a broker plugin package that passes the offline conformance kit")
+    p.add_argument("name", help="the broker's name, a lower-case identifier such as 'mybroker'")
+    p.add_argument("--path", default=".", help="directory to write it in (default: here)")
     safety_commands.add_parsers(sub, common)
     return parser
 
