@@ -1,0 +1,116 @@
+"""Deliberately broken plugins fail the conformance kit with a message that says what to fix.
+
+Each case writes a plugin module and a kit subclass into a scratch project and
+runs pytest on it (pytester); the plugin is found through a patched entry point.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+CONFTEST = """
+import importlib.metadata as md
+import pytest
+from tradingagents_brokers import plugins
+
+@pytest.fixture(autouse=True)
+def _entry_point(monkeypatch, tmp_path):
+    ep = md.EntryPoint(name="broken", value="broken_plugin", group="tradingagents_brokers")
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [ep])
+    monkeypatch.setenv("TRADINGAGENTS_BROKERS_HOME", str(tmp_path))
+"""
+
+KIT_TEST = """
+from tradingagents_brokers.testing.kit import {level}
+
+class TestBroken({level}):
+    broker_name = "{name}"
+
+    def broker_options(self):
+        return {options}
+"""
+
+SIM_BASED = """
+from tradingagents_brokers import BrokerType, hookimpl
+from tradingagents_brokers.sim.plugin import build_sim, SIM_CAPABILITIES
+
+def build(settings):
+    broker = build_sim(settings)
+{patch}
+    return broker
+
+@hookimpl
+def register_brokers():
+    return [BrokerType(name="broken", factory=build, description="broken on purpose",
+                       capabilities=SIM_CAPABILITIES)]
+"""
+
+
+def _run(pytester, plugin, *, level="BrokerConformanceTests", name="broken", options="{}"):
+    pytester.syspathinsert()
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        broken_plugin=plugin, test_kit=KIT_TEST.format(level=level, name=name, options=options)
+    )
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+
+
+def test_a_plugin_that_fails_to_import(pytester):
+    result = _run(pytester, "raise ImportError('the SDK is missing')")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*plugin 'broken'*failed to import*the SDK is missing*"])
+    result.stdout.fnmatch_lines(["*block it with TRADINGAGENTS_BROKERS_BLOCK=broken*"])
+
+
+def test_a_plugin_that_registers_a_name_already_taken(pytester):
+    plugin = SIM_BASED.format(patch="").replace('name="broken"', 'name="sim"')
+    result = _run(pytester, plugin, name="sim")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*broker type 'sim' is registered by two plugins*"])
+
+
+def test_a_plugin_that_drops_the_client_order_id(pytester):
+    patch = """
+    place = broker.place_order
+    def place_order(request):
+        return place(request.with_client_order_id("my-own-id-" + request.symbol))
+    broker.place_order = place_order"""
+    result = _run(
+        pytester,
+        SIM_BASED.format(patch=patch),
+        level="BrokerTradingTests",
+        options='{"prices": {"AAPL": 100}}',
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*FAILED*test_place_look_up_and_cancel*"])
+    result.stdout.fnmatch_lines(["*answered with client_order_id 'my-own-id-AAPL'*instead of*"])
+
+
+def test_a_broker_that_accepts_a_reused_client_order_id(pytester):
+    patch = """
+    from tradingagents_brokers import DuplicateClientOrderIdError
+    place = broker.place_order
+    def place_order(request):
+        try:
+            return place(request)
+        except DuplicateClientOrderIdError:
+            return place(request.with_client_order_id(request.client_order_id + "-again"))
+    broker.place_order = place_order"""
+    result = _run(
+        pytester,
+        SIM_BASED.format(patch=patch),
+        level="BrokerTradingTests",
+        options='{"prices": {"AAPL": 100}}',
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        ["*FAILED*test_a_duplicate_client_order_id_is_refused_by_the_broker*"]
+    )
+
+
+@pytest.mark.parametrize("level", ["BrokerConformanceTests", "BrokerTradingTests"])
+def test_the_sim_based_plugin_passes_when_nothing_is_broken(pytester, level):
+    result = _run(
+        pytester, SIM_BASED.format(patch=""), level=level, options='{"prices": {"AAPL": 100}}'
+    )
+    assert result.ret == 0, result.stdout.str()
