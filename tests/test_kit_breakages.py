@@ -114,3 +114,19 @@ def test_the_sim_based_plugin_passes_when_nothing_is_broken(pytester, level):
         pytester, SIM_BASED.format(patch=""), level=level, options='{"prices": {"AAPL": 100}}'
     )
     assert result.ret == 0, result.stdout.str()
+
+
+def test_a_plugin_that_returns_float_quantities(pytester):
+    patch = """
+    from tradingagents_brokers import Position
+    broker.get_positions = lambda: [Position(symbol="AAPL", qty=1.5, avg_entry_price="100",
+                                             cost_basis="150")]"""
+    result = _run(
+        pytester,
+        SIM_BASED.format(patch=patch),
+        level="BrokerTradingTests",
+        options='{"prices": {"AAPL": 100}}',
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*FAILED*test_positions_have_the_contract_fields*"])
+    result.stdout.fnmatch_lines(["*is a float (1.5); a broker plugin must return Decimal*"])

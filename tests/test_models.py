@@ -248,3 +248,13 @@ def test_replace_must_change_something():
     with pytest.raises(InvalidOrderError, match="qty must be greater than zero"):
         OrderChanges(qty=0)
     assert OrderChanges(limit_price="10.5").to_dict()["limit_price"] == "10.5"
+
+
+def test_brokers_must_not_report_floats_but_people_may_type_them():
+    with pytest.raises(
+        ValueError, match=r"is a float \(1.5\); a broker plugin must return Decimal"
+    ):
+        Position(symbol="AAPL", qty=1.5, avg_entry_price="1", cost_basis="1")
+    with pytest.raises(ValueError, match="is a float"):
+        _order(filled_avg_price=190.5)
+    assert OrderRequest(symbol="AAPL", side="buy", qty=1.5).qty == Decimal("1.5")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["decimal_places", "format_decimal", "parse_datetime", "to_decimal"]
+__all__ = ["broker_decimal", "decimal_places", "format_decimal", "parse_datetime", "to_decimal"]
 
 
 def to_decimal(value: Any, field: str, error: Callable[[str], Exception] = ValueError) -> Decimal:
@@ -37,6 +37,16 @@ def to_decimal(value: Any, field: str, error: Callable[[str], Exception] = Value
     if not result.is_finite():
         raise error(f"{field} must be a finite number, got {value!r}")
     return result
+
+
+def broker_decimal(value: Any, field: str) -> Decimal:
+    """A number reported by a broker. Floats are refused: the plugin converts at its boundary."""
+    if isinstance(value, float):
+        raise ValueError(
+            f"{field} is a float ({value!r}); a broker plugin must return Decimal, int or str "
+            "(convert the broker's numbers where they enter the plugin)"
+        )
+    return to_decimal(value, field)
 
 
 def decimal_places(value: Decimal) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from ._numbers import parse_datetime, to_decimal
+from ._numbers import broker_decimal, parse_datetime
 from ._serialize import to_json
 from .enums import OrderClass, OrderType, PositionSide, TimeInForce
 from .orders import Order
@@ -65,7 +65,7 @@ ACCOUNT_FIELDS = (
 
 
 def _num(value: Any) -> Decimal:
-    return to_decimal(value, "a number from the broker")
+    return broker_decimal(value, "a number from the broker")
 
 
 def _opt_num(value: Any) -> Decimal | None:

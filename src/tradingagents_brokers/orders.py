@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._numbers import decimal_places, format_decimal, parse_datetime, to_decimal
+from ._numbers import broker_decimal, decimal_places, format_decimal, parse_datetime, to_decimal
 from ._serialize import to_json
 from .enums import OrderClass, OrderSide, OrderStatus, OrderType, TimeInForce
 from .errors import InvalidOrderError
@@ -343,7 +343,7 @@ def _opt_dec(value: Any) -> Decimal | None:
     """A broker's optional number (None or "" mean absent)."""
     if value is None or value == "":
         return None
-    return to_decimal(value, "a number from the broker")
+    return broker_decimal(value, "a number from the broker")
 
 
 def _dec0(value: Any) -> Decimal:

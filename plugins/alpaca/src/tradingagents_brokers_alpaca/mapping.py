@@ -54,6 +54,17 @@ _KNOWN = {
 _FALLBACK = {"order_class": "simple"}
 
 
+def _exact(value: Any) -> Any:
+    """JSON numbers arrive as floats; the core takes Decimals, so read them through their text."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    return value
+
+
 def _warn_once(field: str, value: Any) -> None:
     key = (field, str(value))
     if key not in _warned:
@@ -74,6 +85,7 @@ def _choice(data: Mapping[str, Any], field: str, *keys: str) -> str:
 
 def to_order(data: Mapping[str, Any]) -> Order:
     """An Alpaca order (``GET/POST /v2/orders``) as the core's :class:`Order`."""
+    data = _exact(data)
     try:
         return Order(
             order_id=str(data["id"]),
@@ -104,6 +116,7 @@ def to_order(data: Mapping[str, Any]) -> Order:
 
 
 def to_position(data: Mapping[str, Any]) -> Position:
+    data = _exact(data)
     side = str(data.get("side") or "long").lower()
     return Position(
         symbol=str(data["symbol"]),
@@ -120,6 +133,7 @@ def to_position(data: Mapping[str, Any]) -> Position:
 
 
 def to_account(data: Mapping[str, Any]) -> Account:
+    data = _exact(data)
     count = data.get("daytrade_count")
     return Account(
         account_number=str(data.get("account_number") or data.get("id") or ""),
@@ -141,6 +155,7 @@ def to_account(data: Mapping[str, Any]) -> Account:
 
 def to_portfolio_history(data: Mapping[str, Any]) -> PortfolioHistory:
     """Points with no equity value (Alpaca sends nulls for days without data) are left out."""
+    data = _exact(data)
     rows = zip(
         data.get("timestamp") or [],
         data.get("equity") or [],
@@ -168,6 +183,7 @@ def _epoch(value: Any) -> dt.datetime:
 
 
 def to_clock(data: Mapping[str, Any]) -> Clock:
+    data = _exact(data)
     return Clock(
         timestamp=data["timestamp"],
         is_open=bool(data.get("is_open")),
@@ -177,6 +193,7 @@ def to_clock(data: Mapping[str, Any]) -> Clock:
 
 
 def to_asset(data: Mapping[str, Any]) -> Asset:
+    data = _exact(data)
     return Asset(
         symbol=str(data["symbol"]),
         tradable=bool(data.get("tradable")),
@@ -189,7 +206,7 @@ def to_asset(data: Mapping[str, Any]) -> Asset:
 
 def to_quote(symbol: str, data: Mapping[str, Any]) -> Quote:
     """``GET /v2/stocks/{symbol}/trades/latest`` of the market-data API."""
-    trade = data.get("trade") or {}
+    trade = _exact(data.get("trade") or {})
     if not trade.get("p") or not trade.get("t"):
         raise BrokerAPIError(f"Alpaca has no recent trade price for {symbol}")
     return Quote(
