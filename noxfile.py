@@ -10,7 +10,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "plugins", "lint", "typecheck"]
+nox.options.sessions = ["tests", "plugins", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = False
 
 ROOT = Path(__file__).parent
@@ -74,6 +74,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy, strict on the core and on each plugin."""
     session.install("--group", "typecheck", ".", *(str(ROOT / "plugins" / p) for p in PLUGINS))
     session.run("mypy", "src", *(f"plugins/{p}/src" for p in PLUGINS))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (MkDocs, strict: any warning fails) with the generated references."""
+    session.install("--group", "docs", ".")
+    session.run("python", "docs/gen_hooks.py")
+    session.run("mkdocs", "build", "--strict")
 
 
 @nox.session
