@@ -21,13 +21,9 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("*") if (p / "pyproject
 def tests(session: nox.Session) -> None:
     """The core alone (no broker plugin installed), with coverage of at least 90%."""
     session.install("--group", "test", ".")
-    session.run(
-        "pytest",
-        "--cov=tradingagents_brokers",
-        "--cov-report=term-missing:skip-covered",
-        "--cov-fail-under=90",
-        *session.posargs,
-    )
+    # coverage starts before pytest, so modules imported by early pytest plugins count too
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=90")
 
 
 @nox.session
@@ -38,13 +34,8 @@ def plugins(session: nox.Session, plugin: str) -> None:
     package = f"tradingagents_brokers_{plugin}"
     session.install("--group", "test", "--group", f"{path}/pyproject.toml:test", ".", str(path))
     session.chdir(path)
-    session.run(
-        "pytest",
-        f"--cov={package}",
-        "--cov-report=term-missing:skip-covered",
-        "--cov-fail-under=90",
-        *session.posargs,
-    )
+    session.run("coverage", "run", f"--source={package}", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=90")
 
 
 @nox.session
