@@ -130,3 +130,21 @@ def test_a_plugin_that_returns_float_quantities(pytester):
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*FAILED*test_positions_have_the_contract_fields*"])
     result.stdout.fnmatch_lines(["*is a float (1.5); a broker plugin must return Decimal*"])
+
+
+def test_a_plugin_that_crashes_on_an_unknown_status(pytester):
+    patch = """
+    get = broker.get_order
+    def get_order(order_id):
+        order = get(order_id)
+        raise ValueError(f"{order.status.value!r} is not a status I know")
+    broker.get_order = get_order"""
+    result = _run(
+        pytester,
+        SIM_BASED.format(patch=patch),
+        level="BrokerTradingTests",
+        options='{"prices": {"AAPL": 100}}',
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*the broker raised ValueError: 'new' is not a status I know*"])
+    result.stdout.fnmatch_lines(["*an unknown status becomes OrderStatus(value)*"])

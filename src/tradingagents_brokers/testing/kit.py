@@ -27,6 +27,7 @@ without that mark is an error at collection.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ import pytest
 from .. import (
     Broker,
     BrokerConfigurationError,
+    BrokerError,
     BrokerType,
     DuplicateClientOrderIdError,
     GatedBroker,
@@ -49,7 +51,23 @@ from .. import (
 from ..models import ACCOUNT_FIELDS, POSITION_FIELDS
 from ..orders import ORDER_FIELDS
 
-__all__ = ["BrokerConformanceTests", "BrokerTradingTests"]
+__all__ = ["BrokerConformanceTests", "BrokerTradingTests", "plugin_errors"]
+
+
+@contextmanager
+def plugin_errors() -> Iterator[None]:
+    """Fail with advice when a broker raises anything but the core's errors."""
+    try:
+        yield
+    except BrokerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turned into a failure that says what to fix
+        pytest.fail(
+            f"the broker raised {type(exc).__name__}: {exc}. A plugin maps its broker's answers "
+            "to the core's models - an unknown status becomes OrderStatus(value), which maps it "
+            "to 'unknown' - and raises only tradingagents_brokers errors",
+            pytrace=False,
+        )
 
 
 def _is_marked_xfail(function: Any) -> bool:
@@ -178,6 +196,10 @@ class BrokerTradingTests(BrokerConformanceTests):
             assert isinstance(position.qty, Decimal), "quantities must be Decimal, not float"
 
     def test_place_look_up_and_cancel(self, gated: GatedBroker) -> None:
+        with plugin_errors():
+            self._place_look_up_and_cancel(gated)
+
+    def _place_look_up_and_cancel(self, gated: GatedBroker) -> None:
         order = self._resting(gated)
         assert order.client_order_id == gated.journal.intent(1).client_order_id, (
             "send request.client_order_id to the broker unchanged and return it"
