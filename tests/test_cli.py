@@ -187,6 +187,9 @@ def test_doctor_reports_configuration_and_paths_without_secret_values(cli, monke
     code, out, _ = cli("doctor", "--mode", "live")
     assert code == 1
     assert "orders will be blocked" in out
+    assert "every symbol may be traded" in out
+    _, out, _ = cli("doctor", "--json")
+    assert json.loads(out)["warnings"] == []
 
 
 def test_doctor_lists_credential_variables_as_set_or_missing(cli, monkeypatch, canary):

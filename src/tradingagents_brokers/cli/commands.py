@@ -156,11 +156,15 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
             problems.append(f"{selected} ({mode.value}) needs {', '.join(missing)}")
     if mode is TradingMode.LIVE and not config["auto_execute_trades"]:
         problems.append("live mode without auto_execute_trades: orders will be blocked")
+    warnings = []
+    if mode is TradingMode.LIVE and not config["allowed_symbols"]:
+        warnings.append("live mode with an empty allowed_symbols: every symbol may be traded")
     report["problems"] = problems
+    report["warnings"] = warnings
     if out.as_json:
         out.data(report)
     else:
-        summary = {k: v for k, v in report.items() if k not in ("brokers", "problems")}
+        summary = {k: v for k, v in report.items() if k not in ("brokers", "problems", "warnings")}
         out.record("Configuration", summary)
         for name, entry in report["brokers"].items():
             creds = entry["credentials"]
@@ -168,6 +172,8 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
             out.note(f"[bold]{name}[/bold] credentials: {text}")
         for problem in problems:
             out.note(f"[yellow]problem:[/yellow] {problem}")
+        for warning in warnings:
+            out.note(f"[yellow]warning:[/yellow] {warning}")
         if not problems:
             out.note("[green]no problems found[/green]")
     return 1 if problems else 0
