@@ -15,24 +15,25 @@ def test_the_canary_is_planted_in_the_credential_variables(canary, monkeypatch):
     assert all(os.environ[var] == canary for var in guard.DEFAULT_VARIABLES)
 
 
-def test_the_log_handler_catches_a_leaking_record(canary):
-    # A logger that reaches only the canary handler, so pytest's own capture never
-    # holds the planted value: this leak is on purpose and is removed again.
+def test_the_log_handler_catches_a_leaking_record():
+    # A handler of its own with a stand-in needle: the real canary is never logged here.
+    found: list[str] = []
+    spy = guard.CanaryHandler("STAND-IN-SECRET", found)
     leaky = logging.getLogger("tradingagents.test.leaky")
     leaky.propagate = False
-    leaky.addHandler(guard.handler)
-    before = len(guard.leaks)
-    leaky.warning("key=%s", canary)
-    assert len(guard.leaks) == before + 1
-    del guard.leaks[before:]
-    leaky.removeHandler(guard.handler)
+    leaky.addHandler(spy)
+    leaky.warning("key=%s", "STAND-IN-SECRET")
+    leaky.warning("nothing to see")
+    leaky.removeHandler(spy)
+    assert found == ["log record from tradingagents.test.leaky: key=STAND-IN-SECRET"]
+    assert guard.handler.needle == guard.CANARY
+    assert guard.handler in logging.getLogger().handlers
 
 
-def test_the_file_scan_finds_a_leaking_state_file(canary, tmp_path):
-    (tmp_path / "state.db").write_bytes(b"x" + canary.encode() + b"y")
-    (tmp_path / "ignored.bin").write_bytes(canary.encode())
-    assert guard.scan_files([tmp_path]) == [str(tmp_path / "state.db")]
-    (tmp_path / "state.db").unlink()
+def test_the_file_scan_finds_a_leaking_state_file(tmp_path):
+    (tmp_path / "state.db").write_bytes(b"x" + b"STAND-IN-SECRET" + b"y")
+    (tmp_path / "ignored.bin").write_bytes(b"STAND-IN-SECRET")
+    assert guard.scan_files([tmp_path], "STAND-IN-SECRET") == [str(tmp_path / "state.db")]
 
 
 def _failure_with_locals(gated, qty):

@@ -50,23 +50,28 @@ leaks: list[str] = []
 
 
 class CanaryHandler(logging.Handler):
-    """Notes every log record whose formatted text holds the canary."""
+    """Notes in ``sink`` every log record whose formatted text holds ``needle``."""
+
+    def __init__(self, needle: str, sink: list[str]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.needle = needle
+        self.sink = sink
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
         except Exception:  # noqa: BLE001 - a record that cannot be formatted is not a leak
             return
-        if CANARY in text:
-            leaks.append(f"log record from {record.name}: {text[:200]}")
+        if self.needle in text:
+            self.sink.append(f"log record from {record.name}: {text[:200]}")
 
 
-handler = CanaryHandler(level=logging.DEBUG)
+handler = CanaryHandler(CANARY, leaks)
 
 
-def scan_files(bases: Iterable[Path]) -> list[str]:
+def scan_files(bases: Iterable[Path], needle_text: str = CANARY) -> list[str]:
     """Files under ``bases`` (state, data and text files) that hold the canary."""
-    needle = CANARY.encode()
+    needle = needle_text.encode()
     found = []
     for base in bases:
         for path in Path(base).rglob("*"):
