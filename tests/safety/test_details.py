@@ -1,0 +1,260 @@
+"""The details the audit trail and the reports promise, pinned (found by mutation testing)."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from tradingagents_brokers import (
+    BrokerAPIError,
+    NotFoundError,
+    OrderContext,
+    OrderRejectedError,
+    OrderRequest,
+    hookimpl,
+)
+from tradingagents_brokers.safety.journal import Journal, VerifyResult
+
+from ..conftest import make_gated
+
+
+def _intent(gated, *, broker="fake", status="submitting", coid=None):
+    return gated.journal.new_intent(
+        {
+            "broker": broker,
+            "symbol": "AAPL",
+            "side": "buy",
+            "qty": Decimal(1),
+            "notional": None,
+            "value": Decimal(100),
+            "dedupe_key": "k",
+            "status": status,
+            "source": "python",
+            "client_order_id": coid,
+        },
+        {"request": {}},
+    )
+
+
+def test_reconcile_goes_on_past_an_intent_the_broker_does_not_know(fake, fake_broker):
+    lost = _intent(fake)  # never reached the broker
+    placed = fake.place_order(symbol="AAPL", side="buy", qty=2)
+    fake_broker.orders[placed.order_id] = attrs.evolve(placed, status="filled")
+    report = fake.reconcile()
+    assert report.checked == 2
+    assert [(c["client_order_id"], c["to"]) for c in report.changed] == [
+        (lost.client_order_id, "not_placed"),
+        (placed.client_order_id, "filled"),
+    ]
+    assert fake.journal.intent(lost.intent_id).status == "not_placed"
+    event = fake.journal.events(intent_id=lost.intent_id)[-1]
+    assert event["payload"]["reason"] == "the broker has no order with this id"
+    assert event["kind"] == "reconcile"
+
+
+def test_reconcile_touches_only_its_own_brokers_intents(fake):
+    other = _intent(fake, broker="elsewhere")
+    report = fake.reconcile()
+    assert report.checked == 0
+    assert fake.journal.intent(other.intent_id).status == "submitting"
+
+
+def test_reconcile_asks_the_hooks_with_the_brokers_name(fake, fake_host):
+    asked = []
+
+    class Spy:
+        @hookimpl(wrapper=True)
+        def get_order_by_client_id(self, broker_name):
+            asked.append(broker_name)
+            return (yield)
+
+    fake_host.pm.register(Spy(), name="spy")
+    _intent(fake)
+    fake.reconcile()
+    assert asked == ["fake"]
+
+
+def test_reconcile_records_a_new_order_id_even_when_the_status_is_unchanged(fake, fake_broker):
+    placed = fake.place_order(symbol="AAPL", side="buy", qty=2)
+    original = fake_broker.orders.pop(placed.order_id)
+    moved = original.__class__(
+        **{
+            **{
+                f: getattr(original, f)
+                for f in ("client_order_id", "symbol", "side", "order_type", "time_in_force", "qty")
+            },
+            "order_id": "moved-1",
+            "status": "new",
+        }
+    )
+    fake_broker.orders["moved-1"] = moved
+    report = fake.reconcile()
+    assert report.changed == (
+        {"client_order_id": placed.client_order_id, "from": "new", "to": "new"},
+    )
+    assert fake.journal.intent(1).order_id == "moved-1"
+    assert report.to_dict() == {
+        "ok": True,
+        "checked": 1,
+        "changed": list(report.changed),
+        "failed": [],
+    }
+
+
+def _journal_with(tmp_path, n):
+    journal = Journal(tmp_path / "j.db")
+    for i in range(n):
+        journal.append("note", {"i": i})
+    journal.close()
+    return tmp_path / "j.db"
+
+
+def _edit(path, sql):
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER IF EXISTS events_no_update")
+    db.execute("DROP TRIGGER IF EXISTS events_no_delete")
+    db.execute(sql)
+    db.commit()
+    db.close()
+
+
+def test_verify_reports_exactly_where_and_how_the_chain_breaks(tmp_path):
+    path = _journal_with(tmp_path, 4)
+    assert Journal(path).verify() == VerifyResult(True, 4)
+    _edit(path, "UPDATE events SET prev_hash = 'x' WHERE seq = 3")
+    assert Journal(path).verify() == VerifyResult(False, 3, 3, "event 3 does not link to event 2")
+
+
+def test_verify_reports_a_missing_event_and_an_altered_one(tmp_path):
+    path = _journal_with(tmp_path, 4)
+    _edit(path, "DELETE FROM events WHERE seq = 2")
+    assert Journal(path).verify() == VerifyResult(False, 2, 2, "event 2 is missing")
+    other = _journal_with(tmp_path / "b", 3)
+    _edit(other, "UPDATE events SET kind = 'forged' WHERE seq = 2")
+    assert Journal(other).verify() == VerifyResult(
+        False, 2, 2, "event 2 was altered (hash mismatch)"
+    )
+
+
+@pytest.mark.parametrize("column", ["at", "intent_id", "broker", "payload"])
+def test_every_stored_field_of_an_event_is_covered_by_its_hash(tmp_path, column):
+    path = _journal_with(tmp_path, 2)
+    value = {
+        "at": "'2000-01-01T00:00:00.000Z'",
+        "intent_id": "7",
+        "broker": "'x'",
+        "payload": "'{}'",
+    }[column]
+    _edit(path, f"UPDATE events SET {column} = {value} WHERE seq = 1")
+    result = Journal(path).verify()
+    assert (result.ok, result.broken_at) == (False, 1)
+
+
+def test_verify_reports_a_damaged_file(tmp_path):
+    class Broken:
+        def execute(self, *args):
+            raise sqlite3.DatabaseError("file is not a database")
+
+    journal = Journal(tmp_path / "j.db")
+    real, journal._db = journal._db, Broken()
+    assert journal.verify() == VerifyResult(
+        False, 0, None, "the journal file is damaged: file is not a database"
+    )
+    journal._db = real
+    assert journal.integrity_check() == "ok"
+    journal.close()
+
+
+def test_trading_state_records_who_and_why(fake):
+    fake.halt("drawdown", context=OrderContext(source="cli"))
+    state = fake.trading_state()
+    assert (state["state"], state["reason"], state["by"]) == ("halted", "drawdown", "cli")
+    assert state["at"].endswith("Z")
+    event = fake.journal.events()[-1]
+    assert (event["kind"], event["payload"]) == (
+        "trading_state",
+        {"state": "halted", "reason": "drawdown", "by": "cli"},
+    )
+
+
+def test_a_preview_names_each_reason_and_who_gave_it(fake_host):
+    from tradingagents_brokers import Decision
+
+    class Deny:
+        @hookimpl
+        def check_order(self):
+            return Decision.deny("desk_rule", "DESK_SAYS_NO", "not today")
+
+    fake_host.pm.register(Deny(), name="deny")
+    gated = make_gated(fake_host, broker_mode="live")
+    preview = gated.preview(OrderRequest(symbol="AAPL", side="buy", qty=1))
+    reasons = {r.code: r for r in preview.reasons}
+    assert reasons["MODE_BLOCKED"].check == "mode_gate"
+    assert "auto_execute_trades" in reasons["MODE_BLOCKED"].message
+    assert (reasons["DESK_SAYS_NO"].message, reasons["DESK_SAYS_NO"].check) == (
+        "not today",
+        "desk_rule",
+    )
+
+
+def test_a_preview_names_the_broker_when_it_cannot_take_the_order(fake_host):
+    from tradingagents_brokers import InvalidOrderError
+    from tradingagents_brokers.models import BrokerCapabilities
+
+    from ..fakes import FakeBroker, FakePlugin
+
+    pm = fake_host.pm
+    pm.unregister(name="fake-plugin")
+    pm.register(FakePlugin(FakeBroker(capabilities=BrokerCapabilities())), name="fake-plugin")
+    fake_host.__dict__.pop("broker_types", None)
+    gated = make_gated(fake_host)
+    with pytest.raises(InvalidOrderError, match="broker 'fake' does not support order type 'stop'"):
+        gated.preview(
+            OrderRequest(symbol="AAPL", side="buy", qty=1, order_type="stop", stop_price=100)
+        )
+
+
+def test_a_refused_close_says_why_and_which_broker(fake):
+    fake.halt("stop")
+    with pytest.raises(OrderRejectedError) as raised:
+        fake.close_all_positions()
+    reason = raised.value.reasons[0]
+    assert (reason.code, reason.message, reason.check) == (
+        "TRADING_HALTED",
+        "trading is halted; only cancels are accepted",
+        "trading_state",
+    )
+    assert fake.journal.events()[-1]["broker"] == "fake"
+
+
+def test_a_refusal_names_the_approver_and_its_reason(fake, fake_host):
+    from tradingagents_brokers import Approval
+
+    class Desk:
+        @hookimpl
+        def confirm_order(self):
+            return Approval(False, "desk", "")
+
+    fake_host.pm.register(Desk(), name="desk")
+    with pytest.raises(OrderRejectedError) as raised:
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    reason = raised.value.reasons[0]
+    assert (reason.code, reason.message, reason.check) == (
+        "CONFIRMATION_DENIED",
+        "desk did not approve the order",
+        "desk",
+    )
+
+
+def test_a_replayed_client_order_id_of_an_unsent_order_fails_like_a_lookup(fake, fake_broker):
+    fake_broker.lookup_error = BrokerAPIError("down")
+    _intent(fake, status="new", coid="mine-1")
+    with pytest.raises(BrokerAPIError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-1")
+    assert fake_broker.place_calls == []
+    fake_broker.lookup_error = NotFoundError("gone")
+    with pytest.raises(NotFoundError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-1")
