@@ -82,6 +82,7 @@ class GatedBroker:
         self._owns_journal = journal is None
         self.journal = journal if journal is not None else Journal(state_paths(config)[1])
         self.gate = Gate(self)
+        self.gate.require_checks()
         self.submitter = Submitter(self, retries=int(config["submit_retries"]), sleep=sleep)
         self._needs_reconcile = False
         if self.journal.intents(broker=name, statuses=OPEN_STATUSES, limit=1):

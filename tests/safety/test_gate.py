@@ -120,6 +120,12 @@ def test_blocking_a_required_check_refuses_to_start(name, monkeypatch):
         make_plugin_manager()
 
 
+def test_a_gate_without_a_required_check_refuses_to_start(fake_host):
+    fake_host.pm.unregister(name="buying_power")
+    with pytest.raises(BrokerConfigurationError, match="buying_power"):
+        make_gated(fake_host)
+
+
 def test_unregistering_a_required_check_stops_every_order(fake, fake_host, fake_broker):
     fake_host.pm.unregister(name="max_position")
     with pytest.raises(BrokerConfigurationError, match="max_position"):

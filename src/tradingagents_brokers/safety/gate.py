@@ -195,13 +195,17 @@ class Gate:
         state = current_state(self.gated.journal)
         return [state_decision(state, request, ctx), *self.gated.host.check_order(request, ctx)]
 
-    def require_ready(self) -> None:
+    def require_checks(self) -> None:
+        """Refuse to work without every required risk check (checked at start-up and per order)."""
         missing = [name for name in REQUIRED_CHECKS if self.gated.host.pm.get_plugin(name) is None]
         if missing:
             raise BrokerConfigurationError(
                 f"required risk check(s) {', '.join(missing)} are not registered; the gate "
                 "refuses to send orders without them"
             )
+
+    def require_ready(self) -> None:
+        self.require_checks()
         if self.gated._needs_reconcile:
             report = self.gated.reconcile()
             if not report.ok:
