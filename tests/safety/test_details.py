@@ -258,3 +258,129 @@ def test_a_replayed_client_order_id_of_an_unsent_order_fails_like_a_lookup(fake,
     fake_broker.lookup_error = NotFoundError("gone")
     with pytest.raises(NotFoundError):
         fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-1")
+
+
+def test_an_order_found_after_an_ambiguous_failure_is_not_posted_again(fake, fake_broker):
+    from tradingagents_brokers import OrderOutcomeUnknownError
+
+    fake_broker.fail_next = OrderOutcomeUnknownError("reset after accepting")
+    fake_broker.accept_before_failing = True
+    order = fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert len(fake_broker.place_calls) == 1  # found by its client order id, not re-sent
+    assert order.order_id in fake_broker.orders
+
+
+def test_an_unknown_outcome_is_journaled_told_and_logged(fake, fake_broker, fake_host, caplog):
+    from tradingagents_brokers import OrderOutcomeUnknownError
+
+    events = []
+
+    class Observer:
+        @hookimpl
+        def on_order_event(self, event):
+            events.append(event)
+
+    fake_host.pm.register(Observer(), name="observer")
+    fake_broker.fail_always = OrderOutcomeUnknownError("timeout")
+    fake_broker.lookup_error = BrokerAPIError("look-up down")
+    with pytest.raises(OrderOutcomeUnknownError) as raised:
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    coid = fake.journal.intent(1).client_order_id
+    answer = fake.journal.events(intent_id=1)[-1]
+    assert (answer["kind"], answer["payload"]["to"]) == ("broker_answer", "unknown")
+    assert answer["payload"]["error"]["code"] == "outcome_unknown"
+    assert [e.kind for e in events] == ["unknown"]
+    assert events[0].request.client_order_id == coid
+    assert events[0].error["code"] == "outcome_unknown"
+    assert f"order {coid} outcome unknown: timeout" in caplog.text
+    assert raised.value.details["client_order_id"] == coid
+
+
+def test_a_rejection_is_told_with_the_request_and_the_error(fake, fake_broker, fake_host):
+    from tradingagents_brokers import InsufficientFundsError
+
+    events = []
+
+    class Observer:
+        @hookimpl
+        def on_order_event(self, event):
+            events.append(event)
+
+    fake_host.pm.register(Observer(), name="observer")
+    fake_broker.fail_next = InsufficientFundsError("no money")
+    with pytest.raises(InsufficientFundsError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert [e.kind for e in events] == ["rejected"]
+    assert events[0].request.symbol == "AAPL"
+    assert events[0].error["code"] == "insufficient_funds"
+
+
+def test_events_are_named_after_the_brokers_answer(sim, sim_config):
+    seen = []
+
+    class Observer:
+        @hookimpl
+        def on_order_event(self, event):
+            seen.append(event.kind)
+
+    sim.host.pm.register(Observer(), name="observer")
+    sim.place_order(symbol="AAPL", side="buy", qty=1)
+    sim.place_order(symbol="AAPL", side="buy", qty=2, order_type="limit", limit_price=95)
+    assert seen == ["filled", "accepted"]
+
+
+def test_the_place_order_hook_is_told_the_brokers_name(fake, fake_host):
+    names = []
+
+    class Spy:
+        @hookimpl(wrapper=True)
+        def place_order(self, broker_name):
+            names.append(broker_name)
+            return (yield)
+
+    fake_host.pm.register(Spy(), name="spy")
+    fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert names == ["fake"]
+
+
+def test_unresolvable_answers_keep_their_ids_in_the_error(fake, fake_broker):
+    from tradingagents_brokers import DuplicateClientOrderIdError, OrderOutcomeUnknownError
+
+    fake_broker.fail_next = DuplicateClientOrderIdError("already used")
+    with pytest.raises(OrderOutcomeUnknownError) as raised:
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert raised.value.details == {"client_order_id": fake.journal.intent(1).client_order_id}
+    assert "left for reconciliation" in raised.value.message
+    original = fake_broker.place_order
+    fake_broker.place_order = lambda request: original(request.with_client_order_id("other"))
+    with pytest.raises(OrderOutcomeUnknownError) as mismatch:
+        fake.place_order(symbol="AAPL", side="buy", qty=2)
+    assert mismatch.value.details["client_order_id"] == fake.journal.intent(2).client_order_id
+    assert mismatch.value.details["order_id"]
+
+
+def test_messages_say_what_to_do_next(fake):
+    from tradingagents_brokers.safety.state import NotPermittedError
+    from tradingagents_brokers.safety.submission import _as_unknown
+
+    assert "(tradingagents-brokers reconcile)" in _as_unknown(KeyError("x"), "c-1").message
+    fake.halt("x")
+    with pytest.raises(NotPermittedError, match=r"\(tradingagents-brokers resume\)"):
+        fake.resume("y", context=OrderContext(source="agent"))
+    fake.resume("a person")
+    with pytest.raises(OrderRejectedError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1000, client_order_id="refused-1")
+    with pytest.raises(OrderRejectedError, match="use a new id for a new order"):
+        fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="refused-1")
+
+
+def test_money_in_messages_has_at_most_two_decimals(fake_host):
+    gated = make_gated(fake_host, max_order_value=1000)
+    with pytest.raises(OrderRejectedError, match="order value 1000 exceeds max_order_value 1000;"):
+        gated.place_order(
+            symbol="AAPL", side="buy", qty=10, order_type="limit", limit_price="100.0001"
+        )
+    with pytest.raises(OrderRejectedError, match=r"order value 1000.1 exceeds"):
+        gated.place_order(
+            symbol="AAPL", side="buy", qty="1", order_type="limit", limit_price="1000.1"
+        )

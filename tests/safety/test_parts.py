@@ -134,8 +134,9 @@ def test_backoff_doubles_to_a_cap_and_honours_the_brokers_reset_time():
 
 
 def test_unknown_outcome_errors_keep_the_client_order_id_and_say_not_to_resend():
-    original = OrderOutcomeUnknownError("timeout", details={"client_order_id": "c-1"})
+    original = OrderOutcomeUnknownError("timeout")
     assert _as_unknown(original, "c-1") is original
+    assert original.details == {"client_order_id": "c-1"}
     wrapped = _as_unknown(BrokerAPIError("gateway timeout", status_code=504), "c-2")
     assert wrapped.details == {"client_order_id": "c-2"}
     assert "gateway timeout" in wrapped.message

@@ -258,30 +258,25 @@ class Journal:
         self, intent_id: int | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Events in order; ``limit`` keeps the newest ones."""
-        sql = "SELECT * FROM events"
+        sql = "SELECT * FROM events"  # pragma: no mutate (SQL is case-insensitive)
         params: list[Any] = []
         if intent_id is not None:
-            sql += " WHERE intent_id = ?"
+            sql += " WHERE intent_id = ?"  # pragma: no mutate
             params.append(intent_id)
-        sql += " ORDER BY seq DESC"
+        sql += " ORDER BY seq DESC"  # pragma: no mutate
         if limit is not None:
-            sql += " LIMIT ?"
+            sql += " LIMIT ?"  # pragma: no mutate
             params.append(limit)
-        rows = self._db.execute(sql, params).fetchall()[::-1]
-        return [
-            {
-                **{k: row[k] for k in row.keys() if k != "payload"},  # noqa: SIM118 - sqlite3.Row
-                "payload": json.loads(row["payload"]),
-            }
-            for row in rows
-        ]
+        rows = [dict(row) for row in self._db.execute(sql, params).fetchall()[::-1]]
+        return [{**row, "payload": json.loads(row["payload"])} for row in rows]
 
     def verify(self) -> VerifyResult:
         """Walk the chain from the first event; report the first broken link."""
         prev = GENESIS
         count = 0
         try:
-            rows = self._db.execute("SELECT * FROM events ORDER BY seq").fetchall()
+            query = "SELECT * FROM events ORDER BY seq"  # pragma: no mutate
+            rows = [dict(row) for row in self._db.execute(query).fetchall()]
         except sqlite3.DatabaseError as exc:
             return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
         for expected, row in enumerate(rows, start=1):

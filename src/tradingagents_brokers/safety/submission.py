@@ -145,6 +145,7 @@ def _backoff(error: BaseException, attempt: int) -> float:
 
 def _as_unknown(error: BaseException, client_order_id: str) -> OrderOutcomeUnknownError:
     if isinstance(error, OrderOutcomeUnknownError):
+        error.details.setdefault("client_order_id", client_order_id)  # what to look up
         return error
     what = error.message if isinstance(error, BrokerError) else type(error).__name__
     return OrderOutcomeUnknownError(
