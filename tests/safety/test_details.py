@@ -384,3 +384,18 @@ def test_money_in_messages_has_at_most_two_decimals(fake_host):
         gated.place_order(
             symbol="AAPL", side="buy", qty="1", order_type="limit", limit_price="1000.1"
         )
+
+
+@pytest.mark.parametrize("price", ["0", "-1", "NaN"])
+def test_a_zero_negative_or_nan_reference_price_denies(fake, fake_broker, price):
+    from tradingagents_brokers import Quote
+
+    def bad_quote(symbol):
+        return Quote(symbol=symbol, price=price, as_of="2026-11-02T15:00:00Z")
+
+    fake_broker.get_quote = bad_quote
+    with pytest.raises(OrderRejectedError) as raised:
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert set(raised.value.reason_codes) == {"RISK_CHECK_ERROR"}
+    assert len(raised.value.reasons) == 3  # value, position and buying power could not decide
+    assert fake_broker.place_calls == []
