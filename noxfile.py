@@ -79,7 +79,7 @@ def docs(session: nox.Session) -> None:
 def mutation(session: nox.Session) -> None:
     """mutmut over the safety package (src/tradingagents_brokers/safety), then the score."""
     session.install("--group", "test", "mutmut>=3.3", "-e", ".")
-    session.env["TAB_FAULT_EXAMPLES"] = "60"  # the full 1000 run in the tests session
+    session.env["TAB_FAULT_EXAMPLES"] = "150"  # the full 1000 run in the tests session
     session.run("mutmut", "run", "--max-children", "2", success_codes=[0, 1])
     session.run("mutmut", "export-cicd-stats")
     session.run("python", "benchmarks/mutation_score.py")
