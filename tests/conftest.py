@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tradingagents_brokers import GatedBroker, PluginHost, get_broker, make_plugin_manager
+from tradingagents_brokers import GatedBroker, PluginHost, get_broker, hookimpl, make_plugin_manager
 from tradingagents_brokers.config import effective_config
 
 from .fakes import FakeBroker, FakePlugin
@@ -39,6 +39,20 @@ def fake_host(fake_broker: FakeBroker) -> PluginHost:
     pm = make_plugin_manager(load_entrypoints=False)
     pm.register(FakePlugin(fake_broker), name="fake-plugin")
     return PluginHost(pm)
+
+
+@pytest.fixture
+def order_events(fake_host: PluginHost) -> list[Any]:
+    """Every OrderEvent the fake host's gate emits, in order."""
+    seen: list[Any] = []
+
+    class Observer:
+        @hookimpl
+        def on_order_event(self, event: Any) -> None:
+            seen.append(event)
+
+    fake_host.pm.register(Observer(), name="order-events")
+    return seen
 
 
 def make_gated(host: PluginHost, **overrides: Any) -> GatedBroker:

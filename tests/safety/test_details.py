@@ -270,17 +270,9 @@ def test_an_order_found_after_an_ambiguous_failure_is_not_posted_again(fake, fak
     assert order.order_id in fake_broker.orders
 
 
-def test_an_unknown_outcome_is_journaled_told_and_logged(fake, fake_broker, fake_host, caplog):
+def test_an_unknown_outcome_is_journaled_told_and_logged(fake, fake_broker, order_events, caplog):
     from tradingagents_brokers import OrderOutcomeUnknownError
 
-    events = []
-
-    class Observer:
-        @hookimpl
-        def on_order_event(self, event):
-            events.append(event)
-
-    fake_host.pm.register(Observer(), name="observer")
     fake_broker.fail_always = OrderOutcomeUnknownError("timeout")
     fake_broker.lookup_error = BrokerAPIError("look-up down")
     with pytest.raises(OrderOutcomeUnknownError) as raised:
@@ -289,30 +281,22 @@ def test_an_unknown_outcome_is_journaled_told_and_logged(fake, fake_broker, fake
     answer = fake.journal.events(intent_id=1)[-1]
     assert (answer["kind"], answer["payload"]["to"]) == ("broker_answer", "unknown")
     assert answer["payload"]["error"]["code"] == "outcome_unknown"
-    assert [e.kind for e in events] == ["unknown"]
-    assert events[0].request.client_order_id == coid
-    assert events[0].error["code"] == "outcome_unknown"
+    assert [e.kind for e in order_events] == ["unknown"]
+    assert order_events[0].request.client_order_id == coid
+    assert order_events[0].error["code"] == "outcome_unknown"
     assert f"order {coid} outcome unknown: timeout" in caplog.text
     assert raised.value.details["client_order_id"] == coid
 
 
-def test_a_rejection_is_told_with_the_request_and_the_error(fake, fake_broker, fake_host):
+def test_a_rejection_is_told_with_the_request_and_the_error(fake, fake_broker, order_events):
     from tradingagents_brokers import InsufficientFundsError
 
-    events = []
-
-    class Observer:
-        @hookimpl
-        def on_order_event(self, event):
-            events.append(event)
-
-    fake_host.pm.register(Observer(), name="observer")
     fake_broker.fail_next = InsufficientFundsError("no money")
     with pytest.raises(InsufficientFundsError):
         fake.place_order(symbol="AAPL", side="buy", qty=1)
-    assert [e.kind for e in events] == ["rejected"]
-    assert events[0].request.symbol == "AAPL"
-    assert events[0].error["code"] == "insufficient_funds"
+    assert [e.kind for e in order_events] == ["rejected"]
+    assert order_events[0].request.symbol == "AAPL"
+    assert order_events[0].error["code"] == "insufficient_funds"
 
 
 def test_events_are_named_after_the_brokers_answer(sim, sim_config):
