@@ -204,6 +204,54 @@ class TestMaxPosition:
         assert decide("max_position", buy(qty=20), **kwargs) == "ALLOWED"  # 40 + 20 + 20 + 20
         assert decide("max_position", buy(qty="20.000000001"), **kwargs) == "POSITION_EXCEEDS_MAX"
 
+    def test_every_open_order_and_intent_on_the_side_adds_up(self):
+        kwargs = {
+            "open_orders": [
+                _order(qty="30"),
+                _order(qty="20"),
+                _order(qty=None, notional="1000"),
+                _order(side="sell", qty="99"),
+            ],
+            "in_flight": [
+                _intent(1, qty=None, notional="500"),
+                _intent(2, qty=None, notional="500"),
+            ],
+        }
+        # 30 + 20 + 10 (notional 1000 at 100) + 5 + 5 (two notional intents) + 30 = 100
+        assert decide("max_position", buy(qty=30), **kwargs) == "ALLOWED"
+        assert decide("max_position", buy(qty="30.000000001"), **kwargs) == "POSITION_EXCEEDS_MAX"
+
+    def test_unreadable_positions_or_open_orders_deny_with_a_reason(self):
+        request = buy(qty=1)
+        context_ = context(request)
+        context_.fetch_positions = lambda: (_ for _ in ()).throw(BrokerAPIError("positions down"))
+        decision = REQUIRED_CHECKS["max_position"].check_order(request=request, context=context_)
+        assert (decision.code, decision.reason) == (
+            "ACCOUNT_DATA_MISSING",
+            "positions could not be read: positions down",
+        )
+        context_ = context(request)
+        context_.fetch_open_orders = lambda: (_ for _ in ()).throw(BrokerAPIError("orders down"))
+        decision = REQUIRED_CHECKS["max_position"].check_order(request=request, context=context_)
+        assert (decision.code, decision.reason) == (
+            "ACCOUNT_DATA_MISSING",
+            "open orders could not be read: orders down",
+        )
+
+    def test_a_tiny_positive_portfolio_is_judged_not_missing(self):
+        decision = REQUIRED_CHECKS["max_position"].check_order(
+            request=buy(qty=1), context=context(buy(qty=1), account=_account("0.5"))
+        )
+        assert decision.code == "POSITION_EXCEEDS_MAX"
+        missing = REQUIRED_CHECKS["max_position"].check_order(
+            request=buy(qty=1), context=context(buy(qty=1), account=_account("0"))
+        )
+        assert missing.reason == "portfolio value is 0; no room for positions"
+        down = REQUIRED_CHECKS["max_position"].check_order(
+            request=buy(qty=1), context=context(buy(qty=1), account=BrokerAPIError("down"))
+        )
+        assert down.reason == "the account could not be read: down"
+
     def test_notional_orders_and_intents_count_at_the_reference_price(self):
         in_flight = [_intent(1, qty=None, notional="5000")]
         assert (
