@@ -383,3 +383,68 @@ def test_a_zero_negative_or_nan_reference_price_denies(fake, fake_broker, price)
     assert set(raised.value.reason_codes) == {"RISK_CHECK_ERROR"}
     assert len(raised.value.reasons) == 3  # value, position and buying power could not decide
     assert fake_broker.place_calls == []
+
+
+def test_reconcile_goes_on_past_a_failed_look_up(fake, fake_broker):
+    first = fake.place_order(symbol="AAPL", side="buy", qty=1)
+    second = fake.place_order(symbol="AAPL", side="buy", qty=2)
+    fake_broker.orders[second.order_id] = attrs.evolve(second, status="filled")
+    real = fake_broker.get_order_by_client_id
+
+    def lookup(client_order_id):
+        if client_order_id == first.client_order_id:
+            raise BrokerAPIError("look-up timed out")
+        return real(client_order_id)
+
+    fake_broker.get_order_by_client_id = lookup
+    report = fake.reconcile()
+    assert [f["client_order_id"] for f in report.failed] == [first.client_order_id]
+    assert [c["to"] for c in report.changed] == ["filled"]
+
+
+def test_an_order_the_broker_rejects_at_once_is_told_as_rejected(fake, fake_broker, order_events):
+    real = fake_broker.place_order
+    fake_broker.place_order = lambda request: attrs.evolve(real(request), status="rejected")
+    order = fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert order.status.value == "rejected"
+    assert [e.kind for e in order_events] == ["rejected"]
+    assert fake.journal.intent(1).status == "rejected"
+
+
+def test_a_plugin_exception_after_sending_is_journaled_by_its_type(fake, fake_broker):
+    real = fake_broker.place_order
+
+    def crash_after_sending(request):
+        real(request)
+        raise KeyError("the plugin tripped over the answer")
+
+    fake_broker.place_order = crash_after_sending
+    fake_broker.lookup_error = BrokerAPIError("look-up down")
+    from tradingagents_brokers import OrderOutcomeUnknownError
+
+    with pytest.raises(OrderOutcomeUnknownError):  # re-sent, refused as a duplicate, not found
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    attempts = [
+        e["payload"] for e in fake.journal.events(intent_id=1) if e["kind"] == "submit_attempt"
+    ]
+    assert attempts[1] == {"attempt": 2, "after": "KeyError"}
+
+
+def test_closing_events_carry_the_orders_symbol_in_the_trades_log(fake, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tradingagents.broker.trades")
+    order = fake.close_position("AAPL", qty=1)
+    line = caplog.records[-1].getMessage()
+    assert line.startswith("accepted broker=fake mode=paper source=python symbol=AAPL side=None")
+    assert f"client_order_id={order.client_order_id} order_id={order.order_id}" in line
+
+
+def test_an_unresolvable_duplicate_is_told_with_its_request(fake, fake_broker, order_events):
+    from tradingagents_brokers import DuplicateClientOrderIdError, OrderOutcomeUnknownError
+
+    fake_broker.fail_next = DuplicateClientOrderIdError("already used")
+    with pytest.raises(OrderOutcomeUnknownError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert order_events[-1].kind == "unknown"
+    assert order_events[-1].request.symbol == "AAPL"
