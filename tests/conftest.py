@@ -64,3 +64,23 @@ def make_gated(host: PluginHost, **overrides: Any) -> GatedBroker:
 @pytest.fixture
 def fake(fake_host: PluginHost) -> GatedBroker:
     return make_gated(fake_host)
+
+
+@pytest.fixture
+def cli(sim_config: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run the CLI on a sim broker with fixed prices; returns (exit code, stdout, stderr)."""
+    from tradingagents_brokers.cli.main import main
+
+    config = tmp_path / "brokers.toml"
+    config.write_text(
+        f'trading_broker = "sim"\nstate_dir = "{sim_config["state_dir"]}"\n'
+        '[broker_options.sim.prices]\nAAPL = 100\nMSFT = "200"\n'
+    )
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main([*args, "--config", str(config)])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    run.state_dir = sim_config["state_dir"]  # type: ignore[attr-defined]
+    return run

@@ -9,23 +9,6 @@ import pytest
 from tradingagents_brokers.cli.main import main
 
 
-@pytest.fixture
-def cli(sim_config, tmp_path, capsys):
-    """Run the CLI against a sim broker with fixed prices; returns (exit code, stdout, stderr)."""
-    config = tmp_path / "brokers.toml"
-    config.write_text(
-        f'trading_broker = "sim"\nstate_dir = "{sim_config["state_dir"]}"\n'
-        '[broker_options.sim.prices]\nAAPL = 100\nMSFT = "200"\n'
-    )
-
-    def run(*args):
-        code = main([*args, "--config", str(config)])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
 def test_plugins_lists_sim_with_version_and_capabilities(cli):
     code, out, _ = cli("plugins", "--json")
     assert code == 0

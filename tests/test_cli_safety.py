@@ -5,27 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pytest
-
-from tradingagents_brokers.cli.main import main
-
-
-@pytest.fixture
-def cli(sim_config, tmp_path, capsys):
-    config = tmp_path / "brokers.toml"
-    config.write_text(
-        f'trading_broker = "sim"\nstate_dir = "{sim_config["state_dir"]}"\n'
-        "[broker_options.sim.prices]\nAAPL = 100\n"
-    )
-
-    def run(*args):
-        code = main([*args, "--config", str(config)])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    run.state_dir = sim_config["state_dir"]
-    return run
-
 
 def test_journal_list_show_and_verify(cli):
     cli("order", "buy", "AAPL", "--qty", "2", "--yes")
