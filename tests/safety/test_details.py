@@ -448,3 +448,82 @@ def test_an_unresolvable_duplicate_is_told_with_its_request(fake, fake_broker, o
         fake.place_order(symbol="AAPL", side="buy", qty=1)
     assert order_events[-1].kind == "unknown"
     assert order_events[-1].request.symbol == "AAPL"
+
+
+def test_only_unresolved_intents_of_this_broker_count_as_in_flight(fake_host, fake_broker):
+    fake = make_gated(
+        fake_host,
+        max_orders_per_second=10**6,
+        max_orders_per_minute=10**6,
+        duplicate_window_seconds=0,
+    )
+    fake_broker.get_orders = lambda *a, **k: []  # nothing open at the broker
+    for status in ("filled", "denied", "not_placed", "canceled"):
+        _intent(fake, status=status)  # settled: must not count
+    _intent(fake, broker="elsewhere", status="unknown")  # another broker's: must not count
+    for _ in range(90):
+        _intent(fake, status="unknown")  # 90 shares of unknown outcome: they count
+    fake.place_order(symbol="AAPL", side="buy", qty=5)  # 5 held + 90 + 5 = 100: at the limit
+    # the order just accepted is no longer in flight (and the broker shows nothing open)
+    fake.place_order(symbol="AAPL", side="buy", qty=5)
+    with pytest.raises(OrderRejectedError, match="POSITION_EXCEEDS_MAX"):
+        fake.place_order(symbol="AAPL", side="buy", qty=6)  # 5 + 90 + 6 = 101
+
+
+def test_rate_windows_count_this_brokers_recent_admitted_intents_only(fake_host, tmp_path):
+    import datetime as dt
+
+    clock = {"now": dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)}
+    journal = Journal(tmp_path / "j.db", now=lambda: clock["now"])
+    gated = make_gated(
+        fake_host,
+        journal_path=str(tmp_path / "unused.db"),
+        max_orders_per_minute=2,
+        max_orders_per_second=10,
+    )
+    gated.journal = journal
+    _intent(gated, broker="elsewhere", status="new")
+    _intent(gated, status="denied")
+    gated.place_order(symbol="AAPL", side="buy", qty=1)
+    gated.place_order(symbol="AAPL", side="buy", qty=2)
+    with pytest.raises(OrderRejectedError, match="RATE_LIMIT_EXCEEDED"):
+        gated.place_order(symbol="AAPL", side="buy", qty=3)
+    clock["now"] += dt.timedelta(seconds=61)
+    gated.place_order(symbol="AAPL", side="buy", qty=4)
+
+
+def test_a_blocked_order_is_journaled_with_its_request_and_context(fake_host):
+    gated = make_gated(fake_host, broker_mode="live")
+    from tradingagents_brokers import OrderBlockedError
+
+    with pytest.raises(OrderBlockedError) as raised:
+        gated.place_order(symbol="AAPL", side="buy", qty=1, context=OrderContext(source="agent"))
+    assert raised.value.details == {"broker": "fake", "mode": "live"}
+    event = gated.journal.events()[-1]
+    assert (event["kind"], event["broker"]) == ("blocked", "fake")
+    assert event["payload"]["reason"] == raised.value.message
+    assert event["payload"]["request"]["symbol"] == "AAPL"
+    assert event["payload"]["context"]["source"] == "agent"
+    with pytest.raises(OrderBlockedError):
+        gated.close_position("AAPL")
+    assert gated.journal.events()[-1]["payload"]["request"] is None
+
+
+def test_reducing_lets_one_share_cover_a_short(fake, fake_broker):
+    from tradingagents_brokers import Position
+
+    fake_broker.get_positions = lambda: [
+        Position(symbol="AAPL", qty=-10, avg_entry_price="100", cost_basis="1000")
+    ]
+    fake.reduce_only("cover shorts only")
+    fake.place_order(symbol="AAPL", side="buy", qty=1)
+    with pytest.raises(OrderRejectedError) as raised:
+        fake.place_order(symbol="AAPL", side="buy", qty=11)
+    reason = raised.value.reasons[0]
+    assert (reason.check, reason.code) == ("trading_state", "TRADING_STATE_REDUCING")
+
+
+def test_a_new_journal_is_active_with_no_history(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    assert journal.trading_state() == {"state": "active", "reason": "", "by": "", "at": None}
+    journal.close()
