@@ -13,7 +13,7 @@ from .orders import Order, OrderRequest
 __all__ = ["OrderEvent", "OrderEventKind"]
 
 OrderEventKind = Literal[
-    "submitted", "accepted", "filled", "rejected", "unknown", "canceled", "replaced", "denied"
+    "accepted", "filled", "rejected", "unknown", "canceled", "replaced", "denied"
 ]
 
 
