@@ -255,7 +255,7 @@ class BrokerHookSpecs:
 
     @hookspec
     def on_order_event(self, event: OrderEvent) -> None:
-        """Observe an order's outcome: accepted, filled, rejected, unknown, denied, canceled, replaced.
+        """Observe an order's outcome: accepted, filled, rejected, unknown, denied, canceled...
 
         Every implementation runs, after the change is recorded. An exception here
         is logged and does not undo the order.
