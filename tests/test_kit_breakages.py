@@ -52,7 +52,7 @@ def _run(pytester, plugin, *, level="BrokerConformanceTests", name="broken", opt
     pytester.makepyfile(
         broken_plugin=plugin, test_kit=KIT_TEST.format(level=level, name=name, options=options)
     )
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
 
 
 def test_a_plugin_that_fails_to_import(pytester):

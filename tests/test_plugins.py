@@ -108,7 +108,7 @@ def test_config_blocks_default_plugins_by_name():
     assert "sim" not in host.broker_types
 
 
-@pytest.mark.parametrize("name", ["operations", "confirmation"])
+@pytest.mark.parametrize("name", ["operations", "confirmation", "approvals"])
 def test_core_plugins_cannot_be_blocked(name):
     with pytest.raises(PluginLoadError, match="cannot be blocked"):
         make_plugin_manager(blocked=[name])

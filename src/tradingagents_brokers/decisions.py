@@ -39,6 +39,11 @@ class OrderContext:
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
+    def provenance(self) -> dict[str, Any]:
+        """Who asked, for journal records: the source and whichever ids are known."""
+        ids = {"agent_id": self.agent_id, "run_id": self.run_id, "tool_call_id": self.tool_call_id}
+        return {"source": self.source, **{k: v for k, v in ids.items() if v is not None}}
+
 
 @attrs.frozen
 class Decision:

@@ -208,18 +208,18 @@ class GatedBroker:
     ) -> list[str]:
         """Stop all new orders (cancels still pass); optionally cancel every open order."""
         ctx = context or OrderContext()
-        set_state(self.journal, TradingState.HALTED, reason=reason, by=ctx.source)
+        set_state(self.journal, TradingState.HALTED, reason=reason, by=ctx.source, context=ctx)
         return self.cancel_all_orders(context=ctx) if cancel_open_orders else []
 
     def reduce_only(self, reason: str, *, context: OrderContext | None = None) -> None:
         """Accept only orders that shrink a position."""
         ctx = context or OrderContext()
-        set_state(self.journal, TradingState.REDUCING, reason=reason, by=ctx.source)
+        set_state(self.journal, TradingState.REDUCING, reason=reason, by=ctx.source, context=ctx)
 
     def resume(self, reason: str, *, context: OrderContext | None = None) -> None:
         """Return to ACTIVE. Refused for agents: only a person resumes trading."""
         ctx = context or OrderContext()
-        set_state(self.journal, TradingState.ACTIVE, reason=reason, by=ctx.source)
+        set_state(self.journal, TradingState.ACTIVE, reason=reason, by=ctx.source, context=ctx)
 
     def reconcile(self) -> ReconcileReport:
         """Bring every open intent of this broker to the broker's truth.
@@ -237,7 +237,7 @@ class GatedBroker:
         ctx = context or OrderContext()
         self.host.cancel_order(self.name, self.broker, order_id)
         self.journal.append(
-            "cancel_requested", {"order_id": order_id, "source": ctx.source}, broker=self.name
+            "cancel_requested", {"order_id": order_id, **ctx.provenance()}, broker=self.name
         )
         self.record("canceled", None, ctx, order=None)
 
@@ -282,7 +282,7 @@ class GatedBroker:
                 "changes": parsed.to_dict(),
                 "limits_hash": self.limits_hash,
                 "decisions": [d.to_dict() for d in decisions],
-                "source": ctx.source,
+                **ctx.provenance(),
             },
             broker=self.name,
         )
@@ -321,7 +321,7 @@ class GatedBroker:
         order = self.host.close_position(self.name, self.broker, wanted, amount, share)
         self.journal.append(
             "close",
-            {"symbol": wanted, "order": order.to_dict(), "source": ctx.source},
+            {"symbol": wanted, "order": order.to_dict(), **ctx.provenance()},
             broker=self.name,
         )
         self.record("accepted", None, ctx, order=order)
@@ -337,7 +337,7 @@ class GatedBroker:
         results = self.host.close_all_positions(self.name, self.broker, cancel_orders)
         self.journal.append(
             "close_all",
-            {"results": [r.to_dict() for r in results], "source": ctx.source},
+            {"results": [r.to_dict() for r in results], **ctx.provenance()},
             broker=self.name,
         )
         for result in results:

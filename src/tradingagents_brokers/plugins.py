@@ -40,6 +40,7 @@ BLOCK_ENV = "TRADINGAGENTS_BROKERS_BLOCK"
 CORE_PLUGINS: dict[str, str] = {
     "operations": "tradingagents_brokers.operations",
     "confirmation": "tradingagents_brokers.confirmation",
+    "approvals": "tradingagents_brokers.approvals",
 }
 
 #: Optional default plugins (name -> module), blockable like any third-party plugin.

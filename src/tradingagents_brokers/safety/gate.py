@@ -323,7 +323,7 @@ class Gate:
             )
             self.gated.journal.append(
                 "denied",
-                {"action": "close", "reason": reason.to_dict(), "source": ctx.source},
+                {"action": "close", "reason": reason.to_dict(), **ctx.provenance()},
                 broker=self.gated.name,
             )
             self.deny(None, ctx, [reason])  # type: ignore[arg-type]

@@ -400,8 +400,13 @@ class Journal:
             return {"state": "active", "reason": "", "by": "", "at": None}
         return {**json.loads(row["payload"]), "at": row["at"]}
 
-    def set_trading_state(self, state: str, reason: str, by: str) -> None:
-        self.append("trading_state", {"state": state, "reason": reason, "by": by})
+    def set_trading_state(
+        self, state: str, reason: str, by: str, context: Mapping[str, Any] | None = None
+    ) -> None:
+        payload: dict[str, Any] = {"state": state, "reason": reason, "by": by}
+        if context:
+            payload["context"] = dict(context)
+        self.append("trading_state", payload)
 
 
 def _statements(script: str) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 
-from ..decisions import CheckContext, Decision
+from ..decisions import CheckContext, Decision, OrderContext
 from ..enums import OrderSide
 from ..errors import BrokerConfigurationError, BrokerError
 from ..orders import OrderRequest
@@ -38,8 +38,18 @@ def current_state(journal: Journal) -> TradingState:
     return TradingState(journal.trading_state()["state"])
 
 
-def set_state(journal: Journal, state: TradingState | str, *, reason: str, by: str) -> None:
-    """Record a new trading state. ``by`` is "python", "cli" or "agent"."""
+def set_state(
+    journal: Journal,
+    state: TradingState | str,
+    *,
+    reason: str,
+    by: str,
+    context: OrderContext | None = None,
+) -> None:
+    """Record a new trading state. ``by`` is "python", "cli" or "agent".
+
+    ``context`` adds the caller's agent, run and tool call ids to the record.
+    """
     try:
         wanted = TradingState(str(state).lower())
     except ValueError:
@@ -53,7 +63,8 @@ def set_state(journal: Journal, state: TradingState | str, *, reason: str, by: s
                 f"trading is {now.value}; an agent cannot resume it - a person must "
                 "(tradingagents-brokers resume)"
             )
-        journal.set_trading_state(wanted.value, reason, by)
+        ids = {k: v for k, v in (context.provenance() if context else {}).items() if k != "source"}
+        journal.set_trading_state(wanted.value, reason, by, ids)
 
 
 def state_decision(state: TradingState, request: OrderRequest, context: CheckContext) -> Decision:

@@ -1,0 +1,34 @@
+"""LangChain tools for agents, built from the plugin registry (extra ``langchain``).
+
+>>> from tradingagents_brokers.tools import BrokerToolkit
+>>> toolkit = BrokerToolkit.from_config({"trading_broker": "sim"})  # doctest: +SKIP
+>>> [tool.name for tool in toolkit.get_tools()]  # doctest: +SKIP
+['get_account_status', 'get_buying_power', ...]
+
+See ``docs/agents.md``.
+"""
+
+from __future__ import annotations
+
+try:
+    import langchain_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "tradingagents_brokers.tools needs langchain-core; install the extra: "
+        "pip install 'tradingagents-brokers[langchain]'"
+    ) from exc
+
+from .approval import ApprovalMode, ApprovalRequest
+from .base import BrokerTool, ToolCallInfo, explain
+from .toolkit import READ_TOOLS, WRITE_TOOLS, BrokerToolkit
+
+__all__ = [
+    "READ_TOOLS",
+    "WRITE_TOOLS",
+    "ApprovalMode",
+    "ApprovalRequest",
+    "BrokerTool",
+    "BrokerToolkit",
+    "ToolCallInfo",
+    "explain",
+]

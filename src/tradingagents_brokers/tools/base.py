@@ -1,0 +1,189 @@
+"""The tool class every broker tool is an instance of, and the errors a model reads.
+
+:class:`BrokerTool` is a ``langchain_core`` ``BaseTool`` bound to one operation of
+a toolkit. It adds three things to LangChain's tool:
+
+* the tool call id: ``BaseTool`` hands it to ``run``/``arun`` but not to the
+  function, so :class:`BrokerTool` keeps it in a context variable for the call;
+  the operation puts it in the order's provenance (``OrderContext.tool_call_id``);
+* errors as answers: every :class:`~tradingagents_brokers.errors.BrokerError`
+  becomes a ``ToolException`` whose text says what happened and what to do next
+  (:func:`explain`), and ``handle_tool_error`` turns it into an error
+  ``ToolMessage`` so the graph continues;
+* an audit of refusals: a failing call of a tool that acts on orders is
+  journaled (``tool_refused``) with its reason codes and the tool call id, bad
+  arguments included.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, Literal
+
+import attrs
+from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import (
+    BrokerAuthenticationError,
+    BrokerConfigurationError,
+    BrokerError,
+    BrokerRateLimitError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    NotFoundError,
+    OrderBlockedError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+)
+from ..safety.state import NotPermittedError
+
+try:  # a LangGraph interrupt travels as an exception; it must reach the graph untouched
+    from langgraph.errors import GraphBubbleUp
+except ImportError:  # pragma: no cover - langgraph is part of the langchain extra
+
+    class GraphBubbleUp(Exception):  # type: ignore[no-redef]
+        """Stands in when LangGraph is not installed (nothing raises it then)."""
+
+__all__ = ["BrokerTool", "ToolCallInfo", "ToolResult", "explain"]
+
+log = logging.getLogger("tradingagents.broker.tools")
+
+#: What an operation returns: the text for the model and the typed object for code.
+ToolResult = tuple[str, Any]
+
+_call_id: ContextVar[str | None] = ContextVar("tradingagents_brokers_tool_call", default=None)
+
+
+@attrs.frozen
+class ToolCallInfo:
+    """The call being served: the tool's name and the model's tool call id (if any)."""
+
+    tool: str
+    tool_call_id: str | None
+
+
+def explain(exc: BrokerError) -> str:
+    """The text a model reads for ``exc``: what happened, whether anything was sent, what next."""
+    head = f"Error [{exc.code}]: {exc.message}"
+    if isinstance(exc, OrderRejectedError) and exc.reasons:
+        reasons = "; ".join(f"[{r.code}] {r.message}" for r in exc.reasons)
+        return (
+            f"Error [{exc.code}]: the order was refused and nothing was sent. Reasons: {reasons}. "
+            "Change the order so that every reason is resolved (for example a smaller qty or a "
+            "price nearer the market), or do not trade. Resending the same order gets the same "
+            "answer."
+        )
+    if isinstance(exc, OrderBlockedError):
+        return f"{head}. Nothing was sent. An agent cannot enable trading; tell the user."
+    if isinstance(exc, OrderOutcomeUnknownError):
+        coid = exc.details.get("client_order_id", "")
+        return (
+            f"{head}. The order MAY have been placed. Do NOT place it again: call "
+            f"check_order_status with client_order_id={coid!s} to learn its state."
+        )
+    if isinstance(exc, InsufficientFundsError):
+        return f"{head}. Nothing was sent. Check get_buying_power and use a smaller amount."
+    if isinstance(exc, InvalidOrderError):
+        return f"{head}. Nothing was sent. Fix the arguments and call again."
+    if isinstance(exc, NotFoundError):
+        return f"{head}. Check the id or symbol with get_orders or get_current_positions."
+    if isinstance(exc, BrokerRateLimitError):
+        wait = exc.retry_after if exc.retry_after is not None else 60
+        return f"{head}. The broker is limiting requests: wait {wait:g} seconds, then retry."
+    if isinstance(exc, NotPermittedError):
+        return f"{head}. Only a person can do this; tell the user."
+    if isinstance(exc, BrokerAuthenticationError | BrokerConfigurationError):
+        return (
+            f"{head}. A person must fix the broker setup; stop trading and report this to the "
+            "user."
+        )
+    if exc.outcome_known:
+        return f"{head}. Retrying later may help; check state with the read-only tools first."
+    return f"{head}. Check state with check_order_status before doing anything else."
+
+
+def _codes(exc: BrokerError) -> list[str]:
+    if isinstance(exc, OrderRejectedError) and exc.reasons:
+        return list(exc.reason_codes)
+    return [exc.code.upper()]
+
+
+class BrokerTool(BaseTool):
+    """One broker operation as a LangChain tool (built by :class:`BrokerToolkit`).
+
+    ``operation`` receives the validated argument model and a :class:`ToolCallInfo`
+    and returns ``(text, artifact)``. ``audit``, when set, is told about every
+    refused call (the toolkit journals it).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    args_schema: type[BaseModel]
+    operation: Callable[[Any, ToolCallInfo], ToolResult]
+    audit: Callable[[ToolCallInfo, Any, list[str], str], None] | None = None
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        # Bad arguments get an answer too, and an audit record when the tool acts on orders.
+        self.handle_validation_error = self._refuse_arguments
+
+    def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+        token = _call_id.set(kwargs.get("tool_call_id"))
+        try:
+            return super().run(tool_input, *args, **kwargs)
+        finally:
+            _call_id.reset(token)
+
+    async def arun(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+        token = _call_id.set(kwargs.get("tool_call_id"))
+        try:
+            return await super().arun(tool_input, *args, **kwargs)
+        finally:
+            _call_id.reset(token)
+
+    def _info(self) -> ToolCallInfo:
+        return ToolCallInfo(self.name, _call_id.get())
+
+    def _run(
+        self, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any
+    ) -> ToolResult:
+        call = self._info()
+        try:
+            return self.operation(self.args_schema(**kwargs), call)
+        except GraphBubbleUp:
+            raise
+        except BrokerError as exc:
+            self._audit(call, kwargs, _codes(exc), exc.message)
+            raise ToolException(explain(exc)) from None
+        except Exception as exc:
+            # A bug in a plugin or here: the model gets the class, never the message
+            # (an SDK's message can carry request details); the log has the traceback.
+            log.exception("tool %s failed", self.name)
+            self._audit(call, kwargs, ["UNEXPECTED_ERROR"], type(exc).__name__)
+            raise ToolException(
+                f"Error [unexpected_error]: the tool failed ({type(exc).__name__}). The "
+                "operation may not have completed; check state with the read-only tools "
+                "before doing anything else."
+            ) from None
+
+    def _audit(self, call: ToolCallInfo, args: Any, codes: list[str], message: str) -> None:
+        if self.audit is not None:
+            self.audit(call, args, codes, message)
+
+    def _refuse_arguments(self, exc: ValidationError) -> str:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+        text = (
+            f"Error [invalid_arguments]: {problems}. Nothing was done. Fix the arguments "
+            "(see the tool's schema) and call again."
+        )
+        self._audit(self._info(), None, ["INVALID_ARGUMENTS"], problems)
+        return text

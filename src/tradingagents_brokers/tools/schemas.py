@@ -1,0 +1,183 @@
+"""Argument schemas of the broker tools: what the model sees and what is validated.
+
+Every schema forbids unknown keys (a model cannot smuggle ``broker_mode`` or
+``max_order_value`` into a call), spells enums as ``Literal`` values, and takes
+quantities and prices as ``Decimal`` (a JSON number or a numeric string; floats
+are converted through their shortest text, never through binary). Limits that
+belong to the safety gate (order value, position size, precision) are checked
+there, so the model gets one consistent explanation.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CancelOrderArgs",
+    "ClosePositionArgs",
+    "GetOrdersArgs",
+    "HaltTradingArgs",
+    "NoArgs",
+    "OrderArgs",
+    "OrderStatusArgs",
+    "PortfolioHistoryArgs",
+    "PositionsArgs",
+]
+
+Symbol = Field(
+    min_length=1,
+    max_length=21,
+    description="Ticker symbol in plain ASCII, e.g. 'AAPL'. Case does not matter.",
+)
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoArgs(_Args):
+    """This tool takes no arguments."""
+
+
+class PositionsArgs(_Args):
+    symbol: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=21,
+        description="Only this ticker's position. Omit to list every open position.",
+    )
+
+
+class OrderArgs(_Args):
+    """One order: what to trade, which way, how much, and at what price."""
+
+    symbol: str = Symbol
+    side: Literal["buy", "sell"] = Field(
+        description="'buy' to buy or cover a short; 'sell' to sell shares you hold."
+    )
+    qty: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Number of shares (may be fractional where the broker allows). "
+        "Give qty or notional, not both.",
+    )
+    notional: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Amount in dollars to trade instead of a share count (market orders). "
+        "Give qty or notional, not both.",
+    )
+    order_type: Literal["market", "limit", "stop", "stop_limit"] = Field(
+        default="market",
+        description="'market' fills now at the market price; 'limit' only at limit_price or "
+        "better; 'stop' becomes a market order at stop_price; 'stop_limit' needs both prices.",
+    )
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] = Field(
+        default="day",
+        description="'day' expires at the close; 'gtc' stays until canceled; 'ioc' fills what "
+        "it can at once and cancels the rest; 'fok' fills entirely at once or not at all.",
+    )
+    limit_price: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Limit price in dollars per share (limit and stop_limit orders only).",
+    )
+    stop_price: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Stop trigger price in dollars per share (stop and stop_limit orders only).",
+    )
+    stop_loss_price: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Attach a protective stop at this price (dollars per share); the broker "
+        "must support attached orders. Below the entry for a buy.",
+    )
+    take_profit_price: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Attach a take-profit limit at this price (dollars per share); together "
+        "with stop_loss_price it makes a bracket order.",
+    )
+
+
+class OrderStatusArgs(_Args):
+    order_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The broker's order id, as returned by execute_trade or get_orders.",
+    )
+    client_order_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The client order id (starts with 'tab-'), e.g. from an error that says "
+        "the outcome of an order is unknown. Give order_id or client_order_id.",
+    )
+
+
+class GetOrdersArgs(_Args):
+    status: Literal["open", "closed", "all"] = Field(
+        default="open",
+        description="'open' for orders still working, 'closed' for filled, canceled or "
+        "expired ones, 'all' for both.",
+    )
+    limit: int = Field(default=20, ge=1, le=100, description="At most this many, newest first.")
+    symbols: list[str] | None = Field(
+        default=None, max_length=20, description="Only orders for these tickers."
+    )
+
+
+class CancelOrderArgs(_Args):
+    order_id: str = Field(
+        min_length=1, max_length=128, description="The broker's order id of an open order."
+    )
+
+
+class ClosePositionArgs(_Args):
+    symbol: str = Symbol
+    qty: Decimal | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Close only this many shares. Omit qty and percentage to close it all.",
+    )
+    percentage: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Close this percentage (0-100] of the position instead of a share count.",
+    )
+
+
+class PortfolioHistoryArgs(_Args):
+    period: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,3}(D|W|M|A)$",
+        description="How far back, e.g. '1W', '1M', '1A' (a year). Omit for the broker's "
+        "default.",
+    )
+    timeframe: str | None = Field(
+        default=None,
+        pattern=r"^(1Min|5Min|15Min|1H|1D)$",
+        description="Spacing of the points: '1Min', '5Min', '15Min', '1H' or '1D'.",
+    )
+
+
+class HaltTradingArgs(_Args):
+    reason: str = Field(
+        min_length=3,
+        max_length=500,
+        description="Why trading must stop; shown to the person who will review and resume it.",
+    )
