@@ -25,7 +25,8 @@ from typing import Any, Literal
 import attrs
 from langchain_core.callbacks import CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from ..errors import (
     BrokerAuthenticationError,
@@ -40,6 +41,7 @@ from ..errors import (
     OrderRejectedError,
 )
 from ..safety.state import NotPermittedError
+from .render import as_json
 
 try:  # a LangGraph interrupt travels as an exception; it must reach the graph untouched
     from langgraph.errors import GraphBubbleUp
@@ -48,11 +50,14 @@ except ImportError:  # pragma: no cover - langgraph is part of the langchain ext
     class GraphBubbleUp(Exception):  # type: ignore[no-redef]
         """Stands in when LangGraph is not installed (nothing raises it then)."""
 
+
 __all__ = ["BrokerTool", "ToolCallInfo", "ToolResult", "explain"]
 
 log = logging.getLogger("tradingagents.broker.tools")
 
-#: What an operation returns: the text for the model and the typed object for code.
+#: What an operation returns: the text for the model and the result for code. The
+#: tool turns the result into JSON-safe data (the contract dicts of DESIGN §4), so a
+#: ToolMessage survives any LangGraph checkpointer and any transport.
 ToolResult = tuple[str, Any]
 
 _call_id: ContextVar[str | None] = ContextVar("tradingagents_brokers_tool_call", default=None)
@@ -98,8 +103,7 @@ def explain(exc: BrokerError) -> str:
         return f"{head}. Only a person can do this; tell the user."
     if isinstance(exc, BrokerAuthenticationError | BrokerConfigurationError):
         return (
-            f"{head}. A person must fix the broker setup; stop trading and report this to the "
-            "user."
+            f"{head}. A person must fix the broker setup; stop trading and report this to the user."
         )
     if exc.outcome_known:
         return f"{head}. Retrying later may help; check state with the read-only tools first."
@@ -116,15 +120,18 @@ class BrokerTool(BaseTool):
     """One broker operation as a LangChain tool (built by :class:`BrokerToolkit`).
 
     ``operation`` receives the validated argument model and a :class:`ToolCallInfo`
-    and returns ``(text, artifact)``. ``audit``, when set, is told about every
+    and returns ``(text, result)``; the tool message's artifact is the result as
+    JSON-safe data (``to_dict()``). ``audit``, when set, is told about every
     refused call (the toolkit journals it).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     args_schema: type[BaseModel]
-    operation: Callable[[Any, ToolCallInfo], ToolResult]
-    audit: Callable[[ToolCallInfo, Any, list[str], str], None] | None = None
+    operation: Callable[[Any, ToolCallInfo], ToolResult] = Field(repr=False)
+    audit: Callable[[ToolCallInfo, Any, list[str], str], None] | None = Field(
+        default=None, repr=False
+    )
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
 
@@ -155,7 +162,8 @@ class BrokerTool(BaseTool):
     ) -> ToolResult:
         call = self._info()
         try:
-            return self.operation(self.args_schema(**kwargs), call)
+            text, artifact = self.operation(self.args_schema(**kwargs), call)
+            return text, as_json(artifact)
         except GraphBubbleUp:
             raise
         except BrokerError as exc:
@@ -176,10 +184,10 @@ class BrokerTool(BaseTool):
         if self.audit is not None:
             self.audit(call, args, codes, message)
 
-    def _refuse_arguments(self, exc: ValidationError) -> str:
+    def _refuse_arguments(self, exc: ValidationError | ValidationErrorV1) -> str:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
+            for err in exc.errors()
         )
         text = (
             f"Error [invalid_arguments]: {problems}. Nothing was done. Fix the arguments "

@@ -18,6 +18,7 @@ from ..safety.gate import OrderPreview
 
 __all__ = [
     "account_text",
+    "as_json",
     "money",
     "order_text",
     "orders_text",
@@ -73,9 +74,7 @@ def positions_text(positions: Sequence[Position], symbol: str | None = None) -> 
 
 
 def request_text(request: OrderRequest) -> str:
-    amount = (
-        f"{_num(request.qty)} shares" if request.qty is not None else money(request.notional)
-    )
+    amount = f"{_num(request.qty)} shares" if request.qty is not None else money(request.notional)
     text = f"{request.side.value.upper()} {amount} of {request.symbol} ({request.order_type.value}"
     if request.limit_price is not None:
         text += f", limit {money(request.limit_price)}"
@@ -144,7 +143,7 @@ def portfolio_text(history: PortfolioHistory) -> str:
 
 
 def as_json(value: Any) -> Any:
-    """The JSON-safe form of a typed result (``to_dict`` where there is one)."""
+    """The JSON-safe form of a result: ``to_dict()`` of typed objects, lists of them."""
     if isinstance(value, list | tuple):
         return [as_json(v) for v in value]
     to_dict = getattr(value, "to_dict", None)

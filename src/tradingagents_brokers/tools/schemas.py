@@ -165,8 +165,7 @@ class PortfolioHistoryArgs(_Args):
     period: str | None = Field(
         default=None,
         pattern=r"^[0-9]{1,3}(D|W|M|A)$",
-        description="How far back, e.g. '1W', '1M', '1A' (a year). Omit for the broker's "
-        "default.",
+        description="How far back, e.g. '1W', '1M', '1A' (a year). Omit for the broker's default.",
     )
     timeframe: str | None = Field(
         default=None,

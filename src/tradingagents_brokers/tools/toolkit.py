@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.tools import BaseTool, BaseToolkit
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from ..approvals import answered
 from ..decisions import OrderContext
@@ -152,7 +152,7 @@ class BrokerToolkit(BaseToolkit):
     # -- building --------------------------------------------------------------------
 
     def _build(self) -> list[BaseTool]:
-        operations = {
+        operations: dict[str, tuple[type[BaseModel], Callable[[Any, ToolCallInfo], ToolResult]]] = {
             "get_account_status": (NoArgs, self._account),
             "get_buying_power": (NoArgs, self._buying_power),
             "get_current_positions": (PositionsArgs, self._positions),
@@ -252,7 +252,7 @@ class BrokerToolkit(BaseToolkit):
     def _buying_power(self, args: NoArgs, call: ToolCallInfo) -> ToolResult:
         with self._lock:
             power = self.broker.get_buying_power()
-        return f"Buying power: {render.money(power)}.", power
+        return f"Buying power: {render.money(power)}.", {"buying_power": str(power)}
 
     def _positions(self, args: PositionsArgs, call: ToolCallInfo) -> ToolResult:
         with self._lock:
@@ -349,7 +349,10 @@ class BrokerToolkit(BaseToolkit):
                     answer = self._ask(
                         "execute_trade",
                         render.request_text(request),
-                        preview.to_dict(),
+                        {
+                            "request": request.to_dict(),
+                            "checks_passed": [d.check for d in preview.decisions],
+                        },
                         call,
                     )
                     with answered(request, answer):

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradingagents_brokers.tools import BrokerToolkit
+
+
+def sim_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """A sim broker with fixed prices in ``tmp_path``; writing tools on unless overridden."""
+    return {
+        "trading_broker": "sim",
+        "state_dir": str(tmp_path / "state"),
+        "auto_execute_trades": True,
+        "broker_options": {"sim": {"prices": {"AAPL": "100", "MSFT": "200", "SPY": "500"}}},
+        **overrides,
+    }
+
+
+def by_name(toolkit: BrokerToolkit) -> dict[str, Any]:
+    return {tool.name: tool for tool in toolkit.get_tools()}
+
+
+def call(tool: Any, args: dict[str, Any] | None = None, *, id: str = "call-1") -> Any:
+    """Invoke ``tool`` the way a ToolNode does: with a tool call, returning the ToolMessage."""
+    return tool.invoke({"type": "tool_call", "id": id, "name": tool.name, "args": args or {}})
+
+
+@pytest.fixture
+def make_toolkit(tmp_path: Path) -> Iterator[Callable[..., BrokerToolkit]]:
+    made: list[BrokerToolkit] = []
+
+    def make(*, options: dict[str, Any] | None = None, **config: Any) -> BrokerToolkit:
+        toolkit = BrokerToolkit.from_config(
+            sim_settings(tmp_path, **config), agent_id="agent-7", run_id="run-1", **(options or {})
+        )
+        made.append(toolkit)
+        return toolkit
+
+    yield make
+    for toolkit in made:
+        toolkit.close()
+
+
+@pytest.fixture
+def toolkit(make_toolkit: Callable[..., BrokerToolkit]) -> BrokerToolkit:
+    """A writable toolkit (auto_execute_trades) on a paper sim broker."""
+    return make_toolkit()
+
+
+@pytest.fixture
+def tools(toolkit: BrokerToolkit) -> dict[str, Any]:
+    return by_name(toolkit)
