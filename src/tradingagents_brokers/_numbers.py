@@ -13,7 +13,14 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["broker_decimal", "decimal_places", "format_decimal", "parse_datetime", "to_decimal"]
+__all__ = [
+    "broker_decimal",
+    "decimal_places",
+    "format_decimal",
+    "money",
+    "parse_datetime",
+    "to_decimal",
+]
 
 
 def to_decimal(value: Any, field: str, error: Callable[[str], Exception] = ValueError) -> Decimal:
@@ -81,3 +88,15 @@ def parse_datetime(value: Any, field: str) -> dt.datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
+
+
+def money(value: Decimal | None) -> str:
+    """Dollars for people and models: ``$1,234.50``, ``-$12.00``, ``n/a`` when missing.
+
+    >>> money(Decimal("-1234.5"))
+    '-$1,234.50'
+    """
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from .._numbers import money
 from ..models import Account, PortfolioHistory, Position
 from ..orders import Order, OrderRequest
 from ..safety.gate import OrderPreview
@@ -27,14 +28,6 @@ __all__ = [
     "preview_text",
     "request_text",
 ]
-
-
-def money(value: Decimal | None) -> str:
-    """``$1,234.50``; ``-$12.00``; ``n/a`` for a missing amount."""
-    if value is None:
-        return "n/a"
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.2f}"
 
 
 def _num(value: Decimal | None) -> str:

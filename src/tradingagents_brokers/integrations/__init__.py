@@ -1,0 +1,1 @@
+"""Bridges to agent frameworks that do not import them (see :mod:`.tradingagents`)."""
