@@ -78,6 +78,10 @@ MODULES_WITH_EXAMPLES = [
     "tradingagents_brokers.decisions",
     "tradingagents_brokers.routing",
     "tradingagents_brokers.sim.matching",
+    "tradingagents_brokers.approvals",
+    "tradingagents_brokers._numbers",
+    "tradingagents_brokers.testing.agents",
+    "tradingagents_brokers.integrations.tradingagents",
 ]
 
 
