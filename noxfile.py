@@ -19,8 +19,11 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("*") if (p / "pyproject
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The core alone (no broker plugin installed), with coverage of at least 90%."""
-    session.install("--group", "test", ".")
+    """The core alone (no broker plugin installed), with coverage of at least 90%.
+
+    The agent toolkit's tests need the agents group (LangChain, LangGraph, langchain-tests).
+    """
+    session.install("--group", "test", "--group", "agents", ".")
     # coverage starts before pytest, so modules imported by early pytest plugins count too
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=90")
@@ -78,7 +81,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def mutation(session: nox.Session) -> None:
     """mutmut over the safety package (src/tradingagents_brokers/safety), then the score."""
-    session.install("--group", "test", "mutmut>=3.3", "-e", ".")
+    session.install("--group", "test", "--group", "agents", "mutmut>=3.3", "-e", ".")
     session.env["TAB_FAULT_EXAMPLES"] = "150"  # the full 1000 run in the tests session
     session.run("mutmut", "run", "--max-children", "2", success_codes=[0, 1])
     session.run("mutmut", "export-cicd-stats")
