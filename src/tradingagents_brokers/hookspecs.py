@@ -277,8 +277,11 @@ class BrokerHookSpecs:
         """Offer extra LangChain tools for agents using ``broker_name``.
 
         Every implementation runs. Each tool needs a ``name`` matching
-        ``^[a-zA-Z0-9_-]{1,64}$``; the registry refuses others. Tools that place
-        orders must do so through ``gateway`` (the gated broker), never directly.
+        ``^[a-zA-Z0-9_-]{1,64}$``; the registry refuses others, and a name already
+        taken by another tool. Tools that place orders must do so through
+        ``gateway`` (the gated broker), never directly. A ``BrokerToolkit`` includes
+        a plugin tool in a read-only toolkit only when ``tool.metadata["read_only"]``
+        is True; any other needs ``auto_execute_trades``.
 
         Example::
 
