@@ -11,7 +11,7 @@ import attrs
 
 from ._numbers import format_decimal
 
-__all__ = ["to_json"]
+__all__ = ["to_contract", "to_json"]
 
 
 def to_json(value: Any) -> Any:
@@ -26,3 +26,11 @@ def to_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
     return value
+
+
+def to_contract(value: Any) -> Any:
+    """The JSON-safe contract form of a result: ``to_dict()`` of models, lists of them."""
+    if isinstance(value, list | tuple):
+        return [to_contract(v) for v in value]
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else to_json(value)

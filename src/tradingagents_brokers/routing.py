@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ._serialize import to_json
+from ._serialize import to_contract, to_json
 from .categories import category_for_method
 from .config import effective_config
 from .errors import (
@@ -138,6 +138,4 @@ def _jsonable(method: str, result: Any, kwargs: Mapping[str, Any]) -> Any:
         return {"status": "cancel_requested", "order_ids": result}
     if method == "get_buying_power":
         return {"buying_power": to_json(result)}
-    if isinstance(result, list):
-        return [item.to_dict() for item in result]
-    return result.to_dict()
+    return to_contract(result)

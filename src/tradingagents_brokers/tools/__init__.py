@@ -12,9 +12,10 @@ from __future__ import annotations
 
 try:
     import langchain_core  # noqa: F401
+    import langgraph  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
-        "tradingagents_brokers.tools needs langchain-core; install the extra: "
+        "tradingagents_brokers.tools needs langchain-core and langgraph; install the extra: "
         "pip install 'tradingagents-brokers[langchain]'"
     ) from exc
 

@@ -25,9 +25,11 @@ from typing import Any, Literal
 import attrs
 from langchain_core.callbacks import CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
+from langgraph.errors import GraphBubbleUp  # an interrupt travels as one: let it through
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
+from .._serialize import to_contract
 from ..errors import (
     BrokerAuthenticationError,
     BrokerConfigurationError,
@@ -41,15 +43,6 @@ from ..errors import (
     OrderRejectedError,
 )
 from ..safety.state import NotPermittedError
-from .render import as_json
-
-try:  # a LangGraph interrupt travels as an exception; it must reach the graph untouched
-    from langgraph.errors import GraphBubbleUp
-except ImportError:  # pragma: no cover - langgraph is part of the langchain extra
-
-    class GraphBubbleUp(Exception):  # type: ignore[no-redef]
-        """Stands in when LangGraph is not installed (nothing raises it then)."""
-
 
 __all__ = ["BrokerTool", "ToolCallInfo", "ToolResult", "explain"]
 
@@ -163,7 +156,7 @@ class BrokerTool(BaseTool):
         call = self._info()
         try:
             text, artifact = self.operation(self.args_schema(**kwargs), call)
-            return text, as_json(artifact)
+            return text, to_contract(artifact)
         except GraphBubbleUp:
             raise
         except BrokerError as exc:

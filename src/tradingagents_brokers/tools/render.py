@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
-from .._numbers import money
+from .._numbers import format_decimal, money
 from ..models import Account, PortfolioHistory, Position
 from ..orders import Order, OrderRequest
 from ..safety.gate import OrderPreview
 
 __all__ = [
     "account_text",
-    "as_json",
     "money",
     "order_text",
     "orders_text",
@@ -31,10 +29,7 @@ __all__ = [
 
 
 def _num(value: Decimal | None) -> str:
-    if value is None:
-        return "n/a"
-    text = format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
-    return text
+    return "n/a" if value is None else format_decimal(value)
 
 
 def _pct(value: Decimal | None) -> str:
@@ -133,11 +128,3 @@ def portfolio_text(history: PortfolioHistory) -> str:
         f"{money(last)}, change {money(change)} ({_pct(pct)}); low "
         f"{money(min(history.equity))}, high {money(max(history.equity))}."
     )
-
-
-def as_json(value: Any) -> Any:
-    """The JSON-safe form of a result: ``to_dict()`` of typed objects, lists of them."""
-    if isinstance(value, list | tuple):
-        return [as_json(v) for v in value]
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else value

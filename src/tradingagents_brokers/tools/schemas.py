@@ -11,7 +11,7 @@ there, so the model gets one consistent explanation.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,11 @@ Symbol = Field(
     max_length=21,
     description="Ticker symbol in plain ASCII, e.g. 'AAPL'. Case does not matter.",
 )
+
+
+def _amount(description: str, **limits: Any) -> Any:
+    """An optional amount: a positive, finite Decimal."""
+    return Field(default=None, gt=0, allow_inf_nan=False, description=description, **limits)
 
 
 class _Args(BaseModel):
@@ -58,19 +63,13 @@ class OrderArgs(_Args):
     side: Literal["buy", "sell"] = Field(
         description="'buy' to buy or cover a short; 'sell' to sell shares you hold."
     )
-    qty: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Number of shares (may be fractional where the broker allows). "
-        "Give qty or notional, not both.",
+    qty: Decimal | None = _amount(
+        "Number of shares (may be fractional where the broker allows). "
+        "Give qty or notional, not both."
     )
-    notional: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Amount in dollars to trade instead of a share count (market orders). "
-        "Give qty or notional, not both.",
+    notional: Decimal | None = _amount(
+        "Amount in dollars to trade instead of a share count (market orders). "
+        "Give qty or notional, not both."
     )
     order_type: Literal["market", "limit", "stop", "stop_limit"] = Field(
         default="market",
@@ -82,31 +81,19 @@ class OrderArgs(_Args):
         description="'day' expires at the close; 'gtc' stays until canceled; 'ioc' fills what "
         "it can at once and cancels the rest; 'fok' fills entirely at once or not at all.",
     )
-    limit_price: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Limit price in dollars per share (limit and stop_limit orders only).",
+    limit_price: Decimal | None = _amount(
+        "Limit price in dollars per share (limit and stop_limit orders only)."
     )
-    stop_price: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Stop trigger price in dollars per share (stop and stop_limit orders only).",
+    stop_price: Decimal | None = _amount(
+        "Stop trigger price in dollars per share (stop and stop_limit orders only)."
     )
-    stop_loss_price: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Attach a protective stop at this price (dollars per share); the broker "
-        "must support attached orders. Below the entry for a buy.",
+    stop_loss_price: Decimal | None = _amount(
+        "Attach a protective stop at this price (dollars per share); the broker "
+        "must support attached orders. Below the entry for a buy."
     )
-    take_profit_price: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Attach a take-profit limit at this price (dollars per share); together "
-        "with stop_loss_price it makes a bracket order.",
+    take_profit_price: Decimal | None = _amount(
+        "Attach a take-profit limit at this price (dollars per share); together "
+        "with stop_loss_price it makes a bracket order."
     )
 
 
@@ -146,18 +133,11 @@ class CancelOrderArgs(_Args):
 
 class ClosePositionArgs(_Args):
     symbol: str = Symbol
-    qty: Decimal | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Close only this many shares. Omit qty and percentage to close it all.",
+    qty: Decimal | None = _amount(
+        "Close only this many shares. Omit qty and percentage to close it all."
     )
-    percentage: Decimal | None = Field(
-        default=None,
-        gt=0,
-        le=100,
-        allow_inf_nan=False,
-        description="Close this percentage (0-100] of the position instead of a share count.",
+    percentage: Decimal | None = _amount(
+        "Close this percentage (0-100] of the position instead of a share count.", le=100
     )
 
 
