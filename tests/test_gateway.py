@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from tradingagents_brokers import (
+    Approval,
     BrokerAPIError,
     DuplicateClientOrderIdError,
     InsufficientFundsError,
@@ -15,8 +16,11 @@ from tradingagents_brokers import (
     OrderBlockedError,
     OrderContext,
     OrderOutcomeUnknownError,
+    OrderRejectedError,
     OrderRequest,
+    get_broker,
 )
+from tradingagents_brokers.approvals import answered
 from tradingagents_brokers.models import BrokerCapabilities
 
 from .conftest import make_gated
@@ -291,3 +295,71 @@ def test_gated_broker_closes_its_broker_and_reprs_without_secrets(fake, fake_bro
 def test_lookups_raise_not_found(fake):
     with pytest.raises(NotFoundError):
         fake.get_order("missing")
+
+
+# -- closing asks confirm_order, like an order ---------------------------------------
+
+
+def _live_sim(sim_config):
+    return get_broker(
+        "sim", config={**sim_config, "broker_mode": "live", "auto_execute_trades": True}
+    )
+
+
+def _hold(gated, symbol, qty):
+    request = OrderRequest(symbol=symbol, side="buy", qty=qty)
+    with answered(request, Approval(True, "dana")):
+        gated.submit(request)
+
+
+def test_a_live_close_nobody_approved_is_refused_and_journaled(sim_config):
+    with _live_sim(sim_config) as gated:
+        _hold(gated, "AAPL", 4)
+        with pytest.raises(OrderRejectedError) as refused:
+            gated.close_position("AAPL")
+        assert refused.value.reason_codes == ("CONFIRMATION_DENIED",)
+        assert gated.get_position("AAPL").qty == 4
+        with answered(gated.close_request("AAPL", percentage=50), Approval(True, "dana")):
+            gated.close_position("AAPL", percentage=50)
+        assert gated.get_position("AAPL").qty == 2
+        answers = [
+            (e["payload"]["approver"], e["payload"]["request"]["qty"])
+            for e in gated.journal.events()
+            if e["kind"] == "confirmation" and e["payload"].get("action") == "close"
+        ]
+        assert answers == [("default-policy", "4"), ("dana", "2")]
+
+
+def test_close_all_needs_every_close_approved(sim_config):
+    with _live_sim(sim_config) as gated:
+        _hold(gated, "AAPL", 1)
+        _hold(gated, "MSFT", 2)
+        every = gated.close_all_requests()
+        assert [(r.symbol, r.side.value, r.qty) for r in every] == [
+            ("AAPL", "sell", 1),
+            ("MSFT", "sell", 2),
+        ]
+        with answered(every[:1], Approval(True, "dana")), pytest.raises(OrderRejectedError):
+            gated.close_all_positions()
+        assert len(gated.get_positions()) == 2
+        with answered(every, Approval(True, "dana")):
+            results = gated.close_all_positions()
+        assert [r.ok for r in results] == [True, True]
+
+
+def test_a_paper_close_records_the_default_policy(sim):
+    sim.place_order(symbol="AAPL", side="buy", qty=3)
+    sim.close_position("AAPL", qty=1)
+    (answer,) = [e["payload"] for e in sim.journal.events() if e["kind"] == "confirmation"][1:]
+    assert (answer["approver"], answer["request"]["side"], answer["request"]["qty"]) == (
+        "default-policy",
+        "sell",
+        "1",
+    )
+
+
+def test_without_require_confirmation_a_close_asks_nobody(sim_config):
+    with get_broker("sim", config={**sim_config, "require_confirmation": False}) as gated:
+        gated.place_order(symbol="AAPL", side="buy", qty=3)
+        gated.close_position("AAPL")
+        assert [e for e in gated.journal.events() if e["kind"] == "confirmation"] == []

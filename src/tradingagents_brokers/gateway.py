@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -41,7 +41,7 @@ from .models import (
     Position,
     Quote,
 )
-from .orders import Order, OrderChanges, OrderRequest, normalize_symbol
+from .orders import MAX_QTY_PLACES, Order, OrderChanges, OrderRequest, normalize_symbol
 from .safety.gate import Gate, OrderPreview, check_capabilities, replacement_request
 from .safety.journal import OPEN_STATUSES, Journal
 from .safety.reconcile import ReconcileReport, reconcile
@@ -54,6 +54,7 @@ trades_log = logging.getLogger("tradingagents.broker.trades")
 log = logging.getLogger("tradingagents.broker")
 
 _REQUEST_FIELDS = frozenset(f.name for f in attrs.fields(OrderRequest))
+QTY_STEP = Decimal(1).scaleb(-MAX_QTY_PLACES)
 
 
 class GatedBroker:
@@ -295,6 +296,20 @@ class GatedBroker:
         self.record("replaced", None, ctx, order=order)
         return order
 
+    def close_request(
+        self, symbol: str, *, qty: Any = None, percentage: Any = None
+    ) -> OrderRequest:
+        """The order that closing ``symbol`` (all, ``qty`` shares or ``percentage``) amounts to.
+
+        This is what ``confirm_order`` approvers are asked about for a close.
+        """
+        amount, share = _close_amounts(qty, percentage)
+        return _closing(self.get_position(symbol), amount, share)
+
+    def close_all_requests(self) -> list[OrderRequest]:
+        """The orders that closing every position amounts to (see :meth:`close_request`)."""
+        return [_closing(position, None, None) for position in self.get_positions()]
+
     def close_position(
         self,
         symbol: str,
@@ -303,21 +318,18 @@ class GatedBroker:
         percentage: Any = None,
         context: OrderContext | None = None,
     ) -> Order:
-        """Close all of a position, ``qty`` shares of it, or ``percentage`` (0-100] of it."""
+        """Close all of a position, ``qty`` shares of it, or ``percentage`` (0-100] of it.
+
+        With ``require_confirmation`` the close needs a ``confirm_order`` approval, as
+        an order does (paper closes pass the default policy).
+        """
         ctx = context or OrderContext()
         wanted = normalize_symbol(symbol)
-        if qty is not None and percentage is not None:
-            raise InvalidOrderError("give qty or percentage to close, not both")
-        amount = None if qty is None else to_decimal(qty, "qty", InvalidOrderError)
-        if amount is not None and amount <= 0:
-            raise InvalidOrderError("qty to close must be greater than zero")
-        share = (
-            None if percentage is None else to_decimal(percentage, "percentage", InvalidOrderError)
-        )
-        if share is not None and not 0 < share <= 100:
-            raise InvalidOrderError("percentage to close must be above 0 and at most 100")
+        amount, share = _close_amounts(qty, percentage)
         self.gate.require_mode(None, ctx)
         self.gate.require_closable(ctx)
+        if self.config["require_confirmation"]:
+            self.gate.confirm_closes([_closing(self.get_position(wanted), amount, share)], ctx)
         order = self.host.close_position(self.name, self.broker, wanted, amount, share)
         self.journal.append(
             "close",
@@ -330,10 +342,16 @@ class GatedBroker:
     def close_all_positions(
         self, *, cancel_orders: bool = False, context: OrderContext | None = None
     ) -> list[ClosePositionResult]:
-        """Close every position; each symbol's outcome is reported separately."""
+        """Close every position; each symbol's outcome is reported separately.
+
+        With ``require_confirmation`` every position's close needs an approval first;
+        one refusal refuses them all.
+        """
         ctx = context or OrderContext()
         self.gate.require_mode(None, ctx)
         self.gate.require_closable(ctx)
+        if self.config["require_confirmation"]:
+            self.gate.confirm_closes(self.close_all_requests(), ctx)
         results = self.host.close_all_positions(self.name, self.broker, cancel_orders)
         self.journal.append(
             "close_all",
@@ -344,3 +362,27 @@ class GatedBroker:
             if result.order is not None:
                 self.record("accepted", None, ctx, order=result.order)
         return results
+
+
+def _close_amounts(qty: Any, percentage: Any) -> tuple[Decimal | None, Decimal | None]:
+    """``qty`` and ``percentage`` of a close, validated: at most one, within range."""
+    if qty is not None and percentage is not None:
+        raise InvalidOrderError("give qty or percentage to close, not both")
+    amount = None if qty is None else to_decimal(qty, "qty", InvalidOrderError)
+    if amount is not None and amount <= 0:
+        raise InvalidOrderError("qty to close must be greater than zero")
+    share = None if percentage is None else to_decimal(percentage, "percentage", InvalidOrderError)
+    if share is not None and not 0 < share <= 100:
+        raise InvalidOrderError("percentage to close must be above 0 and at most 100")
+    return amount, share
+
+
+def _closing(position: Position, amount: Decimal | None, share: Decimal | None) -> OrderRequest:
+    """The market order on the other side of ``position`` that a close sends."""
+    held = abs(position.qty)
+    qty = amount if amount is not None else held * (share or 100) / 100
+    return OrderRequest(
+        symbol=position.symbol,
+        side="sell" if position.qty > 0 else "buy",
+        qty=qty.quantize(QTY_STEP, ROUND_DOWN),
+    )

@@ -238,8 +238,9 @@ class BrokerHookSpecs:
         """Approve or refuse an order that needs confirmation; the first answer wins.
 
         Called for every order that passed the risk checks when
-        ``require_confirmation`` is on. Return None to leave the decision to the
-        next implementation. The default policy (last) approves paper orders and
+        ``require_confirmation`` is on, and for each close (as the market order
+        it amounts to, see ``GatedBroker.close_request``). Return None to leave
+        the decision to the next implementation. The default policy (last) approves paper orders and
         refuses live orders, since no human was asked.
 
         Example::

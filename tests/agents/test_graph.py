@@ -182,7 +182,7 @@ def test_a_risk_veto_is_not_put_to_a_person(make_toolkit):
         (Approval(True, "risk-desk", "fine"), True, "risk-desk"),
         (False, False, "approve"),
         ("approve", True, "approve"),
-        (RuntimeError("approver down"), False, "callback"),
+        (RuntimeError("approver down"), False, "approve"),
     ],
 )
 def test_a_callback_approves_for_scripts(make_toolkit, answer, sent, approver):
@@ -229,7 +229,7 @@ def test_a_live_close_asks_first_and_a_refusal_is_journaled(make_toolkit):
     answers_logged = [
         (e["payload"]["approved"], e["payload"]["tool_call_id"])
         for e in toolkit.broker.journal.events()
-        if e["kind"] == "confirmation" and e["payload"].get("action") == "close_position"
+        if e["kind"] == "confirmation" and e["payload"].get("action") == "close"
     ]
     assert answers_logged == [(False, "c1"), (True, "c2")]
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import hookimpl
+from ..approvals import answered
 from ..config import CONFIG_ENV, default_state_dir
 from ..decisions import Approval, OrderContext
 from ..enums import TradingMode
@@ -53,16 +53,8 @@ class Declined(Exception):
     """The person at the terminal said no, or there was no terminal to ask."""
 
 
-class CliApprover:
-    """Answers ``confirm_order`` with the decision the person already gave at the prompt."""
-
-    def __init__(self, approved: OrderRequest) -> None:
-        self.approved = approved
-
-    @hookimpl(tryfirst=True)
-    def confirm_order(self, request: OrderRequest) -> Approval | None:
-        same = request.to_dict() | {"client_order_id": None} == self.approved.to_dict()
-        return Approval(True, "cli-user", "confirmed at the terminal") if same else None
+#: What the CLI tells the gate once the person at the terminal said yes (or --yes).
+CONFIRMED = Approval(True, "cli-user", "confirmed at the terminal")
 
 
 def confirm(question: str, *, yes: bool, ask: Callable[[str], str] | None = None) -> None:
@@ -227,8 +219,8 @@ def cmd_order(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
         )
         check_capabilities(request, gated.name, gated.capabilities)
         confirm(f"Send {_describe(request, gated)}?", yes=args.yes)
-        gated.host.pm.register(CliApprover(request), name="cli-approver")
-        order = gated.submit(request, context=CLI)
+        with answered(request, CONFIRMED):
+            order = gated.submit(request, context=CLI)
         out.record(f"Order on {_where(gated)}", order.to_dict())
 
 
@@ -252,7 +244,8 @@ def cmd_close(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
     with _gated(config) as gated:
         if args.all:
             confirm(f"Close every position on {_where(gated)}?", yes=args.yes)
-            results = [r.to_dict() for r in gated.close_all_positions(context=CLI)]
+            with answered(gated.close_all_requests(), CONFIRMED):
+                results = [r.to_dict() for r in gated.close_all_positions(context=CLI)]
             out.rows("Closed", results, ("symbol", "ok", "error"), empty="no positions to close")
             return
         amount = (
@@ -263,9 +256,11 @@ def cmd_close(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
             else "all of"
         )
         confirm(f"Close {amount} {args.symbol.upper()} on {_where(gated)}?", yes=args.yes)
-        order = gated.close_position(
-            args.symbol, qty=args.qty, percentage=args.percentage, context=CLI
-        )
+        close = gated.close_request(args.symbol, qty=args.qty, percentage=args.percentage)
+        with answered(close, CONFIRMED):
+            order = gated.close_position(
+                args.symbol, qty=args.qty, percentage=args.percentage, context=CLI
+            )
         out.record(f"Closing order on {_where(gated)}", order.to_dict())
 
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
 import attrs
 
 from .._numbers import money
-from ..approvals import answered
+from ..approvals import answered, ask_callback
 from ..decisions import Approval, OrderContext
 from ..enums import OrderClass
 from ..errors import BrokerError, NotFoundError
@@ -91,10 +91,10 @@ def _price(text: str | None) -> Decimal | None:
 
 
 def _rating(value: str) -> Rating:
-    rating = parse_rating(f"Rating: {value}")
-    if rating.lower() != str(value).strip().lower():
-        raise ValueError(f"rating {value!r} is not one of {', '.join(RATINGS)}")
-    return rating
+    for rating in RATINGS:
+        if str(value).strip().lower() == rating.lower():
+            return rating
+    raise ValueError(f"rating {value!r} is not one of {', '.join(RATINGS)}")
 
 
 @attrs.frozen(kw_only=True)
@@ -158,15 +158,12 @@ def _target_value(sizing: str | None, portfolio: Decimal, price: Decimal) -> Dec
     if sizing is None:
         return portfolio * DEFAULT_FRACTION
     text = sizing.strip().lower()
-    try:
-        if found := re.match(r"([0-9]+(?:\.[0-9]+)?)\s*%", text):
-            return portfolio * Decimal(found.group(1)) / 100
-        if found := re.match(r"\$\s*([0-9][0-9,]*(?:\.[0-9]+)?)", text):
-            return Decimal(found.group(1).replace(",", ""))
-        if found := re.match(r"([0-9][0-9,]*)\s*shares?\b", text):
-            return Decimal(found.group(1).replace(",", "")) * price
-    except InvalidOperation:  # pragma: no cover - the patterns only match numbers
-        return None
+    if found := re.match(r"([0-9]+(?:\.[0-9]+)?)\s*%", text):
+        return portfolio * Decimal(found.group(1)) / 100
+    if found := re.match(r"\$\s*([0-9][0-9,]*(?:\.[0-9]+)?)", text):
+        return Decimal(found.group(1).replace(",", ""))
+    if found := re.match(r"([0-9][0-9,]*)\s*shares?\b", text):
+        return Decimal(found.group(1).replace(",", "")) * price
     return None
 
 
@@ -262,9 +259,11 @@ def execute_decision(
     """Plan ``decision`` against the account and send it through the gate.
 
     ``approve``, when given, sees the plan before anything is sent; its answer
-    (True, False or an Approval) is the order's confirmation in the journal, and an
-    exception from it refuses. Without it the gate's confirmation policy applies
-    (paper approved, live refused unless a ``confirm_order`` hook approves).
+    (read by :func:`~tradingagents_brokers.approvals.read_answer`: True, False, an
+    Approval, ...) is the confirmation in the journal of the order and of its
+    protective stop, and an exception from it refuses. Without it the gate's
+    confirmation policy applies (paper approved, live refused unless a
+    ``confirm_order`` hook approves).
     """
     ctx = context or OrderContext(source="agent", agent_id="tradingagents")
     try:
@@ -281,44 +280,35 @@ def execute_decision(
     )
     if plan.request is None:
         return ExecutionResult(plan, "no_order")
+    approval = None if approve is None else ask_callback(approve, plan)
     try:
-        if approve is None:
-            order = broker.submit(plan.request, ctx)
-        else:
-            with answered(plan.request, _ask(approve, plan)):
-                order = broker.submit(plan.request, ctx)
+        order = _submit(broker, plan.request, approval, ctx)
     except BrokerError as exc:
         return ExecutionResult(plan, "refused", error=exc.to_dict())
-    stop = None
-    if plan.protective_stop is not None and order.filled_qty > 0:
-        stop_request = OrderRequest(
-            symbol=order.symbol,
-            side="sell",
-            qty=order.filled_qty,
-            order_type="stop",
-            stop_price=plan.protective_stop,
-            time_in_force="gtc",
-        )
-        try:
-            with answered(stop_request, Approval(True, "tradingagents-bridge", "protective stop")):
-                stop = broker.submit(stop_request, ctx)
-        except BrokerError as exc:
-            return ExecutionResult(plan, "sent", order, error=exc.to_dict())
+    if plan.protective_stop is None or order.filled_qty <= 0:
+        return ExecutionResult(plan, "sent", order)
+    stop_request = OrderRequest(
+        symbol=order.symbol,
+        side="sell",
+        qty=order.filled_qty,
+        order_type="stop",
+        stop_price=plan.protective_stop,
+        time_in_force="gtc",
+    )
+    try:  # the approved plan included this stop; the gate still checks it
+        stop = _submit(broker, stop_request, approval, ctx)
+    except BrokerError as exc:
+        return ExecutionResult(plan, "sent", order, error=exc.to_dict())
     return ExecutionResult(plan, "sent", order, stop)
 
 
-def _ask(approve: Approver, plan: OrderPlan) -> Approval:
-    try:
-        answer = approve(plan)
-    except Exception as exc:  # noqa: BLE001 - a failing approver refuses (fail closed)
-        return Approval(
-            False, "approval-callback", f"the approval callback failed ({type(exc).__name__})"
-        )
-    if isinstance(answer, Approval):
-        return answer
-    if answer is True:
-        return Approval(True, "approval-callback", "approved")
-    return Approval(False, "approval-callback", "refused by the approval callback")
+def _submit(
+    broker: GatedBroker, request: OrderRequest, approval: Approval | None, ctx: OrderContext
+) -> Order:
+    if approval is None:
+        return broker.submit(request, ctx)
+    with answered(request, approval):
+        return broker.submit(request, ctx)
 
 
 def portfolio_context(broker: GatedBroker) -> str:

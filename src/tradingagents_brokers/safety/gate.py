@@ -315,6 +315,23 @@ class Gate:
             )
         )
 
+    def confirm_closes(self, requests: list[OrderRequest], ctx: OrderContext) -> None:
+        """Ask ``confirm_order`` about each closing order; journal each answer; refuse on a no."""
+        for request in requests:
+            approval = self.gated.host.confirm_order(request, ctx, self.gated.name, self.gated.mode)
+            self.gated.journal.append(
+                "confirmation",
+                {
+                    **approval.to_dict(),
+                    "action": "close",
+                    "request": request.to_dict(),
+                    **ctx.provenance(),
+                },
+                broker=self.gated.name,
+            )
+            if not approval.approved:
+                self.deny(request, ctx, [_approval_reason(approval)])
+
     def require_closable(self, ctx: OrderContext) -> None:
         """Closing reduces risk, so only HALTED stops it."""
         if current_state(self.gated.journal) is TradingState.HALTED:

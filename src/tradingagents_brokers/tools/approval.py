@@ -13,9 +13,10 @@ person's time), and it asks in one of two ways:
 * a callable: called with the :class:`ApprovalRequest`, it returns ``True``,
   ``False`` or an :class:`~tradingagents_brokers.decisions.Approval`.
 
-The answer goes to the gate through :func:`tradingagents_brokers.approvals.answered`,
-so the gate journals it with the intent; an answer it cannot read, an exception
-from the callable, or no answer at all refuse the order (fail closed).
+The answer is read by :func:`tradingagents_brokers.approvals.read_answer` and goes
+to the gate through :func:`tradingagents_brokers.approvals.answered`, so the gate
+journals it with the intent; an answer it cannot read, an exception from the
+callable, or no answer at all refuse the order (fail closed).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import attrs
+from langgraph.types import interrupt
 
+from ..approvals import ask_callback, read_answer
 from ..decisions import Approval
 from ..errors import OrderBlockedError
 
-__all__ = ["ApprovalMode", "ApprovalRequest", "ask", "read_answer"]
+__all__ = ["ApprovalMode", "ApprovalRequest", "ask"]
 
 
 @attrs.frozen(kw_only=True)
@@ -58,47 +61,14 @@ class ApprovalRequest:
 ApprovalMode = Literal["interrupt"] | Callable[[ApprovalRequest], "bool | Approval"]
 
 
-def read_answer(answer: Any, approver: str) -> Approval:
-    """An :class:`Approval` from a resume value; anything unreadable refuses."""
-    if isinstance(answer, Approval):
-        return answer
-    if answer is True or answer is False:
-        return Approval(answer, approver, "approved" if answer else "refused by the reviewer")
-    if isinstance(answer, str):
-        answer = {"type": answer}
-    if isinstance(answer, dict):
-        kind = str(answer.get("type", "")).strip().lower()
-        message = str(answer.get("message", "") or "")
-        if kind == "approve":
-            return Approval(True, approver, message or "approved by the reviewer")
-        if kind == "reject":
-            return Approval(False, approver, message or "rejected by the reviewer")
-    return Approval(
-        False,
-        approver,
-        f"the answer {answer!r} is neither approve nor reject, so the order is refused; "
-        "resume with {'type': 'approve'} or {'type': 'reject', 'message': ...}",
-    )
-
-
 def ask(mode: ApprovalMode, request: ApprovalRequest) -> Approval:
     """Ask a person about ``request`` the way ``mode`` says; see the module docstring."""
     if mode == "interrupt":
         return read_answer(_interrupt(request), "human (LangGraph interrupt)")
-    if not callable(mode):
-        raise OrderBlockedError(
-            f"approval mode {mode!r} is not valid; use 'interrupt' or a callable, nothing was sent"
-        )
-    try:
-        answer = mode(request)
-    except Exception as exc:  # noqa: BLE001 - a failing approver refuses (fail closed)
-        return Approval(False, "callback", f"the approval callback failed ({type(exc).__name__})")
-    return read_answer(answer, getattr(mode, "__name__", "callback"))
+    return ask_callback(mode, request)
 
 
 def _interrupt(request: ApprovalRequest) -> Any:
-    from langgraph.types import interrupt
-
     try:
         return interrupt(request.to_dict())
     except (RuntimeError, KeyError):

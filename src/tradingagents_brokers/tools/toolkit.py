@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from ..approvals import answered
 from ..decisions import OrderContext
 from ..enums import TradingMode
-from ..errors import InvalidOrderError, NotFoundError, OrderRejectedError, PluginLoadError, Reason
+from ..errors import InvalidOrderError, NotFoundError, PluginLoadError
 from ..gateway import GatedBroker
 from ..host import TOOL_NAME
 from ..orders import Order, OrderRequest
@@ -372,45 +372,26 @@ class BrokerToolkit(BaseToolkit):
     def _close(self, args: ClosePositionArgs, call: ToolCallInfo) -> ToolResult:
         ctx = self._context(call)
         with self._lock:
-            self.broker.gate.require_mode(None, ctx)
-            self.broker.gate.require_closable(ctx)
-            if self._needs_approval():
-                held = self.broker.get_position(args.symbol)
-                how = (
-                    f"{args.qty} shares"
-                    if args.qty is not None
-                    else f"{args.percentage}%"
-                    if args.percentage is not None
-                    else "all"
+            if not self._needs_approval():
+                order = self.broker.close_position(
+                    args.symbol, qty=args.qty, percentage=args.percentage, context=ctx
                 )
-                answer = self._ask(
-                    "close_position",
-                    f"CLOSE {how} of the {held.symbol} position ({held.qty} shares held)",
-                    {
-                        "position": held.to_dict(),
-                        "qty": _text(args.qty),
-                        "percentage": _text(args.percentage),
-                    },
-                    call,
-                )
-                self.broker.journal.append(
-                    "confirmation",
-                    {**answer.to_dict(), "action": "close_position", **ctx.to_dict()},
-                    broker=self.broker.name,
-                )
-                if not answer.approved:
-                    raise OrderRejectedError(
-                        "the reviewer did not approve closing the position",
-                        reasons=[Reason("CONFIRMATION_DENIED", answer.reason, answer.approver)],
-                    )
-            order = self.broker.close_position(
-                args.symbol, qty=args.qty, percentage=args.percentage, context=ctx
+                return _sent(order, "Closing order sent. ")
+            self.broker.gate.require_closable(ctx)  # a halted account: nobody need be asked
+            request = self.broker.close_request(
+                args.symbol, qty=args.qty, percentage=args.percentage
             )
+            answer = self._ask(
+                "close_position",
+                f"CLOSE: {render.request_text(request)}",
+                {"request": request.to_dict()},
+                call,
+            )
+            with answered(request, answer):
+                order = self.broker.close_position(
+                    args.symbol, qty=args.qty, percentage=args.percentage, context=ctx
+                )
         return _sent(order, "Closing order sent. ")
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _sent(order: Order, lead: str = "Order sent. ") -> ToolResult:
