@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+
+import attrs
 
 from tradingagents_brokers import hookimpl
 from tradingagents_brokers.broker import BrokerSettings, BrokerType
@@ -22,8 +25,24 @@ from tradingagents_brokers.models import (
     Quote,
 )
 from tradingagents_brokers.orders import Order, OrderChanges, OrderRequest
+from tradingagents_brokers.streams import OrderUpdate
 
 NOW = dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)
+START = dt.datetime(2026, 12, 3, 15, 0, tzinfo=dt.UTC)
+
+
+class ManualClock:
+    """A clock tests move by hand (``advance``), for journals, caches and quotes."""
+
+    def __init__(self, at: dt.datetime = START) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += dt.timedelta(seconds=seconds)
+
 
 FAKE_CAPABILITIES = BrokerCapabilities(
     order_types={"market", "limit", "stop", "stop_limit", "trailing_stop"},
@@ -206,3 +225,152 @@ class FakePlugin:
     def build(self, settings: BrokerSettings) -> FakeBroker:
         self.settings = settings
         return self.broker
+
+
+class FakeOrderStream:
+    """A pull-based order stream over :class:`BookBroker`'s update log, with faults.
+
+    ``drop()`` loses what is waiting and reconnects at the next poll; ``duplicate``
+    and ``reorder`` change how the next poll delivers; ``foreign(order)`` slips in
+    an update for an order nobody journaled.
+    """
+
+    def __init__(self, broker: BookBroker, listener: Any) -> None:
+        self.broker = broker
+        self.listener = listener
+        self.seen = len(broker.updates)
+        self.connected = False
+        self.closed = False
+        self.duplicate = False
+        self.reorder = False
+        self.extra: list[OrderUpdate] = []
+        self.silent = False
+        self.down = False
+
+    def drop(self, *, stay_down: bool = False) -> None:
+        """The connection dies: the listener hears of it, and what was waiting is lost.
+
+        It reconnects at the next poll, unless ``stay_down`` (until ``down`` is cleared).
+        """
+        self.listener.on_disconnected("dropped by the test")
+        self.connected = False
+        self.down = stay_down
+        self.seen = len(self.broker.updates)
+
+    def poll(self) -> None:
+        if self.closed or self.down:
+            return
+        if not self.connected:
+            self.connected = True
+            self.seen = len(self.broker.updates)
+            self.listener.on_connected()
+        waiting = [*self.broker.updates[self.seen :], *self.extra]
+        self.seen, self.extra = len(self.broker.updates), []
+        if self.reorder:
+            waiting.reverse()
+        if self.duplicate:
+            waiting = [u for update in waiting for u in (update, update)]
+        for update in waiting:
+            self.listener.on_update(update)
+        if not self.silent:
+            self.listener.on_alive()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class BookBroker(FakeBroker):
+    """A fake broker with a book: orders rest until :meth:`fill`, positions follow the fills.
+
+    It logs every change as an :class:`OrderUpdate` and streams them
+    (``subscribe_order_updates``). ``reads`` counts the read calls risk checks make.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(attrs.evolve(FAKE_CAPABILITIES, order_updates=True))
+        self.positions: dict[str, Decimal] = {}
+        self.updates: list[OrderUpdate] = []
+        self.streams: list[FakeOrderStream] = []
+        self.reads: collections.Counter[str] = collections.Counter()
+        #: The clock quotes are stamped with (tests that move time replace it).
+        self.now = lambda: dt.datetime.now(dt.UTC)
+
+    def _log(self, event: str, order: Order, **fill: Any) -> None:
+        self.updates.append(OrderUpdate(event=event, order=order, at=NOW, **fill))
+
+    def subscribe_order_updates(self, listener: Any) -> FakeOrderStream:
+        stream = FakeOrderStream(self, listener)
+        self.streams.append(stream)
+        return stream
+
+    def place_order(self, request: OrderRequest) -> Order:
+        before = set(self.orders)
+        try:
+            return super().place_order(request)
+        finally:  # an accepted order is streamed even when its answer is lost
+            for order_id in set(self.orders) - before:
+                self._log("new", self.orders[order_id])
+
+    def fill(
+        self, order_id: str, qty: Decimal | None = None, price: Decimal | None = None
+    ) -> Order:
+        """Fill ``qty`` (default: the rest) of an open order at ``price`` (default: 100)."""
+        order = self.orders[order_id]
+        rest = (order.qty or Decimal(0)) - order.filled_qty
+        amount = rest if qty is None else Decimal(qty)
+        filled = order.filled_qty + amount
+        done = filled >= (order.qty or Decimal(0))
+        order = attrs.evolve(
+            order,
+            filled_qty=filled,
+            status="filled" if done else "partially_filled",
+            filled_avg_price=price or self.price,
+        )
+        self.orders[order_id] = order
+        sign = 1 if order.side.value == "buy" else -1
+        held = self.positions.get(order.symbol, Decimal(0)) + sign * amount
+        self.positions[order.symbol] = held
+        self._log(
+            "fill" if done else "partial_fill",
+            order,
+            qty=amount,
+            price=price or self.price,
+            position_qty=held,
+        )
+        return order
+
+    def cancel_order(self, order_id: str) -> None:
+        super().cancel_order(order_id)
+        order = self.get_order(order_id)
+        if order.status.is_open:
+            order = attrs.evolve(order, status="canceled")
+            self.orders[order_id] = order
+            self._log("canceled", order)
+
+    def get_orders(
+        self, status: str = "open", limit: int | None = None, symbols: Sequence[str] | None = None
+    ) -> list[Order]:
+        self.reads["get_orders"] += 1
+        return [o for o in self.orders.values() if status == "all" or o.status.is_open]
+
+    def get_positions(self) -> list[Position]:
+        self.reads["get_positions"] += 1
+        return [
+            Position(symbol=s, qty=q, avg_entry_price=100, cost_basis=q * 100)
+            for s, q in sorted(self.positions.items())
+            if q
+        ]
+
+    def get_position(self, symbol: str) -> Position:
+        for position in self.get_positions():
+            if position.symbol == symbol:
+                return position
+        raise NotFoundError(f"no position in {symbol}")
+
+    def get_account(self) -> Account:
+        self.reads["get_account"] += 1
+        return super().get_account()
+
+    def get_quote(self, symbol: str) -> Quote:
+        self.reads["get_quote"] += 1
+        return Quote(symbol=symbol, price=self.price, as_of=self.now(), source="book")

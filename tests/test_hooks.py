@@ -211,6 +211,48 @@ def test_hook_get_quote_delegates(fake, recorder):
     assert "get_quote" in _names(recorder)
 
 
+def test_hook_subscribe_order_updates_delegates_to_a_streaming_broker(fake_host):
+    from .fakes import BookBroker
+
+    book = BookBroker()
+    stream = fake_host.subscribe_order_updates("fake", book, listener=object())
+    assert stream is book.streams[0]
+    assert fake_host.subscribe_order_updates("fake", object(), listener=object()) is None
+
+
+def test_hook_subscribe_order_updates_can_be_answered_by_a_plugin(fake, fake_host):
+    from tradingagents_brokers import PluginLoadError
+
+    class Feed:
+        def __init__(self, listener):
+            self.listener = listener
+
+        def poll(self):
+            self.listener.on_alive()
+
+        def close(self):
+            pass
+
+    class FeedPlugin:
+        @hookimpl
+        def subscribe_order_updates(self, broker_name, listener):
+            return Feed(listener) if broker_name == "fake" else None
+
+    fake_host.pm.register(FeedPlugin(), name="feed")
+    assert fake.restart_order_stream()
+    assert isinstance(fake.stream.stream, Feed)
+    assert fake.order_stream_status()["subscribed"]
+
+    class Broken:
+        @hookimpl(tryfirst=True)
+        def subscribe_order_updates(self):
+            return "not a stream"
+
+    fake_host.pm.register(Broken(), name="broken")
+    with pytest.raises(PluginLoadError, match="returned str"):
+        fake.restart_order_stream()
+
+
 def test_an_operation_nobody_answers_is_an_error(fake, fake_host):
     from tradingagents_brokers import BrokerError
 
@@ -366,7 +408,7 @@ def test_hook_on_order_event_sees_each_outcome_and_a_failing_observer_is_isolate
     fake_host.pm.register(Check(lambda r, c: Decision.deny("x", "X", "no")), name="deny")
     with pytest.raises(OrderRejectedError):
         fake.place_order(symbol="AAPL", side="buy", qty=2)
-    assert [e.kind for e in events] == ["accepted", "canceled", "denied"]
+    assert [e.kind for e in events] == ["accepted", "cancel_requested", "denied"]
     assert events[0].order == order
     assert events[2].error["code"] == "order_rejected"
     assert events[0].to_dict()["request"]["symbol"] == "AAPL"

@@ -77,6 +77,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "price_collar_pct": Decimal("0.10"),
     "quote_max_age_seconds": 120,
     "submit_retries": 2,
+    # The state cache (docs/order-path.md): risk checks read what the broker's order
+    # stream keeps current, never state older than state_max_age_seconds.
+    "order_stream": True,
+    "state_max_age_seconds": 30,
+    "quote_cache_seconds": 1,
 }
 
 #: The keys that shape risk decisions; their hash is journaled with every decision.
@@ -93,6 +98,9 @@ RISK_KEYS = (
     "duplicate_window_seconds",
     "price_collar_pct",
     "quote_max_age_seconds",
+    "order_stream",
+    "state_max_age_seconds",
+    "quote_cache_seconds",
 )
 
 
@@ -223,6 +231,9 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "price_collar_pct": _fraction,
     "quote_max_age_seconds": _count(1),
     "submit_retries": _count(0),
+    "order_stream": _bool,
+    "state_max_age_seconds": _count(1),
+    "quote_cache_seconds": _count(0),
 }
 
 _MERGED = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})

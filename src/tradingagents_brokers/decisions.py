@@ -18,7 +18,7 @@ import attrs
 from .enums import TradingMode
 from .models import Account, Position, Quote
 from .orders import Order, OrderRequest
-from .safety.journal import IntentRecord
+from .safety.records import IntentRecord
 
 __all__ = ["Approval", "CheckContext", "Decision", "OrderContext", "OrderSource"]
 
@@ -88,10 +88,13 @@ def _utcnow() -> dt.datetime:
 
 @attrs.define(kw_only=True)
 class CheckContext:
-    """What risk checks see. Data comes from the broker on first use and is then cached.
+    """What risk checks see, fetched on first use and then kept for this order.
 
-    Checks must treat a failed look-up as missing data and deny: the accessors
-    raise the broker's error, which the gate turns into a denial of that check.
+    The gate fills it from the broker's state cache while the broker's order
+    stream is live, and from fresh reads of the broker otherwise (see
+    ``docs/order-path.md``). Checks must treat a failed look-up as missing data
+    and deny: the accessors raise the broker's error, which the gate turns into
+    a denial of that check.
     """
 
     request: OrderRequest
@@ -103,15 +106,31 @@ class CheckContext:
     fetch_positions: Callable[[], list[Position]] = attrs.field(repr=False)
     fetch_open_orders: Callable[[], list[Order]] = attrs.field(repr=False)
     fetch_quote: Callable[[str], Quote] = attrs.field(repr=False)
-    #: Intents of this broker whose outcome is unknown or not yet answered.
+    #: Intents of this broker that the positions and open orders do not show yet:
+    #: outcome unknown, not yet answered, or not yet seen on the order stream.
     fetch_in_flight: Callable[[], list[IntentRecord]] = attrs.field(default=list, repr=False)
     #: Intents of this broker admitted in the last N seconds (denials excluded).
     fetch_recent: Callable[[float], list[IntentRecord]] = attrs.field(
         default=lambda seconds: [], repr=False
     )
+    #: Intents the account's buying power does not show yet (default: ``fetch_in_flight``).
+    fetch_account_in_flight: Callable[[], list[IntentRecord]] | None = attrs.field(
+        default=None, repr=False
+    )
+    #: Open orders of one symbol (default: ``fetch_open_orders`` filtered).
+    fetch_symbol_orders: Callable[[str], list[Order]] | None = attrs.field(default=None, repr=False)
+    #: How many intents were admitted in the last N seconds (default: ``fetch_recent``).
+    fetch_count_recent: Callable[[float], int] | None = attrs.field(default=None, repr=False)
+    #: The newest admitted intent with a dedupe key in the last N seconds.
+    fetch_recent_duplicate: Callable[[float, str], IntentRecord | None] | None = attrs.field(
+        default=None, repr=False
+    )
     now: Callable[[], dt.datetime] = attrs.field(default=_utcnow, repr=False)
     #: The order id a replace would supersede (it leaves the open orders counted).
     replaces: str | None = None
+    #: Where the broker state comes from: "broker" (read for this order) or "stream"
+    #: (the state cache that the broker's order stream keeps current).
+    state_source: str = "broker"
     _cache: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
@@ -127,13 +146,27 @@ class CheckContext:
         result: list[Position] = self._cached("positions", self.fetch_positions)
         return result
 
-    def open_orders(self) -> list[Order]:
-        """Open orders at the broker, without the one being replaced."""
-        result: list[Order] = self._cached("open_orders", self.fetch_open_orders)
-        return [o for o in result if o.order_id != self.replaces]
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Open orders at the broker (of ``symbol`` only, if given), without the one replaced."""
+        if symbol is not None and self.fetch_symbol_orders is not None:
+            fetch = self.fetch_symbol_orders
+            orders: list[Order] = self._cached(f"open_orders:{symbol}", lambda: fetch(symbol))
+        else:
+            orders = self._cached("open_orders", self.fetch_open_orders)
+            if symbol is not None:
+                orders = [o for o in orders if o.symbol == symbol]
+        return [o for o in orders if o.order_id != self.replaces]
 
     def in_flight(self) -> list[IntentRecord]:
+        """Intents the positions and open orders do not show yet (they count as pending)."""
         result: list[IntentRecord] = self._cached("in_flight", self.fetch_in_flight)
+        return result
+
+    def account_in_flight(self) -> list[IntentRecord]:
+        """Intents the account's buying power does not show yet."""
+        if self.fetch_account_in_flight is None:
+            return self.in_flight()
+        result: list[IntentRecord] = self._cached("account_in_flight", self.fetch_account_in_flight)
         return result
 
     def recent(self, seconds: float) -> list[IntentRecord]:
@@ -142,10 +175,24 @@ class CheckContext:
         )
         return result
 
-    def forget_journal_reads(self) -> None:
-        """Drop cached journal reads (broker reads stay) before deciding inside a transaction."""
-        for key in [k for k in self._cache if k == "in_flight" or k.startswith("recent:")]:
-            del self._cache[key]
+    def count_recent(self, seconds: float) -> int:
+        """How many intents were admitted in the last ``seconds`` (denials excluded)."""
+        count = self.fetch_count_recent
+        if count is None:
+            return len(self.recent(seconds))
+        result: int = self._cached(f"count_recent:{seconds}", lambda: count(seconds))
+        return result
+
+    def recent_duplicate(self, seconds: float, dedupe_key: str) -> IntentRecord | None:
+        """The newest intent admitted in the last ``seconds`` with ``dedupe_key``, if any."""
+        find = self.fetch_recent_duplicate
+        if find is None:
+            same = [i for i in self.recent(seconds) if i.dedupe_key == dedupe_key]
+            return same[0] if same else None
+        result: IntentRecord | None = self._cached(
+            f"duplicate:{seconds}:{dedupe_key}", lambda: find(seconds, dedupe_key)
+        )
+        return result
 
     def quote(self, symbol: str | None = None) -> Quote:
         wanted = symbol or self.request.symbol

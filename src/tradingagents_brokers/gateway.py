@@ -42,11 +42,14 @@ from .models import (
     Quote,
 )
 from .orders import MAX_QTY_PLACES, Order, OrderChanges, OrderRequest, normalize_symbol
+from .safety.cache import StateCache
 from .safety.gate import Gate, OrderPreview, check_capabilities, replacement_request
 from .safety.journal import OPEN_STATUSES, Journal
 from .safety.reconcile import ReconcileReport, reconcile
 from .safety.state import TradingState, set_state
+from .safety.stream import StreamConsumer
 from .safety.submission import Submitter
+from .streams import OrderUpdate
 
 __all__ = ["GatedBroker", "OrderPreview", "check_capabilities"]
 
@@ -85,6 +88,14 @@ class GatedBroker:
         self.gate = Gate(self)
         self.gate.require_checks()
         self.submitter = Submitter(self, retries=int(config["submit_retries"]), sleep=sleep)
+        #: What the risk checks read while the order stream is live (``docs/order-path.md``).
+        self.cache = StateCache(
+            self.journal,
+            name,
+            max_age_seconds=int(config["state_max_age_seconds"]),
+            quote_seconds=int(config["quote_cache_seconds"]),
+        )
+        self.stream = StreamConsumer(self, self.cache)
         self._needs_reconcile = False
         if self.journal.intents(broker=name, statuses=OPEN_STATUSES, limit=1):
             try:
@@ -92,6 +103,8 @@ class GatedBroker:
             except BrokerError as exc:
                 self._needs_reconcile = True
                 log.error("start-up reconciliation of %s failed: %s", name, exc.message)
+        if config["order_stream"] and self.capabilities.order_updates:
+            self.stream.start()
 
     def __repr__(self) -> str:
         return f"<GatedBroker {self.name!r} mode={self.mode.value}>"
@@ -101,6 +114,7 @@ class GatedBroker:
         return self.broker_type.capabilities
 
     def close(self) -> None:
+        self.stream.close()
         self.broker.close()
         if self._owns_journal:
             self.journal.close()
@@ -194,9 +208,10 @@ class GatedBroker:
         *,
         order: Order | None = None,
         error: dict[str, Any] | None = None,
+        update: OrderUpdate | None = None,
     ) -> None:
         """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
-        self.gate.record(kind, request, ctx, order=order, error=error)
+        self.gate.record(kind, request, ctx, order=order, error=error, update=update)
 
     # -- trading state and reconciliation ---------------------------------------------
 
@@ -222,6 +237,23 @@ class GatedBroker:
         ctx = context or OrderContext()
         set_state(self.journal, TradingState.ACTIVE, reason=reason, by=ctx.source, context=ctx)
 
+    def order_stream_status(self) -> dict[str, Any]:
+        """Whether the risk checks read the state cache (``live``), and if not, why."""
+        reason = self.cache.why_not_live() if self.stream.stream is not None else None
+        return {
+            "subscribed": self.stream.stream is not None,
+            "live": self.stream.stream is not None and reason is None,
+            "reason": reason
+            if self.stream.stream is not None
+            else "no order stream (order_stream is off, or the broker has none)",
+            "updates": self.stream.updates,
+            "snapshots": self.cache.snapshots,
+        }
+
+    def restart_order_stream(self) -> bool:
+        """Drop the order stream and subscribe again; the cache is re-read on connect."""
+        return self.stream.restart()
+
     def reconcile(self) -> ReconcileReport:
         """Bring every open intent of this broker to the broker's truth.
 
@@ -240,7 +272,9 @@ class GatedBroker:
         self.journal.append(
             "cancel_requested", {"order_id": order_id, **ctx.provenance()}, broker=self.name
         )
-        self.record("canceled", None, ctx, order=None)
+        # The broker confirms the cancel later (a fill can still win): "canceled" comes from
+        # the order stream, or from reconciliation.
+        self.record("cancel_requested", None, ctx, order=None)
 
     def cancel_all_orders(self, *, context: OrderContext | None = None) -> list[str]:
         """Cancel every open order; returns the ids asked to cancel."""
@@ -289,10 +323,21 @@ class GatedBroker:
         )
         if reasons:
             self.gate.deny(request, ctx, reasons)
+        generation = self.cache.generation
         order = self.host.replace_order(self.name, self.broker, order_id, parsed)
-        self.journal.append(
-            "replaced", {"order_id": order_id, "order": order.to_dict()}, broker=self.name
-        )
+        self.cache.apply(order, generation=generation)
+        replaced = attrs.evolve(current, status="replaced", replaced_by=order.order_id)
+        self.cache.apply(replaced)
+        payload = {"order_id": order_id, "order": order.to_dict()}
+        try:
+            intent = self.journal.intent(current.client_order_id)
+        except KeyError:  # an order placed elsewhere: nothing to move forward
+            self.journal.append("replaced", payload, broker=self.name)
+        else:
+            # Recorded now, so the stream's later "replaced" for the old order is no news.
+            self.journal.observe(
+                intent.intent_id, replaced, kind="replaced", event=payload, record_unchanged=True
+            )
         self.record("replaced", None, ctx, order=order)
         return order
 
@@ -330,7 +375,9 @@ class GatedBroker:
         self.gate.require_closable(ctx)
         if self.config["require_confirmation"]:
             self.gate.confirm_closes([_closing(self.get_position(wanted), amount, share)], ctx)
+        generation = self.cache.generation
         order = self.host.close_position(self.name, self.broker, wanted, amount, share)
+        self.cache.apply(order, generation=generation)
         self.journal.append(
             "close",
             {"symbol": wanted, "order": order.to_dict(), **ctx.provenance()},
@@ -352,7 +399,11 @@ class GatedBroker:
         self.gate.require_closable(ctx)
         if self.config["require_confirmation"]:
             self.gate.confirm_closes(self.close_all_requests(), ctx)
+        generation = self.cache.generation
         results = self.host.close_all_positions(self.name, self.broker, cancel_orders)
+        for result in results:
+            if result.order is not None:
+                self.cache.apply(result.order, generation=generation)
         self.journal.append(
             "close_all",
             {"results": [r.to_dict() for r in results], **ctx.provenance()},

@@ -15,9 +15,10 @@ owns ``pm.hook``. An implementation may accept any subset of a hook's arguments.
 Groups:
 
 * **discovery** - ``register_brokers``: every implementation runs.
-* **operations** - ``place_order`` ... ``get_quote``: the first non-None result
-  wins. The core's default implementation (``tradingagents_brokers.operations``,
-  registered ``trylast``) delegates to the broker object, so a plugin can wrap an
+* **operations** - ``place_order`` ... ``get_quote`` and
+  ``subscribe_order_updates``: the first non-None result wins. The core's
+  default implementation (``tradingagents_brokers.operations``, registered
+  ``trylast``) delegates to the broker object, so a plugin can wrap an
   operation with a new-style ``@hookimpl(wrapper=True)`` for audit, metrics or
   dry-run, or answer it first.
 * **safety** - ``check_order``: every implementation runs and each must return a
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         Quote,
     )
     from .orders import Order, OrderChanges, OrderRequest
+    from .streams import OrderStream, OrderUpdateListener
 
 
 class BrokerHookSpecs:
@@ -208,6 +210,27 @@ class BrokerHookSpecs:
         Example: ``@hookimpl def get_quote(symbol): return my_feed.quote(symbol)``
         """
 
+    @hookspec(firstresult=True)
+    def subscribe_order_updates(
+        self, broker_name: str, broker: Broker, listener: OrderUpdateListener
+    ) -> OrderStream | None:
+        """Start streaming the broker's order updates to ``listener``; return the stream.
+
+        Called once per gated broker when ``order_stream`` is on and the broker
+        type declares ``order_updates``. The default implementation calls
+        ``broker.subscribe_order_updates(listener)`` when the broker has it, and
+        returns None otherwise (no stream: the risk checks read the broker).
+        ``tradingagents_brokers.streams`` has the listener's contract.
+
+        Example (a stream from another source than the broker object)::
+
+            @hookimpl
+            def subscribe_order_updates(broker_name, listener):
+                if broker_name == "mybroker":
+                    return MyFeed(listener).start()
+                return None
+        """
+
     # -- safety ----------------------------------------------------------------------
 
     @hookspec
@@ -256,10 +279,15 @@ class BrokerHookSpecs:
 
     @hookspec
     def on_order_event(self, event: OrderEvent) -> None:
-        """Observe an order's outcome: accepted, filled, rejected, unknown, denied, canceled...
+        """Observe a change of an order, once the journal has recorded it.
 
-        Every implementation runs, after the change is recorded. An exception here
-        is logged and does not undo the order.
+        ``event.kind`` is one of: ``denied`` (by the gate), ``accepted``,
+        ``rejected``, ``unknown`` (the submission's outcome), ``cancel_requested``,
+        ``replaced``, and - from the broker's order stream, with the stream's
+        message in ``event.update`` - ``partially_filled``, ``filled``,
+        ``canceled`` and ``expired``. Each recorded change is reported once per
+        process: a duplicate or late stream message is not. Every implementation
+        runs; an exception here is logged and does not undo anything.
 
         Example::
 

@@ -32,6 +32,7 @@ from .models import (
 )
 from .orders import Order, OrderChanges, OrderRequest
 from .plugins import BrokerPluginManager, PluginInfo, make_plugin_manager
+from .streams import OrderStream, OrderUpdateListener
 
 if TYPE_CHECKING:
     from .gateway import GatedBroker
@@ -256,6 +257,20 @@ class PluginHost:
             "get_quote", broker_name=broker_name, broker=broker, symbol=symbol
         )
         return result
+
+    def subscribe_order_updates(
+        self, broker_name: str, broker: Broker, listener: OrderUpdateListener
+    ) -> OrderStream | None:
+        """The broker's order update stream, or None when nothing offers one."""
+        stream: OrderStream | None = self.pm.hook.subscribe_order_updates(
+            broker_name=broker_name, broker=broker, listener=listener
+        )
+        if stream is not None and not isinstance(stream, OrderStream):
+            raise PluginLoadError(
+                f"subscribe_order_updates for broker {broker_name!r} returned "
+                f"{type(stream).__name__}, which has no poll() and close(); return an OrderStream"
+            )
+        return stream
 
     # -- safety, approval, events, tools ---------------------------------------------
 

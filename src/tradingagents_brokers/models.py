@@ -265,6 +265,8 @@ class BrokerCapabilities:
     short_selling: bool = False
     extended_hours: bool = False
     replace: bool = True
+    #: The broker can stream its order updates (``subscribe_order_updates``).
+    order_updates: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -276,4 +278,5 @@ class BrokerCapabilities:
             "short_selling": self.short_selling,
             "extended_hours": self.extended_hours,
             "replace": self.replace,
+            "order_updates": self.order_updates,
         }

@@ -23,6 +23,7 @@ from .models import (
     Quote,
 )
 from .orders import Order, OrderChanges, OrderRequest
+from .streams import OrderStream, OrderUpdateListener
 
 
 @hookimpl(trylast=True)
@@ -102,3 +103,12 @@ def get_asset(broker: Broker, symbol: str) -> Asset:
 @hookimpl(trylast=True)
 def get_quote(broker: Broker, symbol: str) -> Quote:
     return broker.get_quote(symbol)
+
+
+@hookimpl(trylast=True)
+def subscribe_order_updates(broker: Broker, listener: OrderUpdateListener) -> OrderStream | None:
+    subscribe = getattr(broker, "subscribe_order_updates", None)
+    if subscribe is None:
+        return None
+    stream: OrderStream = subscribe(listener)
+    return stream

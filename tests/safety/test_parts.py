@@ -194,6 +194,7 @@ def test_the_broker_answer_event_carries_the_order(fake):
         "from": "submitting",
         "to": "new",
         "order_id": order.order_id,
+        "filled_qty": "0",
         "attempt": 1,
         "order": order.to_dict(),
     }

@@ -171,7 +171,7 @@ def _signed_position(context: CheckContext, symbol: str) -> Decimal:
 def _pending_qty(context: CheckContext, symbol: str, side: OrderSide, price: Decimal) -> Decimal:
     """Quantity of open broker orders and in-flight intents on ``symbol`` and ``side``."""
     try:
-        orders = context.open_orders()
+        orders = context.open_orders(symbol)
     except BrokerError as exc:
         raise MissingData(
             "ACCOUNT_DATA_MISSING", f"open orders could not be read: {exc.message}"
@@ -228,7 +228,8 @@ class BuyingPower(_Check):
                 "ACCOUNT_DATA_MISSING", f"the account could not be read: {exc.message}"
             ) from None
         in_flight = sum(
-            (i.value or Decimal(0) for i in context.in_flight() if i.side == "buy"), Decimal(0)
+            (i.value or Decimal(0) for i in context.account_in_flight() if i.side == "buy"),
+            Decimal(0),
         )
         needed = order_value(request, context) + in_flight
         if needed > available:
@@ -259,7 +260,7 @@ class RateLimit(_Check):
     def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
         for seconds, key in ((1, "max_orders_per_second"), (60, "max_orders_per_minute")):
             limit = int(context.config[key])
-            count = len(context.recent(seconds))
+            count = context.count_recent(seconds)
             if count + 1 > limit:
                 return self.deny(
                     "RATE_LIMIT_EXCEEDED",
@@ -275,14 +276,13 @@ class DuplicateOrder(_Check):
         window = int(context.config["duplicate_window_seconds"])
         if context.order.allow_repeat or context.replaces or window == 0:
             return self.allow()
-        key = dedupe_key(request)
-        for intent in context.recent(window):
-            if intent.dedupe_key == key:
-                return self.deny(
-                    "DUPLICATE_ORDER",
-                    f"the same order ({intent.client_order_id}) was placed less than "
-                    f"{window}s ago; mark the order as an intended repeat if it is one",
-                )
+        intent = context.recent_duplicate(window, dedupe_key(request))
+        if intent is not None:
+            return self.deny(
+                "DUPLICATE_ORDER",
+                f"the same order ({intent.client_order_id}) was placed less than "
+                f"{window}s ago; mark the order as an intended repeat if it is one",
+            )
         return self.allow()
 
 

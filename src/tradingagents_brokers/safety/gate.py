@@ -39,6 +39,7 @@ from ..errors import (
 from ..events import OrderEvent, OrderEventKind
 from ..models import BrokerCapabilities
 from ..orders import Order, OrderChanges, OrderRequest
+from ..streams import OrderUpdate
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .journal import UNRESOLVED
 from .state import TradingState, current_state, state_decision
@@ -119,9 +120,9 @@ class Gate:
             replay = self.replay(request.client_order_id)
             if replay is not None:
                 return replay
-        check_ctx = self.check_context(request, ctx)
+        self.gated.stream.poll()
         with self.gated.journal.transaction():
-            check_ctx.forget_journal_reads()
+            check_ctx = self.check_context(request, ctx)
             decisions = self.decide(request, check_ctx)
             reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
             approval = None
@@ -155,6 +156,7 @@ class Gate:
                 {
                     "limits_hash": self.gated.limits_hash,
                     "decisions": [d.to_dict() for d in decisions],
+                    "state": self.state_record(check_ctx),
                 },
                 intent_id=intent.intent_id,
                 broker=self.gated.name,
@@ -249,27 +251,65 @@ class Gate:
         return None
 
     def check_context(self, request: OrderRequest, ctx: OrderContext) -> CheckContext:
-        journal, name = self.gated.journal, self.gated.name
+        """What the checks read: the state cache while the order stream is live, else the broker.
+
+        Call inside the journal transaction when deciding for real, so the journal
+        reads (in flight, recent orders) and the cache's catch-up are atomic with
+        the intent they admit.
+        """
+        gated, journal, name = self.gated, self.gated.journal, self.gated.name
+        cache = gated.cache
+        if gated.stream.stream is not None:
+            cache.sync()
+
+        def since(seconds: float) -> dt.datetime:
+            return journal.now() - dt.timedelta(seconds=seconds)
+
+        reads: dict[str, Any] = {
+            "fetch_recent": lambda seconds: [
+                i
+                for i in journal.intents(broker=name, since=since(seconds))
+                if i.status != "denied"
+            ],
+            "fetch_count_recent": lambda seconds: journal.count_admitted(name, since(seconds)),
+            "fetch_recent_duplicate": lambda seconds, key: journal.admitted_with_key(
+                name, since(seconds), key
+            ),
+        }
+        if gated.stream.stream is not None and cache.live:
+            reads.update(
+                fetch_account=lambda: cache.account(gated.get_account)[0],
+                fetch_positions=cache.positions,
+                fetch_open_orders=cache.open_orders,
+                fetch_symbol_orders=cache.open_orders,
+                fetch_quote=lambda symbol: cache.quote(symbol, gated.get_quote),
+                fetch_in_flight=cache.in_flight,
+                fetch_account_in_flight=cache.account_in_flight,
+                state_source="stream",
+            )
+        else:
+            reads.update(
+                fetch_account=gated.get_account,
+                fetch_positions=gated.get_positions,
+                fetch_open_orders=lambda: gated.get_orders("open"),
+                fetch_quote=gated.get_quote,
+                fetch_in_flight=lambda: journal.intents(broker=name, statuses=UNRESOLVED),
+            )
         return CheckContext(
             request=request,
             order=ctx,
             broker_name=name,
-            mode=self.gated.mode,
-            config=self.gated.config,
-            fetch_account=self.gated.get_account,
-            fetch_positions=self.gated.get_positions,
-            fetch_open_orders=lambda: self.gated.get_orders("open"),
-            fetch_quote=self.gated.get_quote,
-            fetch_in_flight=lambda: journal.intents(broker=name, statuses=UNRESOLVED),
-            fetch_recent=lambda seconds: [
-                i
-                for i in journal.intents(
-                    broker=name, since=journal.now() - dt.timedelta(seconds=seconds)
-                )
-                if i.status != "denied"
-            ],
+            mode=gated.mode,
+            config=gated.config,
             now=journal.now,
+            **reads,
         )
+
+    def state_record(self, check_ctx: CheckContext) -> dict[str, Any]:
+        """Where the decision's broker state came from, and how old it was (for the journal)."""
+        if check_ctx.state_source == "stream":
+            return {"source": "stream", **self.gated.cache.as_of()}
+        return {"source": "broker"}
 
     def deny(self, request: OrderRequest, ctx: OrderContext, reasons: list[Reason]) -> None:
         summary = "; ".join(f"{r.code}: {r.message}" for r in reasons)
@@ -285,6 +325,7 @@ class Gate:
         *,
         order: Order | None = None,
         error: dict[str, Any] | None = None,
+        update: OrderUpdate | None = None,
     ) -> None:
         """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
         subject = request.to_dict() if request else {}
@@ -312,6 +353,7 @@ class Gate:
                 order=order,
                 context=ctx,
                 error=error,
+                update=update,
             )
         )
 

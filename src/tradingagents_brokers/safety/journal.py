@@ -18,7 +18,6 @@ intent they admit) runs in one :meth:`Journal.transaction` (``BEGIN IMMEDIATE``)
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -29,34 +28,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from .._sqlite import connect, immediate
 from ..errors import BrokerConfigurationError
-
-__all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResult"]
-
-GENESIS = "0" * 64
-#: Intents whose outcome at the broker is not known yet: they count against every limit.
-UNRESOLVED = frozenset({"submitting", "unknown"})
-#: Statuses of intents that may still fill.
-OPEN_STATUSES = UNRESOLVED | frozenset(
-    {
-        "new",
-        "accepted",
-        "pending_new",
-        "accepted_for_bidding",
-        "partially_filled",
-        "done_for_day",
-        "pending_cancel",
-        "pending_replace",
-        "pending_review",
-        "held",
-        "suspended",
-        "calculated",
-        "stopped",
-    }
+from .records import (
+    FINAL_STATUSES,
+    GENESIS,
+    OPEN_STATUSES,
+    UNRESOLVED,
+    IntentRecord,
+    VerifyResult,
+    advances,
+    canonical,
+    chain_hash,
+    progress,
+    record_from_row,
+    stamp,
 )
+
+# The record types are re-exported: callers import them from here.
+__all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResult"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,86 +91,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _stamp(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def canonical(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces, Decimals and others as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
-
-
-def chain_hash(
-    prev_hash: str, seq: int, at: str, kind: str, intent_id: Any, broker: Any, payload: str
-) -> str:
-    body = canonical([seq, at, kind, intent_id, broker, payload])
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
-
-
-@attrs.frozen
-class IntentRecord:
-    """The current state of one order intent (a row of the ``intents`` projection)."""
-
-    intent_id: int
-    client_order_id: str
-    broker: str
-    symbol: str
-    side: str
-    qty: Decimal | None
-    notional: Decimal | None
-    value: Decimal | None
-    dedupe_key: str
-    status: str
-    order_id: str | None
-    source: str
-    created_at: str
-    updated_at: str
-
-    @property
-    def unresolved(self) -> bool:
-        return self.status in UNRESOLVED
-
-    @property
-    def open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in attrs.asdict(self).items()}
-
-
-@attrs.frozen
-class VerifyResult:
-    """The outcome of walking the hash chain."""
-
-    ok: bool
-    events: int
-    broken_at: int | None = None
-    problem: str = ""
-
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _record(row: sqlite3.Row) -> IntentRecord:
-    return IntentRecord(
-        intent_id=row["intent_id"],
-        client_order_id=row["client_order_id"],
-        broker=row["broker"],
-        symbol=row["symbol"],
-        side=row["side"],
-        qty=_dec(row["qty"]),
-        notional=_dec(row["notional"]),
-        value=_dec(row["value"]),
-        dedupe_key=row["dedupe_key"],
-        status=row["status"],
-        order_id=row["order_id"],
-        source=row["source"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
 class Journal:
     """One journal file. Safe to share between threads; several processes may open one file."""
 
@@ -199,6 +109,9 @@ class Journal:
         with self.transaction():
             for statement in _statements(SCHEMA):
                 self._db.execute(statement)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(intents)")}
+            if "filled_qty" not in columns:  # journals written before fills were recorded
+                self._db.execute("ALTER TABLE intents ADD COLUMN filled_qty TEXT")
             if self._meta("journal_id") is None:
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
@@ -244,7 +157,7 @@ class Journal:
             ).fetchone()
             seq = 1 if last is None else last["seq"] + 1
             prev = GENESIS if last is None else last["hash"]
-            at = _stamp(self.now())
+            at = stamp(self.now())
             body = canonical(payload)
             digest = chain_hash(prev, seq, at, kind, intent_id, broker, body)
             self._db.execute(
@@ -306,7 +219,7 @@ class Journal:
         with self.transaction():
             row = self._db.execute("SELECT COALESCE(MAX(intent_id), 0) + 1 FROM intents").fetchone()
             intent_id = int(row[0])
-            at = _stamp(self.now())
+            at = stamp(self.now())
             record = {
                 **values,
                 "intent_id": intent_id,
@@ -346,7 +259,7 @@ class Journal:
             self._db.execute(
                 "UPDATE intents SET status = ?, order_id = COALESCE(?, order_id), updated_at = ? "
                 "WHERE intent_id = ?",
-                (status, order_id, _stamp(self.now()), intent_id),
+                (status, order_id, stamp(self.now()), intent_id),
             )
             self.append(
                 kind,
@@ -355,12 +268,109 @@ class Journal:
                 broker=current.broker,
             )
 
+    def observe(
+        self,
+        intent_id: int,
+        order: Any,
+        *,
+        kind: str,
+        event: Mapping[str, Any] | None = None,
+        record_unchanged: bool = False,
+    ) -> bool:
+        """Record what the broker says of an intent's order; True when it was news.
+
+        The projection only moves forward (see :func:`advances`): a duplicate or
+        an observation that arrived out of order changes nothing, and its event
+        is appended only with ``record_unchanged`` (a submission's answer is
+        always kept). A final status is never left, though a larger filled
+        quantity is still taken.
+        """
+        status = str(order.status.value)
+        filled = Decimal(order.filled_qty)
+        with self.transaction():
+            current = self.intent(intent_id)
+            forward = advances(current.status, current.filled_qty, status, filled)
+            moved = current.order_id is not None and order.order_id != current.order_id
+            news = current.status != "denied" and (forward or moved)
+            to = current.status
+            if forward and not (current.status in FINAL_STATUSES and progress(status) < 4):
+                to = status
+            if news:
+                self._db.execute(
+                    "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
+                    "WHERE intent_id = ?",
+                    (
+                        to,
+                        order.order_id,
+                        str(max(filled, current.filled_qty)),
+                        stamp(self.now()),
+                        intent_id,
+                    ),
+                )
+            if news or record_unchanged:
+                self.append(
+                    kind,
+                    {
+                        "from": current.status,
+                        "to": to,
+                        "order_id": order.order_id,
+                        "filled_qty": str(filled),
+                        **(event or {}),
+                    },
+                    intent_id=intent_id,
+                    broker=current.broker,
+                )
+        return news
+
+    def max_intent_id(self) -> int:
+        """The newest intent's id (0 in an empty journal)."""
+        return int(
+            self._db.execute("SELECT COALESCE(MAX(intent_id), 0) FROM intents").fetchone()[0]
+        )
+
+    def intents_after(self, intent_id: int, broker: str) -> list[IntentRecord]:
+        """Intents of ``broker`` newer than ``intent_id``, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM intents WHERE intent_id > ? AND broker = ? ORDER BY intent_id",
+            (intent_id, broker),
+        ).fetchall()
+        return [record_from_row(row) for row in rows]
+
+    def intents_by_id(self, intent_ids: Iterable[int]) -> list[IntentRecord]:
+        """The intents with these ids (those that exist)."""
+        wanted = list(intent_ids)
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._db.execute(f"SELECT * FROM intents WHERE intent_id IN ({marks})", wanted)
+        return [record_from_row(row) for row in rows.fetchall()]
+
+    def count_admitted(self, broker: str, since: dt.datetime) -> int:
+        """How many intents of ``broker`` were admitted (not denied) since ``since``."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM intents WHERE broker = ? AND created_at >= ? "
+            "AND status != 'denied'",
+            (broker, stamp(since)),
+        ).fetchone()
+        return int(row[0])
+
+    def admitted_with_key(
+        self, broker: str, since: dt.datetime, dedupe_key: str
+    ) -> IntentRecord | None:
+        """The newest admitted intent of ``broker`` since ``since`` with ``dedupe_key``."""
+        row = self._db.execute(
+            "SELECT * FROM intents WHERE broker = ? AND created_at >= ? AND status != 'denied' "
+            "AND dedupe_key = ? ORDER BY intent_id DESC LIMIT 1",
+            (broker, stamp(since), dedupe_key),
+        ).fetchone()
+        return None if row is None else record_from_row(row)
+
     def intent(self, key: int | str) -> IntentRecord:
         column = "intent_id" if isinstance(key, int) else "client_order_id"
         row = self._db.execute(f"SELECT * FROM intents WHERE {column} = ?", (key,)).fetchone()
         if row is None:
             raise KeyError(f"no intent {key!r} in the journal {self.path}")
-        return _record(row)
+        return record_from_row(row)
 
     def intents(
         self,
@@ -382,12 +392,12 @@ class Journal:
             params.extend(wanted)
         if since is not None:
             where.append("created_at >= ?")
-            params.append(_stamp(since))
+            params.append(stamp(since))
         sql = f"SELECT * FROM intents WHERE {' AND '.join(where)} ORDER BY intent_id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_record(row) for row in self._db.execute(sql, params).fetchall()]
+        return [record_from_row(row) for row in self._db.execute(sql, params).fetchall()]
 
     # -- trading state ---------------------------------------------------------------
 

@@ -1,18 +1,22 @@
 """Reconciliation: bring every open intent in the journal to the broker's truth.
 
-Run at start-up (a gated broker refuses new orders until it succeeds) and on
-demand (``tradingagents-brokers reconcile``). An intent the broker does not know
-becomes ``not_placed`` if its outcome was unknown; an intent whose status moved
-(accepted -> filled, unknown -> new) is updated; each change is reported as drift.
+Run at start-up (a gated broker refuses new orders until it succeeds), each
+time the order stream (re)connects, and on demand (``tradingagents-brokers
+reconcile``). An intent the broker does not know becomes ``not_placed`` if its
+outcome was unknown; an intent whose status moved (accepted -> filled,
+unknown -> new) is updated; each change is reported as drift. The journal only
+moves forward: an answer older than what it holds changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..errors import BrokerError, NotFoundError
+from ..orders import Order
 from .journal import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -40,45 +44,59 @@ class ReconcileReport:
         }
 
 
-def reconcile(gated: GatedBroker) -> ReconcileReport:
+def reconcile(
+    gated: GatedBroker,
+    *,
+    open_orders: Sequence[Order] | None = None,
+    include_unresolved: bool = True,
+) -> ReconcileReport:
+    """Reconcile the open intents of ``gated``'s broker.
+
+    ``open_orders``, when given, is a fresh list of the broker's open orders:
+    intents found in it need no look-up of their own. ``include_unresolved=False``
+    leaves intents still being submitted to their submitter (the stream's
+    reconnects run beside live submissions; start-up and the CLI include them).
+    """
     journal = gated.journal
     intents = journal.intents(broker=gated.name, statuses=OPEN_STATUSES)
+    listed = {order.client_order_id: order for order in open_orders or ()}
     changed, failed = [], []
+    checked = 0
     for intent in reversed(intents):
-        try:
-            order = gated.host.get_order_by_client_id(
-                gated.name, gated.broker, intent.client_order_id
-            )
-        except NotFoundError:
-            # Unknown outcome and no order: it never reached the broker. An order the
-            # broker acknowledged and then forgot is drift a person should look at.
-            status = "not_placed" if intent.unresolved else "missing"
-            journal.set_status(
-                intent.intent_id,
-                status,
-                kind="reconcile",
-                event={"reason": "the broker has no order with this id"},
-            )
-            changed.append(
-                {"client_order_id": intent.client_order_id, "from": intent.status, "to": status}
-            )
+        if intent.unresolved and not include_unresolved:
             continue
-        except BrokerError as exc:
-            failed.append({"client_order_id": intent.client_order_id, "error": exc.message})
-            continue
-        if order.status.value != intent.status or order.order_id != intent.order_id:
-            journal.set_status(
-                intent.intent_id,
-                order.status.value,
-                order_id=order.order_id,
-                kind="reconcile",
-                event={"order": order.to_dict()},
-            )
+        checked += 1
+        order = listed.get(intent.client_order_id)
+        if order is None:
+            try:
+                order = gated.host.get_order_by_client_id(
+                    gated.name, gated.broker, intent.client_order_id
+                )
+            except NotFoundError:
+                # Unknown outcome and no order: it never reached the broker. An order the
+                # broker acknowledged and then forgot is drift a person should look at.
+                status = "not_placed" if intent.unresolved else "missing"
+                journal.set_status(
+                    intent.intent_id,
+                    status,
+                    kind="reconcile",
+                    event={"reason": "the broker has no order with this id"},
+                )
+                changed.append(
+                    {"client_order_id": intent.client_order_id, "from": intent.status, "to": status}
+                )
+                continue
+            except BrokerError as exc:
+                failed.append({"client_order_id": intent.client_order_id, "error": exc.message})
+                continue
+        if journal.observe(
+            intent.intent_id, order, kind="reconcile", event={"order": order.to_dict()}
+        ):
             changed.append(
                 {
                     "client_order_id": intent.client_order_id,
                     "from": intent.status,
-                    "to": order.status.value,
+                    "to": journal.intent(intent.intent_id).status,
                 }
             )
-    return ReconcileReport(len(intents), tuple(changed), tuple(failed))
+    return ReconcileReport(checked, tuple(changed), tuple(failed))

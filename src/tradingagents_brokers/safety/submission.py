@@ -23,6 +23,7 @@ from ..errors import (
     DuplicateClientOrderIdError,
     OrderOutcomeUnknownError,
 )
+from ..events import kind_of_status
 from ..orders import Order, OrderRequest
 from .journal import IntentRecord
 
@@ -54,6 +55,10 @@ class Submitter:
         self.sleep = sleep
 
     def send(self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext) -> Order:
+        with self.gated.stream.submitting(intent.client_order_id):
+            return self._send(intent, request, ctx)
+
+    def _send(self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext) -> Order:
         gated, journal = self.gated, self.gated.journal
         coid = intent.client_order_id
         attempt = 1
@@ -101,15 +106,17 @@ class Submitter:
                     details={"client_order_id": coid, "order_id": order.order_id},
                 )
                 return self._unknown(intent, request, ctx, error)
-            journal.set_status(
+            # The stream may have told the journal more already: it only moves forward.
+            journal.observe(
                 intent.intent_id,
-                order.status.value,
-                order_id=order.order_id,
+                order,
                 kind="broker_answer",
                 event={"attempt": attempt, "order": order.to_dict()},
+                record_unchanged=True,
             )
-            kind = {"filled": "filled", "rejected": "rejected"}.get(order.status.value, "accepted")
-            gated.record(kind, request, ctx, order=order)  # type: ignore[arg-type]
+            gated.cache.apply(order, intent_id=intent.intent_id)
+            status = journal.intent(intent.intent_id).status
+            gated.record(kind_of_status(status), request, ctx, order=order)
             return order
 
     def _lookup(self, client_order_id: str) -> Order | None:

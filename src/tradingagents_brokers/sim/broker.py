@@ -43,9 +43,11 @@ from ..models import (
     Quote,
 )
 from ..orders import Order, OrderChanges, OrderRequest
-from .matching import crosses
+from ..streams import OrderUpdateListener
+from .matching import crosses, reserve_price
 from .prices import PriceSource
 from .store import SimStore, row_to_order
+from .stream import SimOrderStream
 
 __all__ = ["SIM_CAPABILITIES", "SimBroker"]
 
@@ -57,6 +59,7 @@ SIM_CAPABILITIES = BrokerCapabilities(
     time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
     fractional=True,
     notional=True,
+    order_updates=True,
 )
 
 
@@ -112,6 +115,14 @@ class SimBroker:
         self._overrides[symbol.upper()] = Decimal(str(price))
         self._process()
 
+    def subscribe_order_updates(self, listener: OrderUpdateListener) -> SimOrderStream:
+        """The sim's order stream: its update log, delivered when the gate polls."""
+        return SimOrderStream(self, listener)
+
+    def process(self) -> None:
+        """Expire stale day orders and fill whatever the current prices cross."""
+        self._process()
+
     def get_quote(self, symbol: str) -> Quote:
         quote = self._quote(symbol)
         if quote is None:
@@ -156,7 +167,7 @@ class SimBroker:
                         f"notional {request.notional} buys less than 1e-9 shares"
                     )
             self._require_funds(
-                request.symbol, request.side, qty, self._reserve_price(request, quote)
+                request.symbol, request.side, qty, reserve_price(request, quote.price)
             )
             order_id = str(uuid.uuid4())
             self.store.insert_order(
@@ -176,6 +187,7 @@ class SimBroker:
                     "extended_hours": int(request.extended_hours),
                 }
             )
+            self.store.add_update(order_id, "new", self.now())
             self._work(order_id, first=True)
             return self._order(order_id)
 
@@ -188,6 +200,7 @@ class SimBroker:
                     f"order {order_id} is {row['status']} and can no longer be canceled"
                 )
             self.store.update_order(order_id, status="canceled", canceled_at=self.now())
+            self.store.add_update(order_id, "canceled", self.now())
 
     def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
         with self.store.transaction():
@@ -212,6 +225,7 @@ class SimBroker:
             new = self.place_order(request)
             self.store.update_order(order_id, status="replaced", replaced_by=new.order_id)
             self.store.update_order(new.order_id, replaces=order_id)
+            self.store.add_update(order_id, "replaced", self.now())
             return self._order(new.order_id)
 
     def get_order(self, order_id: str) -> Order:
@@ -387,16 +401,6 @@ class SimBroker:
             exchange="SIM",
         )
 
-    @staticmethod
-    def _reserve_price(request: OrderRequest, quote: Quote) -> Decimal:
-        if request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
-            assert request.limit_price is not None
-            return request.limit_price
-        if request.order_type is OrderType.STOP:
-            assert request.stop_price is not None
-            return max(request.stop_price, quote.price)
-        return quote.price
-
     def _reserved_cash(self) -> Decimal:
         total = Decimal(0)
         for row in self.store.orders("open", None, None):
@@ -441,6 +445,7 @@ class SimBroker:
         now = self.now()
         if row["time_in_force"] == "day" and row["submitted_at"][:10] < now.date().isoformat():
             self.store.update_order(order_id, status="expired", canceled_at=now)
+            self.store.add_update(order_id, "expired", now)
             return
         quote = self._quote(row["symbol"])
         if quote is None:
@@ -459,6 +464,7 @@ class SimBroker:
             self._fill(row, quote.price, now)
         elif first and row["time_in_force"] in ("ioc", "fok"):
             self.store.update_order(order_id, status="canceled", canceled_at=now)
+            self.store.add_update(order_id, "canceled", now)
 
     def _fill(self, row: sqlite3.Row, price: Decimal, now: dt.datetime) -> None:
         qty = Decimal(row["qty"])
@@ -478,6 +484,9 @@ class SimBroker:
         self.store.set_position(symbol, held_qty, held_cost)
         self.store.update_order(
             row["order_id"], status="filled", filled_qty=qty, filled_avg_price=price, filled_at=now
+        )
+        self.store.add_update(
+            row["order_id"], "fill", now, qty=qty, price=price, position_qty=held_qty
         )
         positions = self.store.positions()
         equity = cash + sum(

@@ -1,10 +1,13 @@
-"""When a resting order fills: the sim broker's crossing rules, as one pure function."""
+"""When a resting order fills, and what it reserves: the sim broker's price rules."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-__all__ = ["crosses"]
+from ..enums import OrderType
+from ..orders import OrderRequest
+
+__all__ = ["crosses", "reserve_price"]
 
 
 def crosses(
@@ -35,3 +38,14 @@ def crosses(
         assert limit is not None
         return (price <= limit if buy else price >= limit), triggered
     return False, triggered
+
+
+def reserve_price(request: OrderRequest, price: Decimal) -> Decimal:
+    """The price an order reserves buying power at: its limit, its stop, else ``price``."""
+    if request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        assert request.limit_price is not None
+        return request.limit_price
+    if request.order_type is OrderType.STOP:
+        assert request.stop_price is not None
+        return max(request.stop_price, price)
+    return price

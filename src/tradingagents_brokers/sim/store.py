@@ -52,6 +52,18 @@ CREATE TABLE IF NOT EXISTS positions (
     qty TEXT NOT NULL,
     cost_basis TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS order_updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filled_qty TEXT NOT NULL,
+    filled_avg_price TEXT,
+    qty TEXT,
+    price TEXT,
+    position_qty TEXT
+);
 CREATE TABLE IF NOT EXISTS equity (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -151,6 +163,44 @@ class SimStore:
             sql += " LIMIT ?"
             params.append(limit)
         return list(self._db.execute(sql, params).fetchall())
+
+    # -- the update log (the sim's order stream) ---------------------------------------
+
+    def add_update(
+        self,
+        order_id: str,
+        event: str,
+        at: dt.datetime,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        position_qty: Decimal | None = None,
+    ) -> None:
+        """Log one change of an order, with the order's status and fills as they are now."""
+        self._db.execute(
+            "INSERT INTO order_updates (order_id, event, at, status, filled_qty, "
+            "filled_avg_price, qty, price, position_qty) SELECT order_id, ?, ?, status, "
+            "filled_qty, filled_avg_price, ?, ?, ? FROM orders WHERE order_id = ?",
+            (event, _text(at), _text(qty), _text(price), _text(position_qty), order_id),
+        )
+
+    def last_update(self) -> int:
+        """The sequence number of the newest logged update (0 for none)."""
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM order_updates").fetchone()
+        return int(row[0])
+
+    def updates_after(self, seq: int) -> list[sqlite3.Row]:
+        """Logged updates newer than ``seq``, oldest first, with their order's row."""
+        return list(
+            self._db.execute(
+                "SELECT u.seq, u.event, u.at AS update_at, u.status AS update_status, "
+                "u.filled_qty AS update_filled_qty, u.filled_avg_price AS update_avg_price, "
+                "u.qty AS update_qty, u.price AS update_price, u.position_qty, o.* "
+                "FROM order_updates u JOIN orders o ON o.order_id = u.order_id "
+                "WHERE u.seq > ? ORDER BY u.seq",
+                (seq,),
+            ).fetchall()
+        )
 
     # -- positions -------------------------------------------------------------------
 

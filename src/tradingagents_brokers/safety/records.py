@@ -1,0 +1,168 @@
+"""What the journal records: order statuses, intent rows and the hash chain's arithmetic.
+
+Kept apart from :mod:`~tradingagents_brokers.safety.journal` (the storage) so the
+risk checks, the state cache and the stream can read these without the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "FINAL_STATUSES",
+    "GENESIS",
+    "OPEN_STATUSES",
+    "UNRESOLVED",
+    "IntentRecord",
+    "VerifyResult",
+    "advances",
+    "canonical",
+    "chain_hash",
+    "progress",
+    "record_from_row",
+    "stamp",
+]
+
+GENESIS = "0" * 64
+#: Intents whose outcome at the broker is not known yet: they count against every limit.
+UNRESOLVED = frozenset({"submitting", "unknown"})
+#: Statuses of intents that may still fill.
+OPEN_STATUSES = UNRESOLVED | frozenset(
+    {
+        "new",
+        "accepted",
+        "pending_new",
+        "accepted_for_bidding",
+        "partially_filled",
+        "done_for_day",
+        "pending_cancel",
+        "pending_replace",
+        "pending_review",
+        "held",
+        "suspended",
+        "calculated",
+        "stopped",
+    }
+)
+
+#: Statuses after which an order can no longer change (and ``denied``: it never existed).
+FINAL_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected", "denied"})
+
+
+def progress(status: str) -> int:
+    """How far along its life an order with ``status`` is, for ordering observations.
+
+    Unresolved and reconciliation verdicts (``not_placed``, ``missing``) are 0: any
+    word from the broker is news. Then open, partly filled, pending a cancel or
+    replace, and final.
+    """
+    if status in UNRESOLVED or status in ("not_placed", "missing"):
+        return 0
+    if status == "partially_filled":
+        return 2
+    if status in ("pending_cancel", "pending_replace"):
+        return 3
+    if status in FINAL_STATUSES:
+        return 4
+    return 1
+
+
+def advances(status: str, filled: Decimal, new_status: str, new_filled: Decimal) -> bool:
+    """Whether an observation (``new_status``, ``new_filled``) is news over the current state.
+
+    More filled quantity is always news; otherwise only a later stage of the
+    order's life is. Duplicates and observations that arrive out of order are not.
+    """
+    if new_filled != filled:
+        return new_filled > filled
+    return progress(new_status) > progress(status)
+
+
+def stamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def canonical(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, Decimals and others as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
+
+
+def chain_hash(
+    prev_hash: str, seq: int, at: str, kind: str, intent_id: Any, broker: Any, payload: str
+) -> str:
+    body = canonical([seq, at, kind, intent_id, broker, payload])
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@attrs.frozen
+class IntentRecord:
+    """The current state of one order intent (a row of the ``intents`` projection)."""
+
+    intent_id: int
+    client_order_id: str
+    broker: str
+    symbol: str
+    side: str
+    qty: Decimal | None
+    notional: Decimal | None
+    value: Decimal | None
+    dedupe_key: str
+    status: str
+    order_id: str | None
+    source: str
+    created_at: str
+    updated_at: str
+    #: Quantity filled, as last observed from the broker.
+    filled_qty: Decimal = Decimal(0)
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status in UNRESOLVED
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in attrs.asdict(self).items()}
+
+
+@attrs.frozen
+class VerifyResult:
+    """The outcome of walking the hash chain."""
+
+    ok: bool
+    events: int
+    broken_at: int | None = None
+    problem: str = ""
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def record_from_row(row: sqlite3.Row) -> IntentRecord:
+    return IntentRecord(
+        intent_id=row["intent_id"],
+        client_order_id=row["client_order_id"],
+        broker=row["broker"],
+        symbol=row["symbol"],
+        side=row["side"],
+        qty=_dec(row["qty"]),
+        notional=_dec(row["notional"]),
+        value=_dec(row["value"]),
+        dedupe_key=row["dedupe_key"],
+        status=row["status"],
+        order_id=row["order_id"],
+        source=row["source"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        filled_qty=Decimal(row["filled_qty"] or 0),
+    )

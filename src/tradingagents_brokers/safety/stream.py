@@ -1,0 +1,191 @@
+"""The core's side of a broker's order stream: journal, cache and events from each update.
+
+:class:`StreamConsumer` is the :class:`~tradingagents_brokers.streams.OrderUpdateListener`
+a gated broker hands its broker. On each (re)connect it reconciles the journal
+with the broker and takes a snapshot for the state cache (the cache is trusted
+only once both succeed). Each update is then, in this order:
+
+1. journaled against its intent (found by client order id) when it is news -
+   status and filled quantity only move forward, so duplicates and late
+   messages change nothing;
+2. applied to the state cache;
+3. reported to ``on_order_event`` when the journal changed, unless this
+   process is still submitting that order (the gate reports its own outcome).
+
+An update for an order the journal never placed (a "foreign" order, placed on
+the broker's website for instance) is journaled as such and makes the cache
+doubtful until the next snapshot: it is never trusted for limits without a read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..decisions import OrderContext
+from ..errors import BrokerError
+from ..events import kind_of_status
+from ..streams import OrderStream, OrderUpdate
+from .cache import StateCache
+from .reconcile import reconcile
+
+if TYPE_CHECKING:
+    from ..gateway import GatedBroker
+
+__all__ = ["StreamConsumer"]
+
+log = logging.getLogger("tradingagents.broker")
+
+#: A doubtful cache is refreshed at most this often (seconds), whatever the stream says.
+REFRESH_INTERVAL = 1.0
+
+
+class StreamConsumer:
+    """Listens to one gated broker's order stream. Callbacks arrive one at a time."""
+
+    def __init__(self, gated: GatedBroker, cache: StateCache) -> None:
+        self.gated = gated
+        self.cache = cache
+        self.stream: OrderStream | None = None
+        self.updates = 0
+        self._own: set[str] = set()
+        self._own_lock = threading.Lock()
+        self._last_refresh: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<StreamConsumer {self.gated.name!r} {self.cache.status()}>"
+
+    # -- lifecycle (called by the gated broker) ---------------------------------------
+
+    def start(self) -> bool:
+        """Subscribe to the broker's order updates; False when it offers none."""
+        gated = self.gated
+        self.stream = gated.host.subscribe_order_updates(gated.name, gated.broker, self)
+        if self.stream is None:
+            self.cache.mark_dirty(f"broker {gated.name!r} offers no order stream")
+        return self.stream is not None
+
+    def poll(self) -> None:
+        """Let a pull-based stream deliver what is waiting (before the checks)."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.poll()
+        except Exception as exc:  # noqa: BLE001 - a broken stream must not stop an order
+            self.cache.disconnect(f"polling failed ({type(exc).__name__})")
+            log.warning("the %s order stream failed: %s", self.gated.name, type(exc).__name__)
+
+    def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close()
+        self.cache.disconnect("closed")
+
+    def restart(self) -> bool:
+        """Drop the subscription and subscribe again (a reconnect, made on purpose)."""
+        self.close()
+        return self.start()
+
+    @contextmanager
+    def submitting(self, client_order_id: str) -> Iterator[None]:
+        """While this process submits an order, its outcome is the gate's to report."""
+        with self._own_lock:
+            self._own.add(client_order_id)
+        try:
+            yield
+        finally:
+            with self._own_lock:
+                self._own.discard(client_order_id)
+
+    # -- the listener -----------------------------------------------------------------
+
+    def on_connected(self) -> None:
+        self.cache.connect()
+        log.info("the %s order stream is connected; reconciling", self.gated.name)
+        self.refresh()
+
+    def on_alive(self) -> None:
+        self.cache.alive()
+        self._refresh_if_doubtful()
+
+    def on_disconnected(self, reason: str) -> None:
+        self.cache.disconnect(reason)
+        log.warning("the %s order stream dropped: %s", self.gated.name, reason)
+
+    def on_update(self, update: OrderUpdate) -> None:
+        self.updates += 1
+        try:
+            self._handle(update)
+        except Exception as exc:
+            self.cache.mark_dirty(f"an order update could not be handled ({type(exc).__name__})")
+            log.exception("the %s order stream's update could not be handled", self.gated.name)
+        self.cache.alive()
+        self._refresh_if_doubtful()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _refresh_if_doubtful(self) -> None:
+        """A connected stream with a doubtful cache takes a new snapshot (not too often)."""
+        if not (self.cache.connected and self.cache.dirty is not None):
+            return
+        last = self._last_refresh
+        if last is None or time.monotonic() - last >= REFRESH_INTERVAL:
+            self.refresh()
+
+    def refresh(self) -> bool:
+        """Reconcile the journal and install a new snapshot; True when the cache is live again."""
+        gated, cache = self.gated, self.cache
+        self._last_refresh = time.monotonic()
+        try:
+            marks = cache.begin_snapshot()
+            open_orders = gated.host.get_orders(gated.name, gated.broker, "open", None, None)
+            positions = gated.host.get_positions(gated.name, gated.broker)
+            account = gated.host.get_account(gated.name, gated.broker)
+            report = reconcile(gated, open_orders=open_orders, include_unresolved=False)
+        except BrokerError as exc:
+            cache.mark_dirty(f"the snapshot could not be read ({exc.message})")
+            log.warning("the %s snapshot failed: %s", gated.name, exc.message)
+            return False
+        if not report.ok:
+            cache.mark_dirty(f"reconciliation failed: {report.failed[0]['error']}")
+            return False
+        cache.install(marks, open_orders, positions, account)
+        return True
+
+    def _handle(self, update: OrderUpdate) -> None:
+        gated, order = self.gated, update.order
+        payload: dict[str, Any] = {"update": update.to_dict()}
+        try:
+            intent = gated.journal.intent(order.client_order_id)
+        except KeyError:
+            intent = None
+        if intent is not None and intent.broker == gated.name:
+            news = gated.journal.observe(
+                intent.intent_id, order, kind="order_update", event=payload
+            )
+            self.cache.apply(order, intent_id=intent.intent_id)
+            with self._own_lock:
+                reported_by_gate = order.client_order_id in self._own
+            if news and not reported_by_gate:
+                status = gated.journal.intent(intent.intent_id).status
+                context = OrderContext(source=intent.source)  # type: ignore[arg-type]
+                gated.gate.record(kind_of_status(status), None, context, order=order, update=update)
+            return
+        if self.cache.knows(order.order_id):
+            # Our own order that is not an intent: a close, or a replacement.
+            if self.cache.apply(order) == "news":
+                gated.journal.append("order_update", {**payload, "own": True}, broker=gated.name)
+            return
+        gated.journal.append("foreign_order_update", payload, broker=gated.name)
+        self.cache.mark_dirty(
+            f"order {order.order_id} ({order.symbol}) was not placed through this journal"
+        )
+        log.warning(
+            "order %s on %s was not placed through this journal; the state cache will be re-read",
+            order.order_id,
+            gated.name,
+        )

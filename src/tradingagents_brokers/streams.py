@@ -1,0 +1,124 @@
+"""Order update streams: how a broker tells the core about its orders as they change.
+
+A broker that can push the changes of its orders (Alpaca's ``trade_updates``
+websocket, the sim broker's update log) declares
+``BrokerCapabilities(order_updates=True)`` and offers
+``subscribe_order_updates(listener)``, returning an :class:`OrderStream`. The
+core's listener keeps the gate's state cache current with what arrives, journals
+every change and tells ``on_order_event``; while the stream is live, risk checks
+read that cache instead of asking the broker (see ``docs/order-path.md``).
+
+The listener's contract, for plugin authors:
+
+* call :meth:`OrderUpdateListener.on_connected` each time the subscription is
+  (re)established: from then on every change must be delivered. Changes made
+  while disconnected are not expected: the core reconciles after each connect;
+* call the methods one at a time, in the order things happened, from any one
+  thread; they may block (they read from the broker and write the journal), so
+  do not call them from an event loop that must keep serving the connection;
+* call :meth:`~OrderUpdateListener.on_alive` now and then (a heartbeat) to say
+  the connection is known to be up; the core stops trusting a stream it has not
+  heard from for ``state_max_age_seconds``;
+* call :meth:`~OrderUpdateListener.on_disconnected` when the connection drops
+  (reconnect with backoff, then ``on_connected`` again).
+
+A pull-based stream (one that reads a local log rather than a socket) delivers
+in :meth:`OrderStream.poll`, which the gate calls before it decides an order;
+push-based streams make ``poll`` do nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from ._numbers import broker_decimal, parse_datetime
+from ._serialize import to_json
+from .orders import Order
+
+__all__ = ["OrderStream", "OrderUpdate", "OrderUpdateListener", "StreamingBroker"]
+
+
+def _opt_num(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else broker_decimal(value, "a stream number")
+
+
+def _time(value: Any) -> dt.datetime | None:
+    return parse_datetime(value, "a stream timestamp")
+
+
+def _event(value: Any) -> str:
+    return str(value or "unknown").strip().lower()
+
+
+@attrs.frozen(kw_only=True)
+class OrderUpdate:
+    """One change of one order, as the broker's stream reported it.
+
+    ``order`` is the order's state after the change (its status is what counts;
+    ``event`` names what happened: ``new``, ``fill``, ``partial_fill``,
+    ``canceled``, ``expired``, ``replaced``, ``rejected``, ...). For fills,
+    ``qty`` and ``price`` are this execution's, and ``position_qty`` the
+    position after it when the broker says so.
+    """
+
+    event: str = attrs.field(converter=_event)
+    order: Order
+    at: dt.datetime | None = attrs.field(default=None, converter=_time)
+    execution_id: str | None = None
+    qty: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    price: Decimal | None = attrs.field(default=None, converter=_opt_num)
+    position_qty: Decimal | None = attrs.field(default=None, converter=_opt_num)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, with the order in its contract form (DESIGN §4)."""
+        return {
+            "event": self.event,
+            "at": to_json(self.at),
+            "execution_id": self.execution_id,
+            "qty": to_json(self.qty),
+            "price": to_json(self.price),
+            "position_qty": to_json(self.position_qty),
+            "order": self.order.to_dict(),
+        }
+
+
+class OrderUpdateListener(Protocol):
+    """What the core gives a broker's stream. See the module docstring for the contract."""
+
+    def on_connected(self) -> None:
+        """The subscription is (re)established; every change from now on will be delivered."""
+
+    def on_update(self, update: OrderUpdate) -> None:
+        """One order changed."""
+
+    def on_alive(self) -> None:
+        """The connection is known to be up right now (a heartbeat)."""
+
+    def on_disconnected(self, reason: str) -> None:
+        """The connection dropped; changes may be missed until ``on_connected``."""
+
+
+@runtime_checkable
+class OrderStream(Protocol):
+    """A running subscription, returned by ``subscribe_order_updates``."""
+
+    def poll(self) -> None:
+        """Deliver what is waiting (pull-based streams); push-based streams do nothing."""
+        ...
+
+    def close(self) -> None:
+        """Stop delivering and release the connection. Called once."""
+        ...
+
+
+@runtime_checkable
+class StreamingBroker(Protocol):
+    """A broker that can stream its order updates (optional beside :class:`~.broker.Broker`)."""
+
+    def subscribe_order_updates(self, listener: OrderUpdateListener) -> OrderStream:
+        """Start delivering this account's order updates to ``listener``."""
+        ...
