@@ -130,10 +130,10 @@ def test_reconcile_exits_1_when_a_look_up_fails(cli, monkeypatch):
     from tradingagents_brokers import BrokerAPIError
     from tradingagents_brokers.sim.broker import SimBroker
 
-    def down(self, client_order_id):
+    def down(self, order_id):
         raise BrokerAPIError("broker down")
 
-    monkeypatch.setattr(SimBroker, "get_order_by_client_id", down)
+    monkeypatch.setattr(SimBroker, "get_order", down)  # acknowledged: looked up by its id
     code, _, err = cli("reconcile")
     assert code == 1
     assert "broker down" in err

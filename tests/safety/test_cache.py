@@ -148,8 +148,18 @@ def test_an_unseen_order_with_fills_older_than_the_snapshot_makes_it_doubtful(ca
     _live(cache)
     filled = _order("o-9", status="filled", filled="10", coid=old.client_order_id)
     assert cache.apply(filled, intent_id=old.intent_id) == "doubtful"
-    assert "first seen with fills" in cache.why_not_live()
+    assert "older than the snapshot" in cache.why_not_live()
     assert cache.position_qty("AAPL") == 0
+
+
+def test_a_late_message_of_an_older_order_makes_it_doubtful_even_without_fills(cache, journal):
+    # The order filled before the snapshot (its fill is in the positions read); a late
+    # "new" must not set its count to zero, or the replayed fill would be added again.
+    old = _intent(journal)
+    _live(cache, positions=[Position(symbol="AAPL", qty=10, avg_entry_price=1, cost_basis=10)])
+    late = _order("o-9", coid=old.client_order_id)
+    assert cache.apply(late, intent_id=old.intent_id) == "doubtful"
+    assert not cache.live
 
 
 def test_an_order_younger_than_the_snapshot_is_counted_from_zero(cache, journal):
@@ -175,9 +185,10 @@ def test_a_call_begun_in_this_generation_is_counted_from_zero(cache):
 def test_a_replaced_order_counts_until_its_replacement_is_seen(cache):
     order = _order("o-1")
     _live(cache, open_orders=[order])
+    generation = cache.generation  # the replace call begins
     cache.apply(attrs.evolve(order, status="replaced", replaced_by="o-2"))
     assert [o.order_id for o in cache.open_orders("AAPL")] == ["o-1"]
-    cache.apply(_order("o-2", qty="12", replaces="o-1"))
+    cache.apply(_order("o-2", qty="12", replaces="o-1"), generation=generation)
     assert [o.order_id for o in cache.open_orders("AAPL")] == ["o-2"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from decimal import Decimal
 
@@ -55,6 +56,44 @@ def test_reconcile_goes_on_past_an_intent_the_broker_does_not_know(fake, fake_br
     assert event["kind"] == "reconcile"
 
 
+def test_an_order_a_lagging_look_up_missed_is_found_by_the_next_reconcile(fake, fake_broker):
+    from tradingagents_brokers import OrderRequest
+
+    lagged = _intent(fake)  # the broker accepted it, but its look-up lagged
+    hidden = fake_broker.place_order(
+        OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id=lagged.client_order_id)
+    )
+    fake_broker.lookup_error = NotFoundError("not visible yet")
+    first = fake.reconcile()
+    assert [c["to"] for c in first.changed] == ["not_placed"]
+    fake_broker.lookup_error = None
+    second = fake.reconcile()
+    assert (second.checked, second.rechecked) == (0, 1)
+    assert [(c["from"], c["to"]) for c in second.changed] == [("not_placed", "new")]
+    assert fake.journal.intent(lagged.intent_id).order_id == hidden.order_id
+    third = fake.reconcile()  # found: nothing left to re-check
+    assert (third.checked, third.rechecked, third.changed) == (1, 0, ())
+
+
+def test_a_missing_order_that_comes_back_is_taken_back(fake, fake_broker):
+    placed = fake.place_order(symbol="AAPL", side="buy", qty=1)
+    kept = fake_broker.orders.pop(placed.order_id)
+    assert [c["to"] for c in fake.reconcile().changed] == ["missing"]
+    assert fake.reconcile().changed == ()  # still gone: reported once
+    fake_broker.orders[placed.order_id] = attrs.evolve(kept, status="filled", filled_qty=1)
+    assert [(c["from"], c["to"]) for c in fake.reconcile().changed] == [("missing", "filled")]
+
+
+def test_an_old_not_placed_verdict_is_not_looked_up_again(fake, fake_broker, monkeypatch):
+    from tradingagents_brokers.safety import reconcile as reconcile_module
+
+    _intent(fake)
+    fake.reconcile()
+    # every verdict is now older than the window (the window ends a day in the future)
+    monkeypatch.setattr(reconcile_module, "RECHECK", dt.timedelta(days=-1))
+    assert fake.reconcile().rechecked == 0
+
+
 def test_reconcile_touches_only_its_own_brokers_intents(fake):
     other = _intent(fake, broker="elsewhere")
     report = fake.reconcile()
@@ -99,6 +138,7 @@ def test_reconcile_records_a_new_order_id_even_when_the_status_is_unchanged(fake
     assert report.to_dict() == {
         "ok": True,
         "checked": 1,
+        "rechecked": 0,
         "changed": list(report.changed),
         "failed": [],
     }
@@ -389,14 +429,14 @@ def test_reconcile_goes_on_past_a_failed_look_up(fake, fake_broker):
     first = fake.place_order(symbol="AAPL", side="buy", qty=1)
     second = fake.place_order(symbol="AAPL", side="buy", qty=2)
     fake_broker.orders[second.order_id] = attrs.evolve(second, status="filled")
-    real = fake_broker.get_order_by_client_id
+    real = fake_broker.get_order
 
-    def lookup(client_order_id):
-        if client_order_id == first.client_order_id:
+    def lookup(order_id):  # acknowledged orders are looked up by the broker's id
+        if order_id == first.order_id:
             raise BrokerAPIError("look-up timed out")
-        return real(client_order_id)
+        return real(order_id)
 
-    fake_broker.get_order_by_client_id = lookup
+    fake_broker.get_order = lookup
     report = fake.reconcile()
     assert [f["client_order_id"] for f in report.failed] == [first.client_order_id]
     assert [c["to"] for c in report.changed] == ["filled"]

@@ -1,20 +1,26 @@
-"""Fault injection on the order path (hypothesis, stateful).
+"""Fault injection on the order path (hypothesis, stateful), with and without the order stream.
 
-A broker that accepts or refuses orders like a real one (it refuses a second
-order with a client order id it already has) injects faults on the way: 429 and
-5xx before accepting, 5xx, connection resets and timeouts after accepting,
-look-ups that lag behind an accepted order, and process crashes between the
-journal commit and the send. After every step:
+A broker with a book (orders rest until filled; it refuses a second order with a
+client order id it already has) injects faults on the way: 429 and 5xx before
+accepting, 5xx, connection resets and timeouts after accepting, look-ups that lag
+behind an accepted order, and process crashes between the journal commit and the
+send. With the stream on, its order stream also drops (losing what was waiting),
+replays messages it delivered before, delivers twice, delivers out of order, goes
+silent while time passes, and brings orders nobody journaled. After every step:
 
 * no intent has more than one broker order, and every broker order belongs to an intent;
 * no intent is lost: every place() that passed the gate left one intent;
-and after a final reconcile, no intent is left unresolved and the journal agrees
-with the broker. The test counts how often each fault kind really fired.
+* whenever the state cache says it is live, it agrees with the broker's book;
+and at the end, no intent is left unresolved, the journal agrees with the broker,
+no order was admitted on stream state older than ``state_max_age_seconds``, and
+after a reconnect the cache agrees with the book. The test counts how often each
+fault kind really fired.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import itertools
 import os
 import tempfile
@@ -36,6 +42,7 @@ from tradingagents_brokers import (
     BrokerRateLimitError,
     BrokerType,
     NotFoundError,
+    Order,
     OrderOutcomeUnknownError,
     OrderRejectedError,
     PluginHost,
@@ -46,7 +53,7 @@ from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.gateway import GatedBroker
 from tradingagents_brokers.safety.journal import UNRESOLVED, Journal
 
-from ..fakes import FakeBroker
+from ..fakes import BookBroker, ManualClock
 
 FAULTS = (
     "429",
@@ -58,6 +65,8 @@ FAULTS = (
     "lookup_lag",
     "crash",
 )
+STREAM_FAULTS = ("drop", "replay", "duplicate", "reorder", "silence", "foreign")
+MAX_AGE = 30
 fired: collections.Counter[str] = collections.Counter()
 
 
@@ -65,18 +74,12 @@ class Crash(BaseException):
     """The process dies between the journal commit and the broker call."""
 
 
-class FaultyBroker(FakeBroker):
+class FaultyBroker(BookBroker):
     def __init__(self) -> None:
         super().__init__()
         self.faults: collections.deque[str] = collections.deque()
         self.lagging_lookups = 0
         self.accepted: collections.Counter[str] = collections.Counter()
-
-    def get_positions(self):
-        return []
-
-    def get_orders(self, status="open", limit=None, symbols=None):
-        return []
 
     def place_order(self, request):
         fault = self.faults.popleft() if self.faults else None
@@ -115,7 +118,7 @@ class _Holder:
             BrokerType(
                 name="faulty",
                 factory=lambda settings: FaultyBroker(),
-                capabilities=FakeBroker().capabilities,
+                capabilities=FaultyBroker().capabilities,
             )
         ]
 
@@ -131,6 +134,7 @@ CONFIG = effective_config(
         "max_orders_per_minute": 10**6,
         "duplicate_window_seconds": 0,
         "submit_retries": 2,
+        "state_max_age_seconds": MAX_AGE,
     }
 )
 SCRATCH = Path(
@@ -139,17 +143,24 @@ SCRATCH = Path(
 
 
 class OrderPath(RuleBasedStateMachine):
+    stream = False
+
     def __init__(self) -> None:
         super().__init__()
         self.path = SCRATCH / f"{uuid.uuid4().hex}.db"
+        self.clock = ManualClock()
         self.broker = FaultyBroker()
-        self.journal = Journal(self.path)
+        self.broker.now = self.clock
+        self.journal = Journal(self.path, now=self.clock)
         self.gated = self._start()
         self.placed = 0
         self.qty = itertools.count(1)
 
     def _start(self) -> GatedBroker:
-        return GatedBroker(HOST, "faulty", self.broker, CONFIG, self.journal, sleep=lambda s: None)
+        config = {**CONFIG, "order_stream": self.stream}
+        gated = GatedBroker(HOST, "faulty", self.broker, config, self.journal, sleep=lambda s: None)
+        gated.stream.refresh_interval = 0
+        return gated
 
     @rule(kind=st.sampled_from(FAULTS), times=st.integers(1, 3))
     def inject(self, kind, times):
@@ -159,12 +170,21 @@ class OrderPath(RuleBasedStateMachine):
     def place(self):
         self.placed += 1
         try:
-            self.gated.place_order(symbol="AAPL", side="buy", qty=next(self.qty))
+            self.gated.place_order(
+                symbol="AAPL", side="buy", qty=next(self.qty), order_type="limit", limit_price=100
+            )
         except (OrderOutcomeUnknownError, Crash):
             pass
         except OrderRejectedError as exc:
             # only a failed start-up reconciliation may stop an order here
             raise AssertionError(f"unexpected refusal: {exc}") from None
+
+    @rule(pick=st.integers(0, 99), part=st.booleans())
+    def fill(self, pick, part):
+        """The market fills an open order, in full or one share of it (oldest first by pick)."""
+        open_orders = [o.order_id for o in self.broker.orders.values() if o.status.is_open]
+        if open_orders:
+            self.broker.fill(open_orders[pick % len(open_orders)], qty=1 if part else None)
 
     @rule()
     def crash_and_restart(self):
@@ -196,28 +216,114 @@ class OrderPath(RuleBasedStateMachine):
         for intent in self.journal.intents():
             at_broker = intent.client_order_id in self.broker.accepted
             assert at_broker == (intent.status not in ("not_placed", "rejected")), intent
+            if at_broker:
+                order = self.broker.get_order_by_client_id(intent.client_order_id)
+                assert (intent.status, intent.filled_qty) == (order.status.value, order.filled_qty)
         assert self.journal.verify().ok
         self.journal.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
-def test_no_fault_sequence_duplicates_loses_or_strands_an_order():
-    # 1000 sequences in the suite; the mutation run asks for fewer (TAB_FAULT_EXAMPLES).
-    examples = int(os.environ.get("TAB_FAULT_EXAMPLES", "1000"))
-    fired.clear()
+class OrderPathWithStream(OrderPath):
+    stream = True
+
+    @rule(kind=st.sampled_from(STREAM_FAULTS))
+    def stream_fault(self, kind):
+        stream = self.broker.streams[-1]
+        fired[kind] += 1
+        if kind == "drop":
+            stream.drop()
+        elif kind == "replay":  # messages delivered before come again (a replaying server)
+            stream.extra.extend(self.broker.updates[-3:])
+        elif kind == "duplicate":
+            stream.duplicate = not stream.duplicate
+        elif kind == "reorder":
+            stream.reorder = not stream.reorder
+        elif kind == "silence":
+            stream.silent = not stream.silent
+        else:
+            coid = f"web-{uuid.uuid4().hex[:8]}"
+            self.broker.orders[coid] = foreign = Order(
+                order_id=coid,
+                client_order_id=coid,
+                symbol="AAPL",
+                side="buy",
+                order_type="market",
+                time_in_force="day",
+                status="new",
+                qty=1,
+            )
+            self.broker._log("new", foreign)
+            self.broker.fill(coid)
+
+    @rule(seconds=st.sampled_from([1, 10, MAX_AGE + 1]))
+    def time_passes(self, seconds):
+        self.clock.advance(seconds)
+
+    @invariant()
+    def a_live_cache_agrees_with_the_book(self):
+        self.gated.stream.poll()
+        if self.gated.cache.live:
+            self._assert_cache_is_the_book()
+
+    def _assert_cache_is_the_book(self):
+        cache, book = self.gated.cache, self.broker
+        assert {o.order_id for o in cache.open_orders()} == {
+            o.order_id for o in book.orders.values() if o.status.is_open
+        }
+        assert cache.position_qty("AAPL") == book.positions.get("AAPL", 0)
+
+    def teardown(self):
+        for decided in (e for e in self.journal.events() if e["kind"] == "decisions"):
+            state = decided["payload"]["state"]
+            if state["source"] == "stream":
+                at = dt.datetime.fromisoformat(decided["at"].replace("Z", "+00:00"))
+                for key in ("orders_as_of", "account_as_of"):
+                    age = at - dt.datetime.fromisoformat(state[key])
+                    assert age <= dt.timedelta(seconds=MAX_AGE), (decided, key)
+                fired["decided_on_the_stream"] += 1
+        stream = self.broker.streams[-1]
+        stream.duplicate = stream.reorder = stream.silent = False
+        self.broker.faults.clear()
+        self.broker.lagging_lookups = 0
+        assert self.gated.restart_order_stream()
+        self.gated.stream.poll()
+        assert self.gated.cache.live, self.gated.order_stream_status()
+        self._assert_cache_is_the_book()
+        super().teardown()
+
+
+def _run(machine, examples, steps=15):
     run_state_machine_as_test(
-        OrderPath,
+        machine,
         settings=settings(
             max_examples=examples,
-            stateful_step_count=15,
+            stateful_step_count=steps,
             deadline=None,
             derandomize=True,
             database=None,
         ),
     )
+
+
+def test_no_fault_sequence_duplicates_loses_or_strands_an_order():
+    # 1000 sequences in the suite; the mutation run asks for fewer (TAB_FAULT_EXAMPLES).
+    examples = int(os.environ.get("TAB_FAULT_EXAMPLES", "1000"))
+    fired.clear()
+    _run(OrderPath, examples)
     # every kind 50+ times in the full run (about 100-300 each; the exact figures move with
     # the tests that ran before in the same process)
     minimum = 50 if examples >= 1000 else 1
     assert {kind: fired[kind] for kind in FAULTS if fired[kind] < minimum} == {}
+    print("faults fired:", dict(fired))
+
+
+def test_with_the_order_stream_no_fault_leaves_the_cache_wrong_while_it_says_live():
+    examples = int(os.environ.get("TAB_FAULT_EXAMPLES", "1000"))
+    fired.clear()
+    _run(OrderPathWithStream, examples, steps=20)  # more rules share the steps
+    minimum = 50 if examples >= 1000 else 1
+    kinds = (*FAULTS, *STREAM_FAULTS, "decided_on_the_stream")
+    assert {kind: fired[kind] for kind in kinds if fired[kind] < minimum} == {}
     print("faults fired:", dict(fired))

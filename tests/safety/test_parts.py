@@ -342,14 +342,14 @@ def test_reconcile_reports_each_change_and_each_failure(fake, fake_broker):
         }
     )
     fake_broker.orders[first.order_id] = filled
-    real_lookup = fake_broker.get_order_by_client_id
+    real_lookup = fake_broker.get_order
 
-    def lookup(client_order_id):
-        if client_order_id == second.client_order_id:
+    def lookup(order_id):  # acknowledged orders are looked up by the broker's id
+        if order_id == second.order_id:
             raise BrokerAPIError("look-up timed out")
-        return real_lookup(client_order_id)
+        return real_lookup(order_id)
 
-    fake_broker.get_order_by_client_id = lookup
+    fake_broker.get_order = lookup
     report = fake.reconcile()
     assert report.checked == 2
     assert report.changed == (

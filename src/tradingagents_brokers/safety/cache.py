@@ -16,9 +16,10 @@ Fail-closed rules, each a comment where it is enforced below:
 
 * fills are counted per order, only as the order's filled quantity grows, so a
   duplicate or late update changes nothing;
-* an order seen for the first time with fills, that may be in the snapshot
-  already (it is older than the snapshot), makes the cache doubtful (``dirty``)
-  until a new snapshot: its fills could be counted twice or not at all;
+* an order seen for the first time that is older than the snapshot (a late or
+  replayed message, or an order placed while the snapshot was read) makes the
+  cache doubtful (``dirty``) until a new snapshot: its fills could be counted
+  twice or not at all;
 * journal intents the cache has not seen at the broker yet (in flight, or placed
   by another process whose update has not arrived) count as pending, and one
   acknowledged but still unseen after ``state_max_age_seconds`` makes it dirty;
@@ -202,10 +203,11 @@ class StateCache:
     ) -> str:
         """Bring one order's state forward; returns "news", "stale" or "doubtful".
 
-        An order the cache has not seen is taken from a filled quantity of zero
-        only when its fills cannot be in the snapshot: none yet, or the order is
-        younger than the snapshot (its intent is newer, or the call that made it
-        began after the snapshot - ``generation``). Otherwise the cache is dirty.
+        An order the cache has not seen is counted from a filled quantity of zero
+        only when it is younger than the snapshot: its intent is newer, or the
+        call that made it began after the snapshot (``generation``). Of an older
+        order the snapshot may already hold some fills - or the message is late
+        and the order has moved on since - so the cache becomes doubtful instead.
         """
         with self._lock:
             known = self._orders.get(order.order_id)
@@ -213,10 +215,10 @@ class StateCache:
                 younger = (intent_id is not None and intent_id > self._mark_end) or (
                     generation is not None and generation == self.generation
                 )
-                if order.filled_qty and not younger:
+                if not younger:
                     self.dirty = (
-                        f"order {order.order_id} was first seen with fills the snapshot "
-                        "may already hold"
+                        f"order {order.order_id} is older than the snapshot but not in it; "
+                        "its fills may be counted twice or not at all"
                     )
                     return "doubtful"
                 merged, delta = order, order.filled_qty

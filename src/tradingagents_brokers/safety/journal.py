@@ -379,8 +379,9 @@ class Journal:
         statuses: Iterable[str] | None = None,
         since: dt.datetime | None = None,
         limit: int | None = None,
+        updated_since: dt.datetime | None = None,
     ) -> list[IntentRecord]:
-        """Intents, newest first, filtered by broker, statuses and creation time."""
+        """Intents, newest first, filtered by broker, statuses, creation and update time."""
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
         if broker is not None:
@@ -393,6 +394,9 @@ class Journal:
         if since is not None:
             where.append("created_at >= ?")
             params.append(stamp(since))
+        if updated_since is not None:
+            where.append("updated_at >= ?")
+            params.append(stamp(updated_since))
         sql = f"SELECT * FROM intents WHERE {' AND '.join(where)} ORDER BY intent_id DESC"
         if limit is not None:
             sql += " LIMIT ?"

@@ -3,13 +3,19 @@
 Run at start-up (a gated broker refuses new orders until it succeeds), each
 time the order stream (re)connects, and on demand (``tradingagents-brokers
 reconcile``). An intent the broker does not know becomes ``not_placed`` if its
-outcome was unknown; an intent whose status moved (accepted -> filled,
-unknown -> new) is updated; each change is reported as drift. The journal only
-moves forward: an answer older than what it holds changes nothing.
+outcome was unknown, ``missing`` if the broker had acknowledged it; an intent
+whose status moved (accepted -> filled, unknown -> new) is updated; each change
+is reported as drift. An acknowledged order is looked up by the broker's id
+first, then by client order id. ``missing`` intents, and ``not_placed`` ones of
+the last :data:`RECHECK` , are looked at again each time: a broker can lag behind
+an order it has just accepted, and a look-up that lagged must not lose an order
+for good. The journal only moves forward: an answer older than what it holds
+changes nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,19 +23,25 @@ import attrs
 
 from ..errors import BrokerError, NotFoundError
 from ..orders import Order
-from .journal import OPEN_STATUSES
+from .journal import OPEN_STATUSES, IntentRecord
 
 if TYPE_CHECKING:
     from ..gateway import GatedBroker
 
-__all__ = ["ReconcileReport", "reconcile"]
+__all__ = ["RECHECK", "ReconcileReport", "reconcile"]
+
+#: How long an intent judged ``not_placed`` is looked up again by each reconciliation.
+RECHECK = dt.timedelta(days=1)
 
 
 @attrs.frozen
 class ReconcileReport:
+    """``checked`` open intents (and ``rechecked`` missing or not placed ones): what changed."""
+
     checked: int
     changed: tuple[dict[str, Any], ...]
     failed: tuple[dict[str, Any], ...]
+    rechecked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -39,6 +51,7 @@ class ReconcileReport:
         return {
             "ok": self.ok,
             "checked": self.checked,
+            "rechecked": self.rechecked,
             "changed": list(self.changed),
             "failed": list(self.failed),
         }
@@ -58,21 +71,28 @@ def reconcile(
     reconnects run beside live submissions; start-up and the CLI include them).
     """
     journal = gated.journal
-    intents = journal.intents(broker=gated.name, statuses=OPEN_STATUSES)
+    intents = journal.intents(broker=gated.name, statuses=OPEN_STATUSES | {"missing"})
+    intents += journal.intents(
+        broker=gated.name, statuses={"not_placed"}, updated_since=journal.now() - RECHECK
+    )
+    intents.sort(key=lambda intent: intent.intent_id, reverse=True)
     listed = {order.client_order_id: order for order in open_orders or ()}
     changed, failed = [], []
-    checked = 0
+    checked = rechecked = 0
     for intent in reversed(intents):
         if intent.unresolved and not include_unresolved:
             continue
-        checked += 1
+        if intent.status in ("missing", "not_placed"):
+            rechecked += 1
+        else:
+            checked += 1
         order = listed.get(intent.client_order_id)
         if order is None:
             try:
-                order = gated.host.get_order_by_client_id(
-                    gated.name, gated.broker, intent.client_order_id
-                )
+                order = _look_up(gated, intent)
             except NotFoundError:
+                if intent.status in ("missing", "not_placed"):
+                    continue  # still gone: already reported
                 # Unknown outcome and no order: it never reached the broker. An order the
                 # broker acknowledged and then forgot is drift a person should look at.
                 status = "not_placed" if intent.unresolved else "missing"
@@ -99,4 +119,14 @@ def reconcile(
                     "to": journal.intent(intent.intent_id).status,
                 }
             )
-    return ReconcileReport(checked, tuple(changed), tuple(failed))
+    return ReconcileReport(checked, tuple(changed), tuple(failed), rechecked)
+
+
+def _look_up(gated: GatedBroker, intent: IntentRecord) -> Order:
+    """The intent's order: by the broker's id when known, else (or then) by client order id."""
+    if intent.order_id is not None:
+        try:
+            return gated.host.get_order(gated.name, gated.broker, intent.order_id)
+        except NotFoundError:
+            pass
+    return gated.host.get_order_by_client_id(gated.name, gated.broker, intent.client_order_id)

@@ -55,6 +55,8 @@ class StreamConsumer:
         self._own: set[str] = set()
         self._own_lock = threading.Lock()
         self._last_refresh: float | None = None
+        #: Seconds between two snapshots a doubtful cache may take.
+        self.refresh_interval = REFRESH_INTERVAL
 
     def __repr__(self) -> str:
         return f"<StreamConsumer {self.gated.name!r} {self.cache.status()}>"
@@ -133,7 +135,7 @@ class StreamConsumer:
         if not (self.cache.connected and self.cache.dirty is not None):
             return
         last = self._last_refresh
-        if last is None or time.monotonic() - last >= REFRESH_INTERVAL:
+        if last is None or time.monotonic() - last >= self.refresh_interval:
             self.refresh()
 
     def refresh(self) -> bool:
