@@ -27,19 +27,37 @@ def connect(path: Path) -> sqlite3.Connection:
 
 @contextmanager
 def immediate(
-    db: sqlite3.Connection, lock: threading.RLock, on_commit: Callable[[], None] | None = None
+    db: sqlite3.Connection,
+    lock: threading.RLock,
+    on_commit: Callable[[], None] | None = None,
+    *,
+    on_begin: Callable[[], None] | None = None,
+    durable: bool = True,
 ) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); nested uses join the outer."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); nested uses join the outer.
+
+    ``durable=False`` commits with ``synchronous=NORMAL``: atomic, and durable
+    across a crash of the process, but a power loss may take it back - until the
+    next durable commit, which syncs everything before it too.
+    """
     with lock:
         if db.in_transaction:
             yield
             return
-        db.execute("BEGIN IMMEDIATE")
+        if not durable:
+            db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            if on_begin is not None:
+                on_begin()
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            if not durable:
+                db.execute("PRAGMA synchronous=FULL")
         if on_commit is not None:
             on_commit()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
@@ -117,6 +118,10 @@ class CheckContext:
     fetch_account_in_flight: Callable[[], list[IntentRecord]] | None = attrs.field(
         default=None, repr=False
     )
+    #: The value of the buys among those (default: summed from ``fetch_account_in_flight``).
+    fetch_account_in_flight_buys: Callable[[], Decimal] | None = attrs.field(
+        default=None, repr=False
+    )
     #: Open orders of one symbol (default: ``fetch_open_orders`` filtered).
     fetch_symbol_orders: Callable[[str], list[Order]] | None = attrs.field(default=None, repr=False)
     #: How many intents were admitted in the last N seconds (default: ``fetch_recent``).
@@ -167,6 +172,14 @@ class CheckContext:
         if self.fetch_account_in_flight is None:
             return self.in_flight()
         result: list[IntentRecord] = self._cached("account_in_flight", self.fetch_account_in_flight)
+        return result
+
+    def account_in_flight_buys(self) -> Decimal:
+        """The value of the buys among :meth:`account_in_flight` (what they will cost)."""
+        if self.fetch_account_in_flight_buys is None:
+            buys = (i.value or Decimal(0) for i in self.account_in_flight() if i.side == "buy")
+            return sum(buys, Decimal(0))
+        result: Decimal = self._cached("account_in_flight_buys", self.fetch_account_in_flight_buys)
         return result
 
     def recent(self, seconds: float) -> list[IntentRecord]:

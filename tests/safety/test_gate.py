@@ -152,6 +152,7 @@ def test_only_the_gate_reaches_a_brokers_place_order():
         "self.gated.submitter.send": {"gate.py"},  # after every check and the journal commit
         "self": {"broker.py"},  # the sim's own close and replace, inside the broker
         "gated": {"commands.py", "kit.py"},  # GatedBroker.place_order: the gate's front door
+        "streaming": {"kit.py"},  # a GatedBroker too: the kit's order stream tests
         "gated.broker": {"kit.py"},  # the conformance kit tests a broker's own duplicate refusal
     }
 

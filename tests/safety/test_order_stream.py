@@ -131,6 +131,19 @@ def warm(gated, calls):
     assert gated.order_stream_status()["live"]
 
 
+def event_kinds(host, what=lambda event: event.kind):
+    """From now on, ``what`` of every on_order_event, in a list."""
+    seen = []
+
+    class Observer:
+        @hookimpl
+        def on_order_event(self, event):
+            seen.append(what(event))
+
+    host.pm.register(Observer(), name=f"observer-{id(seen)}")
+    return seen
+
+
 def decision_state(gated, intent_id):
     events = gated.journal.events(intent_id=intent_id)
     return next(e for e in events if e["kind"] == "decisions")["payload"]["state"]
@@ -273,14 +286,7 @@ def test_no_order_is_admitted_on_state_older_than_the_limit(gated, calls, clock,
 
 
 def test_a_fill_on_the_stream_moves_the_position_and_is_journaled(gated, calls, book, host):
-    events = []
-
-    class Observer:
-        @hookimpl
-        def on_order_event(self, event):
-            events.append(event)
-
-    host.pm.register(Observer(), name="observer")
+    events = event_kinds(host, lambda event: event)
     order = buy(gated, qty=3)
     book.fill(order.order_id, qty=1)
     book.fill(order.order_id)
@@ -357,30 +363,44 @@ def test_an_order_from_another_process_counts_until_its_update_arrives(
     other.close()
 
 
-def test_the_stream_beating_the_answer_gives_one_accepted_event(gated, calls, book, host):
-    events = []
-
-    class Observer:
-        @hookimpl
-        def on_order_event(self, event):
-            events.append(event.kind)
-
-    warm(gated, calls)
-    host.pm.register(Observer(), name="observer")
+def _stream_before_the_answer(gated, book, then=None):
+    """The broker streams an order's update before its answer reaches the gate."""
     real = book.place_order
 
     def place_then_stream(request):
         order = real(request)
-        gated.stream.poll()  # the update arrives before the answer
+        if then is not None:
+            then(order)
+        gated.stream.poll()  # the update arrives now, while the gate waits for the answer
         return order
 
     book.place_order = place_then_stream
-    buy(gated)
+
+
+def test_an_update_that_beats_the_answer_is_parked_not_journaled_twice(gated, calls, book, host):
+    warm(gated, calls)
+    events = event_kinds(host)
+    _stream_before_the_answer(gated, book)
+    order = buy(gated)
     assert events == ["accepted"]
-    assert [e["kind"] for e in gated.journal.events(intent_id=2)][-2:] == [
-        "order_update",
-        "broker_answer",
-    ]
+    kinds = [e["kind"] for e in gated.journal.events(intent_id=2)]
+    assert kinds[-1] == "broker_answer"
+    assert "order_update" not in kinds  # it said nothing the answer did not
+    assert [o.order_id for o in gated.cache.open_orders("AAPL")][-1] == order.order_id
+
+
+def test_a_parked_fill_is_journaled_after_the_answer(gated, calls, book, host):
+    warm(gated, calls)
+    events = event_kinds(host)
+    _stream_before_the_answer(gated, book, then=lambda order: book.fill(order.order_id))
+    order = buy(gated, qty=2)  # the answer still says "new"
+    assert order.status.value == "new"
+    intent = gated.journal.intent(2)
+    assert (intent.status, intent.filled_qty) == ("filled", 2)
+    kinds = [e["kind"] for e in gated.journal.events(intent_id=2)]
+    assert kinds[-2:] == ["broker_answer", "order_update"]
+    assert events == ["accepted", "filled"]
+    assert gated.cache.position_qty("AAPL") == 2
 
 
 def test_restarting_the_stream_reconciles_what_was_missed(gated, calls, book):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,24 +55,41 @@ def alpaca(fake):
     broker.close()
 
 
-@pytest.fixture
-def gated(fake, tmp_path):
-    """The whole gate in front of the plugin, talking to the fake server."""
-    config = {
+def gated_config(fake, tmp_path, core=None, **options):
+    """A configuration of the whole gate in front of the plugin, on the fake server."""
+    return {
         "trading_broker": "alpaca",
         "state_dir": str(tmp_path / "state"),
         "duplicate_window_seconds": 0,
+        **(core or {}),
         "broker_options": {
             "alpaca": {
                 "base_url": fake.url,
                 "data_url": fake.url,
+                "stream_url": fake.stream_url,
                 "read_timeout": 1,
                 "connect_timeout": 1,
+                **options,
             }
         },
     }
-    broker = get_broker("alpaca", config=config)
+
+
+@pytest.fixture
+def gated(fake, tmp_path):
+    """The whole gate in front of the plugin, talking to the fake server, its stream live."""
+    broker = get_broker("alpaca", config=gated_config(fake, tmp_path))
     broker.submitter.sleep = lambda seconds: None
     broker.broker._http.sleep = lambda seconds: None
+    wait_until(lambda: broker.order_stream_status()["live"])
     yield broker
     broker.close()
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still not true after {timeout}s: {condition}")
+        time.sleep(0.005)

@@ -18,6 +18,14 @@ class TestAlpacaConformance(BrokerTradingTests):
     @pytest.fixture(autouse=True)
     def _server(self, fake):
         self.url = fake.url
+        self.stream_url = fake.stream_url
+        fake.fill_market_orders = True  # as in market hours: the kit's fill test needs one
 
     def broker_options(self):
-        return {"base_url": self.url, "data_url": self.url, "read_timeout": 1, "connect_timeout": 1}
+        return {
+            "base_url": self.url,
+            "data_url": self.url,
+            "stream_url": self.stream_url,
+            "read_timeout": 1,
+            "connect_timeout": 1,
+        }

@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -104,6 +104,7 @@ class StateCache:
         self._account: Account | None = None
         self._account_at: dt.datetime | None = None
         self._account_pending: dict[int, IntentRecord] = {}
+        self._account_buys = Decimal(0)  # the value of the buys among them
         self._quotes: dict[str, tuple[dt.datetime, Quote]] = {}
 
     def __repr__(self) -> str:
@@ -187,7 +188,7 @@ class StateCache:
             self._scanned = max([marks.max_intent_id, *pending])
             self._account = account
             self._account_at = marks.at
-            self._account_pending = dict(pending)
+            self._reset_account(pending.values())
             self._quotes.clear()
             self.dirty = None
             self.last_alive = self.now()
@@ -278,7 +279,7 @@ class StateCache:
                 self._scanned = max(self._scanned, intent.intent_id)
                 if intent.status == "denied":
                     continue
-                self._account_pending[intent.intent_id] = intent
+                self._add_account(intent)
                 if intent.client_order_id not in self._by_client:
                     self._tracked[intent.intent_id] = intent
             for intent in current:
@@ -286,7 +287,7 @@ class StateCache:
                     continue
                 if intent.status in NEVER_EXECUTED:
                     del self._tracked[intent.intent_id]
-                    self._account_pending.pop(intent.intent_id, None)
+                    self._drop_account(intent.intent_id)
                     continue
                 self._tracked[intent.intent_id] = intent
                 answered = _parse_stamp(intent.updated_at)
@@ -314,13 +315,34 @@ class StateCache:
         with self._lock:
             self._account, self._account_at = fresh, now
             # Newer intents than ``mark`` are added by the next sync().
-            self._account_pending = {i.intent_id: i for i in unresolved if i.intent_id <= mark}
+            self._reset_account(i for i in unresolved if i.intent_id <= mark)
         return fresh, now
+
+    def _reset_account(self, intents: Iterable[IntentRecord]) -> None:
+        self._account_pending, self._account_buys = {}, Decimal(0)
+        for intent in intents:
+            self._add_account(intent)
+
+    def _add_account(self, intent: IntentRecord) -> None:
+        if intent.intent_id not in self._account_pending:
+            self._account_pending[intent.intent_id] = intent
+            if intent.side == "buy":
+                self._account_buys += intent.value or Decimal(0)
+
+    def _drop_account(self, intent_id: int) -> None:
+        intent = self._account_pending.pop(intent_id, None)
+        if intent is not None and intent.side == "buy":
+            self._account_buys -= intent.value or Decimal(0)
 
     def account_in_flight(self) -> list[IntentRecord]:
         """Intents admitted since the account was read (and unresolved ones)."""
         with self._lock:
             return list(self._account_pending.values())
+
+    def account_in_flight_buys(self) -> Decimal:
+        """The value of the buys among :meth:`account_in_flight`, kept as a running total."""
+        with self._lock:
+            return self._account_buys
 
     def in_flight(self) -> list[IntentRecord]:
         """Intents the positions and open orders do not show yet."""

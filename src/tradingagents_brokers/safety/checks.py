@@ -227,10 +227,7 @@ class BuyingPower(_Check):
             raise MissingData(
                 "ACCOUNT_DATA_MISSING", f"the account could not be read: {exc.message}"
             ) from None
-        in_flight = sum(
-            (i.value or Decimal(0) for i in context.account_in_flight() if i.side == "buy"),
-            Decimal(0),
-        )
+        in_flight = context.account_in_flight_buys()
         needed = order_value(request, context) + in_flight
         if needed > available:
             return self.deny(

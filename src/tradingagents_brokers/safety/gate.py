@@ -285,6 +285,7 @@ class Gate:
                 fetch_quote=lambda symbol: cache.quote(symbol, gated.get_quote),
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,
+                fetch_account_in_flight_buys=cache.account_in_flight_buys,
                 state_source="stream",
             )
         else:
@@ -328,6 +329,28 @@ class Gate:
         update: OrderUpdate | None = None,
     ) -> None:
         """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
+        if trades_log.isEnabledFor(logging.INFO):
+            self._log(kind, request, ctx, order, error)
+        self.gated.host.emit(
+            OrderEvent(
+                kind=kind,
+                broker_name=self.gated.name,
+                request=request,
+                order=order,
+                context=ctx,
+                error=error,
+                update=update,
+            )
+        )
+
+    def _log(
+        self,
+        kind: OrderEventKind,
+        request: OrderRequest | None,
+        ctx: OrderContext,
+        order: Order | None,
+        error: dict[str, Any] | None,
+    ) -> None:
         subject = request.to_dict() if request else {}
         trades_log.info(
             "%s broker=%s mode=%s source=%s symbol=%s side=%s qty=%s notional=%s "
@@ -344,17 +367,6 @@ class Gate:
             order.order_id if order else None,
             order.status.value if order else None,
             error["code"] if error else None,
-        )
-        self.gated.host.emit(
-            OrderEvent(
-                kind=kind,
-                broker_name=self.gated.name,
-                request=request,
-                order=order,
-                context=ctx,
-                error=error,
-                update=update,
-            )
         )
 
     def confirm_closes(self, requests: list[OrderRequest], ctx: OrderContext) -> None:

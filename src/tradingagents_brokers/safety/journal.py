@@ -83,12 +83,17 @@ CREATE TABLE IF NOT EXISTS intents (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS intents_recent ON intents (broker, created_at);
+CREATE INDEX IF NOT EXISTS intents_window ON intents (broker, created_at, status, dedupe_key);
 CREATE INDEX IF NOT EXISTS intents_status ON intents (broker, status);
 """
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 class Journal:
@@ -99,6 +104,8 @@ class Journal:
         self.now = now
         self.commits = 0
         self._lock = threading.RLock()
+        #: The chain's last (seq, hash), known inside the current transaction only.
+        self._head: tuple[int, str] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = connect(self.path)
@@ -133,12 +140,23 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``: one atomic, durable unit; nested calls join it."""
-        return immediate(self._db, self._lock, self._committed)
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: one atomic unit; nested calls join it.
+
+        Durable (``synchronous=FULL``) unless ``durable=False``, for records that
+        reconciliation can rebuild from the broker (its answers and updates): those
+        survive a crash of the process, and a power loss at worst takes them back
+        to what the broker is asked again at start-up.
+        """
+        return immediate(
+            self._db, self._lock, self._committed, on_begin=self._forget_head, durable=durable
+        )
 
     def _committed(self) -> None:
         self.commits += 1
+
+    def _forget_head(self) -> None:
+        self._head = None
 
     # -- events ----------------------------------------------------------------------
 
@@ -152,11 +170,12 @@ class Journal:
     ) -> int:
         """Append one event to the chain (inside the current transaction, or its own)."""
         with self.transaction():
-            last = self._db.execute(
-                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            seq = 1 if last is None else last["seq"] + 1
-            prev = GENESIS if last is None else last["hash"]
+            if self._head is None:  # first event of this transaction: read the chain's end
+                last = self._db.execute(
+                    "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                self._head = (0, GENESIS) if last is None else (last["seq"], last["hash"])
+            seq, prev = self._head[0] + 1, self._head[1]
             at = stamp(self.now())
             body = canonical(payload)
             digest = chain_hash(prev, seq, at, kind, intent_id, broker, body)
@@ -165,6 +184,7 @@ class Journal:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, at, kind, intent_id, broker, body, prev, digest),
             )
+            self._head = (seq, digest)
             return seq
 
     def events(
@@ -242,7 +262,22 @@ class Journal:
                 intent_id=intent_id,
                 broker=str(values["broker"]),
             )
-            return self.intent(intent_id)
+        return IntentRecord(
+            intent_id=intent_id,
+            client_order_id=record["client_order_id"],
+            broker=str(record["broker"]),
+            symbol=str(record["symbol"]),
+            side=str(record["side"]),
+            qty=_decimal(record.get("qty")),
+            notional=_decimal(record.get("notional")),
+            value=_decimal(record.get("value")),
+            dedupe_key=str(record["dedupe_key"]),
+            status=str(record["status"]),
+            order_id=None,
+            source=str(record["source"]),
+            created_at=at,
+            updated_at=at,
+        )
 
     def set_status(
         self,
@@ -276,51 +311,63 @@ class Journal:
         kind: str,
         event: Mapping[str, Any] | None = None,
         record_unchanged: bool = False,
-    ) -> bool:
-        """Record what the broker says of an intent's order; True when it was news.
+        current: IntentRecord | None = None,
+    ) -> str | None:
+        """Record what the broker says of an intent's order; the new status when it was news.
 
         The projection only moves forward (see :func:`advances`): a duplicate or
-        an observation that arrived out of order changes nothing, and its event
-        is appended only with ``record_unchanged`` (a submission's answer is
+        an observation that arrived out of order changes nothing (None), and its
+        event is appended only with ``record_unchanged`` (a submission's answer is
         always kept). A final status is never left, though a larger filled
-        quantity is still taken.
+        quantity is still taken. The record is not durable on its own
+        (``transaction(durable=False)``): reconciliation can ask the broker again.
+        ``current``, the intent as the caller just read it, saves a look-up when
+        the observation turns out to be no news.
         """
-        status = str(order.status.value)
-        filled = Decimal(order.filled_qty)
-        with self.transaction():
+        if not record_unchanged:
+            seen = current if current is not None else self.intent(intent_id)
+            if self._change(seen, order) is None:
+                return None  # no news: no write transaction, no lock taken from the gate
+        with self.transaction(durable=False):
             current = self.intent(intent_id)
-            forward = advances(current.status, current.filled_qty, status, filled)
-            moved = current.order_id is not None and order.order_id != current.order_id
-            news = current.status != "denied" and (forward or moved)
-            to = current.status
-            if forward and not (current.status in FINAL_STATUSES and progress(status) < 4):
-                to = status
-            if news:
+            change = self._change(current, order)
+            if change is not None:
                 self._db.execute(
                     "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
                     "WHERE intent_id = ?",
                     (
-                        to,
+                        change,
                         order.order_id,
-                        str(max(filled, current.filled_qty)),
+                        str(max(Decimal(order.filled_qty), current.filled_qty)),
                         stamp(self.now()),
                         intent_id,
                     ),
                 )
-            if news or record_unchanged:
-                self.append(
-                    kind,
-                    {
-                        "from": current.status,
-                        "to": to,
-                        "order_id": order.order_id,
-                        "filled_qty": str(filled),
-                        **(event or {}),
-                    },
-                    intent_id=intent_id,
-                    broker=current.broker,
-                )
-        return news
+            self.append(
+                kind,
+                {
+                    "from": current.status,
+                    "to": change or current.status,
+                    "order_id": order.order_id,
+                    "filled_qty": str(order.filled_qty),
+                    **(event or {}),
+                },
+                intent_id=intent_id,
+                broker=current.broker,
+            )
+        return change
+
+    @staticmethod
+    def _change(current: IntentRecord, order: Any) -> str | None:
+        """The status ``order`` moves ``current`` to, or None when it is no news."""
+        status, filled = str(order.status.value), Decimal(order.filled_qty)
+        forward = advances(current.status, current.filled_qty, status, filled)
+        moved = current.order_id is not None and order.order_id != current.order_id
+        if current.status == "denied" or not (forward or moved):
+            return None
+        if forward and not (current.status in FINAL_STATUSES and progress(status) < 4):
+            return status
+        return current.status
 
     def max_intent_id(self) -> int:
         """The newest intent's id (0 in an empty journal)."""

@@ -95,29 +95,30 @@ def reconcile(
                     continue  # still gone: already reported
                 # Unknown outcome and no order: it never reached the broker. An order the
                 # broker acknowledged and then forgot is drift a person should look at.
-                status = "not_placed" if intent.unresolved else "missing"
+                verdict = "not_placed" if intent.unresolved else "missing"
                 journal.set_status(
                     intent.intent_id,
-                    status,
+                    verdict,
                     kind="reconcile",
                     event={"reason": "the broker has no order with this id"},
                 )
                 changed.append(
-                    {"client_order_id": intent.client_order_id, "from": intent.status, "to": status}
+                    {
+                        "client_order_id": intent.client_order_id,
+                        "from": intent.status,
+                        "to": verdict,
+                    }
                 )
                 continue
             except BrokerError as exc:
                 failed.append({"client_order_id": intent.client_order_id, "error": exc.message})
                 continue
-        if journal.observe(
+        status = journal.observe(
             intent.intent_id, order, kind="reconcile", event={"order": order.to_dict()}
-        ):
+        )
+        if status is not None:
             changed.append(
-                {
-                    "client_order_id": intent.client_order_id,
-                    "from": intent.status,
-                    "to": journal.intent(intent.intent_id).status,
-                }
+                {"client_order_id": intent.client_order_id, "from": intent.status, "to": status}
             )
     return ReconcileReport(checked, tuple(changed), tuple(failed), rechecked)
 

@@ -9,8 +9,11 @@ only once both succeed). Each update is then, in this order:
    status and filled quantity only move forward, so duplicates and late
    messages change nothing;
 2. applied to the state cache;
-3. reported to ``on_order_event`` when the journal changed, unless this
-   process is still submitting that order (the gate reports its own outcome).
+3. reported to ``on_order_event`` when the journal changed.
+
+While this process is still submitting an order, that order's updates only
+reach the cache; the submitter journals them after the broker's answer (see
+:meth:`StreamConsumer.submitting`), so each change is recorded and reported once.
 
 An update for an order the journal never placed (a "foreign" order, placed on
 the broker's website for instance) is journaled as such and makes the cache
@@ -24,7 +27,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from ..decisions import OrderContext
 from ..errors import BrokerError
@@ -32,16 +38,27 @@ from ..events import kind_of_status
 from ..streams import OrderStream, OrderUpdate
 from .cache import StateCache
 from .reconcile import reconcile
+from .records import IntentRecord, advances
 
 if TYPE_CHECKING:
     from ..gateway import GatedBroker
 
-__all__ = ["StreamConsumer"]
+__all__ = ["StreamConsumer", "Submission"]
 
 log = logging.getLogger("tradingagents.broker")
 
 #: A doubtful cache is refreshed at most this often (seconds), whatever the stream says.
 REFRESH_INTERVAL = 1.0
+
+
+@attrs.define
+class Submission:
+    """One order this process is submitting: the updates parked meanwhile, what was recorded."""
+
+    intent_id: int
+    parked: list[OrderUpdate] = attrs.field(factory=list)
+    #: The journal's (status, filled quantity) once the submitter recorded the answer.
+    recorded: tuple[str, Decimal] | None = None
 
 
 class StreamConsumer:
@@ -52,7 +69,8 @@ class StreamConsumer:
         self.cache = cache
         self.stream: OrderStream | None = None
         self.updates = 0
-        self._own: set[str] = set()
+        self._closed = False
+        self._own: dict[str, Submission] = {}
         self._own_lock = threading.Lock()
         self._last_refresh: float | None = None
         #: Seconds between two snapshots a doubtful cache may take.
@@ -65,6 +83,7 @@ class StreamConsumer:
 
     def start(self) -> bool:
         """Subscribe to the broker's order updates; False when it offers none."""
+        self._closed = False
         gated = self.gated
         self.stream = gated.host.subscribe_order_updates(gated.name, gated.broker, self)
         if self.stream is None:
@@ -82,6 +101,8 @@ class StreamConsumer:
             log.warning("the %s order stream failed: %s", self.gated.name, type(exc).__name__)
 
     def close(self) -> None:
+        """Stop listening; what the stream still delivers afterwards is ignored."""
+        self._closed = True
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.close()
@@ -93,38 +114,60 @@ class StreamConsumer:
         return self.start()
 
     @contextmanager
-    def submitting(self, client_order_id: str) -> Iterator[None]:
-        """While this process submits an order, its outcome is the gate's to report."""
+    def submitting(self, intent: IntentRecord) -> Iterator[Submission]:
+        """While this process submits an order, its outcome is the gate's to record and report.
+
+        Updates of that order that arrive meanwhile update the cache at once but are
+        parked, not journaled: the submitter records the broker's answer first
+        (``Submission.recorded``), then the parked updates that say more than the
+        answer are journaled. The stream and the gate never write the same order's
+        record at the same time, and a parked update that adds nothing costs no
+        journal access.
+        """
+        submission = Submission(intent.intent_id)
         with self._own_lock:
-            self._own.add(client_order_id)
+            self._own[intent.client_order_id] = submission
         try:
-            yield
+            yield submission
         finally:
             with self._own_lock:
-                self._own.discard(client_order_id)
+                self._own.pop(intent.client_order_id, None)
+            for update in submission.parked:
+                if submission.recorded is None or advances(
+                    *submission.recorded, update.order.status.value, update.order.filled_qty
+                ):
+                    self._journal_update(update)
 
     # -- the listener -----------------------------------------------------------------
 
     def on_connected(self) -> None:
+        if self._closed:
+            return
         self.cache.connect()
         log.info("the %s order stream is connected; reconciling", self.gated.name)
         self.refresh()
 
     def on_alive(self) -> None:
+        if self._closed:
+            return
         self.cache.alive()
         self._refresh_if_doubtful()
 
     def on_disconnected(self, reason: str) -> None:
+        if self._closed:
+            return
         self.cache.disconnect(reason)
         log.warning("the %s order stream dropped: %s", self.gated.name, reason)
 
     def on_update(self, update: OrderUpdate) -> None:
-        self.updates += 1
+        if self._closed:
+            return
         try:
             self._handle(update)
-        except Exception as exc:
+        except Exception as exc:  # never let one message stop the stream
             self.cache.mark_dirty(f"an order update could not be handled ({type(exc).__name__})")
             log.exception("the %s order stream's update could not be handled", self.gated.name)
+        self.updates += 1  # handled
         self.cache.alive()
         self._refresh_if_doubtful()
 
@@ -159,6 +202,16 @@ class StreamConsumer:
         return True
 
     def _handle(self, update: OrderUpdate) -> None:
+        with self._own_lock:
+            submission = self._own.get(update.order.client_order_id)
+            if submission is not None:
+                submission.parked.append(update)
+        if submission is not None:
+            self.cache.apply(update.order, intent_id=submission.intent_id)
+            return
+        self._journal_update(update)
+
+    def _journal_update(self, update: OrderUpdate) -> None:
         gated, order = self.gated, update.order
         payload: dict[str, Any] = {"update": update.to_dict()}
         try:
@@ -166,21 +219,19 @@ class StreamConsumer:
         except KeyError:
             intent = None
         if intent is not None and intent.broker == gated.name:
-            news = gated.journal.observe(
-                intent.intent_id, order, kind="order_update", event=payload
+            status = gated.journal.observe(
+                intent.intent_id, order, kind="order_update", event=payload, current=intent
             )
             self.cache.apply(order, intent_id=intent.intent_id)
-            with self._own_lock:
-                reported_by_gate = order.client_order_id in self._own
-            if news and not reported_by_gate:
-                status = gated.journal.intent(intent.intent_id).status
+            if status is not None:
                 context = OrderContext(source=intent.source)  # type: ignore[arg-type]
                 gated.gate.record(kind_of_status(status), None, context, order=order, update=update)
             return
         if self.cache.knows(order.order_id):
-            # Our own order that is not an intent: a close, or a replacement.
+            # Not an intent, but an order the cache counts from a known point: a close or
+            # a replacement made here, or an order placed elsewhere that a snapshot read.
             if self.cache.apply(order) == "news":
-                gated.journal.append("order_update", {**payload, "own": True}, broker=gated.name)
+                gated.journal.append("order_update", payload, broker=gated.name)
             return
         gated.journal.append("foreign_order_update", payload, broker=gated.name)
         self.cache.mark_dirty(

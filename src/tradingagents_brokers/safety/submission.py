@@ -26,6 +26,7 @@ from ..errors import (
 from ..events import kind_of_status
 from ..orders import Order, OrderRequest
 from .journal import IntentRecord
+from .stream import Submission
 
 if TYPE_CHECKING:
     from ..gateway import GatedBroker
@@ -55,10 +56,12 @@ class Submitter:
         self.sleep = sleep
 
     def send(self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext) -> Order:
-        with self.gated.stream.submitting(intent.client_order_id):
-            return self._send(intent, request, ctx)
+        with self.gated.stream.submitting(intent) as submission:
+            return self._send(intent, request, ctx, submission)
 
-    def _send(self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext) -> Order:
+    def _send(
+        self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext, submission: Submission
+    ) -> Order:
         gated, journal = self.gated, self.gated.journal
         coid = intent.client_order_id
         attempt = 1
@@ -107,15 +110,17 @@ class Submitter:
                 )
                 return self._unknown(intent, request, ctx, error)
             # The stream may have told the journal more already: it only moves forward.
-            journal.observe(
-                intent.intent_id,
-                order,
-                kind="broker_answer",
-                event={"attempt": attempt, "order": order.to_dict()},
-                record_unchanged=True,
+            status = (
+                journal.observe(
+                    intent.intent_id,
+                    order,
+                    kind="broker_answer",
+                    event={"attempt": attempt, "order": order.to_dict()},
+                    record_unchanged=True,
+                )
+                or journal.intent(intent.intent_id).status
             )
             gated.cache.apply(order, intent_id=intent.intent_id)
-            status = journal.intent(intent.intent_id).status
             gated.record(kind_of_status(status), request, ctx, order=order)
             return order
 

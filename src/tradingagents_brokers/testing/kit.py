@@ -16,7 +16,10 @@ Two levels, modelled on langchain-tests::
 * :class:`BrokerTradingTests` (trading): account and position shapes, place ->
   look up by id and by client order id -> cancel, replace, close, the gate keeps
   refused orders away from the broker, unknown outcomes and duplicate client
-  order ids resolve to the one order, and the ``to_dict()`` contracts.
+  order ids resolve to the one order, and the ``to_dict()`` contracts. Brokers
+  that declare ``order_updates`` also prove their stream: an update for every
+  state change (a marketable order must fill where the tests run), and nothing
+  missed once a dropped stream is back and reconciled.
 
 Tests of a capability run only for brokers that declare it, and a broker that
 declares a capability must pass them. A test your broker cannot pass is
@@ -26,7 +29,8 @@ without that mark is an error at collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -50,6 +54,7 @@ from .. import (
 )
 from ..models import ACCOUNT_FIELDS, POSITION_FIELDS
 from ..orders import ORDER_FIELDS
+from ..streams import OrderStream, OrderUpdate
 
 __all__ = ["BrokerConformanceTests", "BrokerTradingTests", "plugin_errors"]
 
@@ -271,3 +276,130 @@ class BrokerTradingTests(BrokerConformanceTests):
         with pytest.raises(DuplicateClientOrderIdError):
             gated.broker.place_order(request)
         gated.cancel_order(first.order_id)
+
+    # -- the order stream (brokers that declare order_updates) -----------------------
+
+    #: How long to wait for an update to arrive.
+    stream_timeout: ClassVar[float] = 10.0
+
+    @pytest.fixture
+    def streaming(self, gated: GatedBroker) -> GatedBroker:
+        if not gated.capabilities.order_updates:
+            pytest.skip("the broker declares no order_updates")
+        assert gated.stream.stream is not None, (
+            "the broker declares order_updates but subscribe_order_updates returned nothing"
+        )
+        _until(
+            lambda: bool(gated.order_stream_status()["live"]),
+            [gated.stream.stream],
+            self.stream_timeout,
+            "the order stream never went live: call on_connected once subscribed, and "
+            "on_alive now and then",
+        )
+        return gated
+
+    def test_order_updates_report_every_state_change(self, streaming: GatedBroker) -> None:
+        recorder = _Recorder()
+        stream = streaming.host.subscribe_order_updates(streaming.name, streaming.broker, recorder)
+        try:
+            polled = [stream, streaming.stream.stream]
+            _until(lambda: recorder.connected > 0, polled, self.stream_timeout, "no on_connected")
+            resting = self._resting(streaming)
+            _until(
+                lambda: any(
+                    s not in ("canceled", "filled")
+                    for s in recorder.statuses(resting.client_order_id)
+                ),
+                polled,
+                self.stream_timeout,
+                "no update for a new order (its client_order_id must be the gate's)",
+            )
+            streaming.cancel_order(resting.order_id)
+            _until(
+                lambda: "canceled" in recorder.statuses(resting.client_order_id),
+                polled,
+                self.stream_timeout,
+                "no 'canceled' update after a cancel",
+            )
+            market = streaming.place_order(symbol=self.symbol, side="buy", qty=1)
+            _until(
+                lambda: "filled" in recorder.statuses(market.client_order_id),
+                polled,
+                self.stream_timeout,
+                "no 'filled' update for a marketable order",
+            )
+            fills = [
+                u for u in recorder.updates if u.order.client_order_id == market.client_order_id
+            ]
+            assert fills[-1].order.filled_qty == 1, "a fill's order carries its filled_qty"
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def test_nothing_is_missed_once_a_dropped_stream_is_back(self, streaming: GatedBroker) -> None:
+        streaming.stream.close()  # the connection drops; what happens now is not streamed
+        first = self._resting(streaming)
+        streaming.cancel_order(first.order_id)
+        second = self._resting(streaming, qty=2)
+        assert streaming.restart_order_stream()
+        _until(
+            lambda: bool(streaming.order_stream_status()["live"]),
+            [streaming.stream.stream],
+            self.stream_timeout,
+            "the stream did not come back after a restart",
+        )
+        book = {o.order_id for o in streaming.get_orders("open")}
+        assert second.order_id in book
+        assert {o.order_id for o in streaming.cache.open_orders()} == book, (
+            "after a reconnect the cache must hold the broker's open orders"
+        )
+        for position in streaming.get_positions():
+            assert streaming.cache.position_qty(position.symbol) == position.qty
+        for intent in streaming.journal.intents():
+            status = streaming.get_order_by_client_id(intent.client_order_id).status.value
+            assert intent.status == status, (
+                f"the journal says {intent.status} for {intent.client_order_id}, the broker "
+                f"{status}: reconcile on every connect"
+            )
+        streaming.cancel_order(second.order_id)
+
+
+class _Recorder:
+    """A listener that keeps what a broker's stream delivers."""
+
+    def __init__(self) -> None:
+        self.connected = 0
+        self.updates: list[OrderUpdate] = []
+
+    def on_connected(self) -> None:
+        self.connected += 1
+
+    def on_update(self, update: OrderUpdate) -> None:
+        self.updates.append(update)
+
+    def on_alive(self) -> None:
+        return None
+
+    def on_disconnected(self, reason: str) -> None:
+        return None
+
+    def statuses(self, client_order_id: str) -> list[str]:
+        return [
+            u.order.status.value for u in self.updates if u.order.client_order_id == client_order_id
+        ]
+
+
+def _until(
+    condition: Callable[[], bool], streams: list[OrderStream | None], timeout: float, what: str
+) -> None:
+    """Poll pull-based streams and wait until ``condition`` holds, or fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for stream in streams:
+            if stream is not None:
+                stream.poll()
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} (waited {timeout:g}s)", pytrace=False)
+        time.sleep(0.01)

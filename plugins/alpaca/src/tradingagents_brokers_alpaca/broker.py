@@ -29,6 +29,7 @@ from tradingagents_brokers.models import (
     Position,
     Quote,
 )
+from tradingagents_brokers.streams import OrderStream, OrderUpdateListener
 
 from . import mapping
 from .errors import map_error
@@ -46,11 +47,20 @@ ASSET_TTL = 600.0
 OPTIONS = {
     "base_url": str,
     "data_url": str,
+    "stream_url": str,
     "connect_timeout": float,
     "read_timeout": float,
     "max_requests_per_minute": int,
     "read_retries": int,
+    "stream_heartbeat_seconds": float,
 }
+#: Options that must be above zero.
+_POSITIVE = (
+    "connect_timeout",
+    "read_timeout",
+    "max_requests_per_minute",
+    "stream_heartbeat_seconds",
+)
 
 
 def _option(options: Mapping[str, Any], name: str, default: Any) -> Any:
@@ -64,7 +74,13 @@ def _option(options: Mapping[str, Any], name: str, default: Any) -> Any:
         ) from None
     if kind in (int, float) and (converted < 0 or converted != converted):
         raise BrokerConfigurationError(f"broker_options.alpaca.{name} must not be negative")
-    if name in ("connect_timeout", "read_timeout", "max_requests_per_minute") and converted <= 0:
+    positive = (
+        "connect_timeout",
+        "read_timeout",
+        "max_requests_per_minute",
+        "stream_heartbeat_seconds",
+    )
+    if name in positive and converted <= 0:
         raise BrokerConfigurationError(f"broker_options.alpaca.{name} must be above 0")
     return converted
 
@@ -88,19 +104,36 @@ def _credentials(mode: TradingMode) -> tuple[str, str]:
     return values[0], values[1]
 
 
-def _base_url(mode: TradingMode, configured: str | None) -> str:
-    url = (configured or (LIVE_URL if mode is TradingMode.LIVE else PAPER_URL)).rstrip("/")
+def _check_host(mode: TradingMode, url: str, option: str) -> str:
+    """Refuse Alpaca's live host in paper mode, and its paper host in live mode."""
     host = urlparse(url).hostname or ""
     if mode is TradingMode.PAPER and host == urlparse(LIVE_URL).hostname:
         raise BrokerConfigurationError(
-            "broker_options.alpaca.base_url points at Alpaca's live host in paper mode; "
+            f"broker_options.alpaca.{option} points at Alpaca's live host in paper mode; "
             "live trading goes through broker_mode = 'live' and the live opt-in"
         )
     if mode is TradingMode.LIVE and host == urlparse(PAPER_URL).hostname:
         raise BrokerConfigurationError(
-            "broker_mode is 'live' but broker_options.alpaca.base_url is the paper host"
+            f"broker_mode is 'live' but broker_options.alpaca.{option} is the paper host"
         )
     return url
+
+
+def _base_url(mode: TradingMode, configured: str | None) -> str:
+    url = (configured or (LIVE_URL if mode is TradingMode.LIVE else PAPER_URL)).rstrip("/")
+    return _check_host(mode, url, "base_url")
+
+
+def _stream_url(mode: TradingMode, base_url: str, configured: str | None) -> str:
+    """The trade_updates websocket: ``stream_url``, else the REST host's ``/stream``.
+
+    Alpaca serves it there (``wss://paper-api.alpaca.markets/stream``), so a paper
+    base URL gives the paper stream and a live one the live stream.
+    """
+    if configured:
+        return _check_host(mode, configured.rstrip("/"), "stream_url")
+    scheme, rest = base_url.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/stream"
 
 
 def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
@@ -131,7 +164,15 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
         read_retries=_option(options, "read_retries", 3),
     )
     data_url = str(options.get("data_url") or DATA_URL).rstrip("/")
-    return AlpacaBroker(transport, base_url=base_url, data_url=data_url)
+    return AlpacaBroker(
+        transport,
+        base_url=base_url,
+        data_url=data_url,
+        mode=settings.mode,
+        stream_url=_stream_url(settings.mode, base_url, options.get("stream_url")),
+        heartbeat=_option(options, "stream_heartbeat_seconds", 5.0),
+        connect_timeout=_option(options, "connect_timeout", 5.0),
+    )
 
 
 class AlpacaBroker:
@@ -143,11 +184,19 @@ class AlpacaBroker:
         *,
         base_url: str,
         data_url: str = DATA_URL,
+        mode: TradingMode = TradingMode.PAPER,
+        stream_url: str | None = None,
+        heartbeat: float = 5.0,
+        connect_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = transport
         self.base_url = base_url
         self.data_url = data_url
+        self.mode = mode
+        self.stream_url = stream_url or _stream_url(mode, base_url, None)
+        self.heartbeat = heartbeat
+        self.connect_timeout = connect_timeout
         self._clock = clock
         self._assets: dict[str, tuple[float, Asset]] = {}
 
@@ -160,6 +209,20 @@ class AlpacaBroker:
 
     def close(self) -> None:
         self._http.close()
+
+    def subscribe_order_updates(self, listener: OrderUpdateListener) -> OrderStream:
+        """Stream this account's trade updates (see :mod:`.stream`)."""
+        from .stream import AlpacaOrderStream
+
+        key, secret = _credentials(self.mode)
+        return AlpacaOrderStream(
+            key,
+            secret,
+            self.stream_url,
+            listener,
+            heartbeat=self.heartbeat,
+            connect_timeout=self.connect_timeout,
+        )
 
     # -- orders ----------------------------------------------------------------------
 

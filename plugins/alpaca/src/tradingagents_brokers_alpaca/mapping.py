@@ -30,6 +30,7 @@ from tradingagents_brokers import (
 from tradingagents_brokers._numbers import decimal_places, format_decimal
 
 __all__ = [
+    "exact",
     "order_body",
     "replace_body",
     "to_account",
@@ -54,14 +55,14 @@ _KNOWN = {
 _FALLBACK = {"order_class": "simple"}
 
 
-def _exact(value: Any) -> Any:
+def exact(value: Any) -> Any:
     """JSON numbers arrive as floats; the core takes Decimals, so read them through their text."""
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, list):
-        return [_exact(v) for v in value]
+        return [exact(v) for v in value]
     if isinstance(value, dict):
-        return {k: _exact(v) for k, v in value.items()}
+        return {k: exact(v) for k, v in value.items()}
     return value
 
 
@@ -85,7 +86,7 @@ def _choice(data: Mapping[str, Any], field: str, *keys: str) -> str:
 
 def to_order(data: Mapping[str, Any]) -> Order:
     """An Alpaca order (``GET/POST /v2/orders``) as the core's :class:`Order`."""
-    data = _exact(data)
+    data = exact(data)
     try:
         return Order(
             order_id=str(data["id"]),
@@ -116,7 +117,7 @@ def to_order(data: Mapping[str, Any]) -> Order:
 
 
 def to_position(data: Mapping[str, Any]) -> Position:
-    data = _exact(data)
+    data = exact(data)
     side = str(data.get("side") or "long").lower()
     return Position(
         symbol=str(data["symbol"]),
@@ -133,7 +134,7 @@ def to_position(data: Mapping[str, Any]) -> Position:
 
 
 def to_account(data: Mapping[str, Any]) -> Account:
-    data = _exact(data)
+    data = exact(data)
     count = data.get("daytrade_count")
     return Account(
         account_number=str(data.get("account_number") or data.get("id") or ""),
@@ -155,7 +156,7 @@ def to_account(data: Mapping[str, Any]) -> Account:
 
 def to_portfolio_history(data: Mapping[str, Any]) -> PortfolioHistory:
     """Points with no equity value (Alpaca sends nulls for days without data) are left out."""
-    data = _exact(data)
+    data = exact(data)
     rows = zip(
         data.get("timestamp") or [],
         data.get("equity") or [],
@@ -183,7 +184,7 @@ def _epoch(value: Any) -> dt.datetime:
 
 
 def to_clock(data: Mapping[str, Any]) -> Clock:
-    data = _exact(data)
+    data = exact(data)
     return Clock(
         timestamp=data["timestamp"],
         is_open=bool(data.get("is_open")),
@@ -193,7 +194,7 @@ def to_clock(data: Mapping[str, Any]) -> Clock:
 
 
 def to_asset(data: Mapping[str, Any]) -> Asset:
-    data = _exact(data)
+    data = exact(data)
     return Asset(
         symbol=str(data["symbol"]),
         tradable=bool(data.get("tradable")),
@@ -206,7 +207,7 @@ def to_asset(data: Mapping[str, Any]) -> Asset:
 
 def to_quote(symbol: str, data: Mapping[str, Any]) -> Quote:
     """``GET /v2/stocks/{symbol}/trades/latest`` of the market-data API."""
-    trade = _exact(data.get("trade") or {})
+    trade = exact(data.get("trade") or {})
     if not trade.get("p") or not trade.get("t"):
         raise BrokerAPIError(f"Alpaca has no recent trade price for {symbol}")
     return Quote(

@@ -22,6 +22,7 @@ CAPABILITIES = BrokerCapabilities(
     notional=True,
     short_selling=True,
     extended_hours=True,
+    order_updates=True,
 )
 
 

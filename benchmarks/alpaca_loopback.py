@@ -1,0 +1,197 @@
+"""P1: a gated Alpaca order against raw alpaca-py, on one loopback Alpaca emulator.
+
+Both send ``POST /v2/orders`` (a resting limit buy) to the same emulator
+(``plugins/alpaca/tests/fake_alpaca.py``, HTTP and the trade_updates websocket),
+which runs in a process of its own as a real server would, in one run,
+interleaved in rounds so both see the same machine. The gated broker runs with
+the default configuration (but for the client-side rate limit, which would
+throttle the raw client just the same at Alpaca) and its order stream live:
+the figure is the ratio of medians, at 0 and at 1,000 open orders, and the HTTP
+requests each gated order cost (counted at the gated broker's HTTP session).
+
+Run with ``nox -s bench`` (which installs the Alpaca plugin), or
+``python benchmarks/alpaca_loopback.py`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins" / "alpaca"))
+
+RATIO_BUDGET = 1.5
+RATIO_STRETCH = 1.25
+ROUNDS = 12
+PER_ROUND = 25
+SYMBOLS = [f"S{n}" for n in range(20)]
+
+
+def _raw_client(url: str) -> Any:
+    from alpaca.trading.client import TradingClient
+
+    return TradingClient("BENCH-KEY-ID", "BENCH-SECRET-KEY", paper=True, url_override=url)
+
+
+def _raw_order(client: Any, symbol: str) -> None:
+    from alpaca.trading.enums import OrderSide, TimeInForce
+    from alpaca.trading.requests import LimitOrderRequest
+
+    client.submit_order(
+        LimitOrderRequest(
+            symbol=symbol,
+            qty=1,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=180,
+            client_order_id=f"raw-{uuid.uuid4().hex}",
+        )
+    )
+
+
+def _gated(fake: Any, state: str) -> Any:
+    from tradingagents_brokers import get_broker
+
+    config = {
+        "trading_broker": "alpaca",
+        "state_dir": state,
+        "duplicate_window_seconds": 0,
+        "max_orders_per_second": 10**6,
+        "max_orders_per_minute": 10**6,
+        "broker_options": {
+            "alpaca": {
+                "base_url": fake.url,
+                "data_url": fake.url,
+                "stream_url": fake.stream_url,
+                # no rate limit on loopback; the real 200 a minute applies to raw clients too
+                "max_requests_per_minute": 10**6,
+            }
+        },
+    }
+    gated = get_broker("alpaca", config=config)
+    deadline = time.monotonic() + 10
+    while not gated.order_stream_status()["live"]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the stream never went live: {gated.order_stream_status()}")
+        time.sleep(0.01)
+    return gated
+
+
+def _gated_order(gated: Any, symbol: str) -> None:
+    gated.place_order(
+        symbol=symbol, side="buy", qty=1, order_type="limit", limit_price=180, time_in_force="gtc"
+    )
+
+
+def _serve(conn: Any, open_orders: int) -> None:  # pragma: no cover - the server process
+    from tests.fake_alpaca import FakeAlpaca
+
+    with FakeAlpaca() as fake:
+        fake.unstreamed = ("raw-",)  # raw orders stand for another account's: not streamed
+        for n in range(open_orders):
+            body = {"symbol": f"Q{n % 50}", "side": "buy", "type": "limit", "time_in_force": "gtc"}
+            fake.new_order({**body, "qty": "1", "limit_price": "1", "client_order_id": f"seed-{n}"})
+        conn.send((fake.url, fake.stream_url))
+        conn.recv()  # until the benchmark is done
+
+
+class _Server:
+    """The emulator in a child process; ``url`` and ``stream_url`` to reach it."""
+
+    def __init__(self, open_orders: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, open_orders), daemon=True)
+        self._process.start()
+        self.url, self.stream_url = self._conn.recv()
+
+    def __enter__(self) -> _Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send("stop")
+        self._process.join(10)
+
+
+def _count_requests(gated: Any) -> list[int]:
+    """A counter of the HTTP requests the gated broker's session sends."""
+    session = gated.broker._http._client._session
+    sent = [0]
+    real = session.send
+
+    def counting(request: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return real(request, **kwargs)
+
+    session.send = counting
+    return sent
+
+
+def measure(open_orders: int) -> dict[str, float]:
+    """Median seconds per order, raw and gated, and the requests per gated order."""
+    with _Server(open_orders) as fake, tempfile.TemporaryDirectory() as state:
+        raw = _raw_client(fake.url)
+        gated = _gated(fake, state)
+        sent = _count_requests(gated)
+        for symbol in SYMBOLS:  # warm: each symbol's asset and first quote
+            _raw_order(raw, symbol)
+            _gated_order(gated, symbol)
+        raw_times: list[float] = []
+        gated_times: list[float] = []
+        costs: list[int] = []
+        for round_ in range(ROUNDS):
+            for n in range(PER_ROUND):
+                start = time.perf_counter()
+                _raw_order(raw, SYMBOLS[n % len(SYMBOLS)])
+                raw_times.append(time.perf_counter() - start)
+            for n in range(PER_ROUND):
+                before = sent[0]
+                start = time.perf_counter()
+                _gated_order(gated, SYMBOLS[(n + round_) % len(SYMBOLS)])
+                gated_times.append(time.perf_counter() - start)
+                costs.append(sent[0] - before)
+        status = gated.order_stream_status()
+        gated.close()
+    return {
+        "raw_ms": statistics.median(raw_times) * 1000,
+        "gated_ms": statistics.median(gated_times) * 1000,
+        "requests_per_order": sum(costs) / len(costs),
+        "one_request": sum(1 for c in costs if c == 1) / len(costs),
+        "orders": len(costs),
+        "live": bool(status["live"]),
+    }
+
+
+def main() -> int:
+    os.environ.setdefault("ALPACA_PAPER_API_KEY", "BENCH-KEY-ID")
+    os.environ.setdefault("ALPACA_PAPER_SECRET_KEY", "BENCH-SECRET-KEY")
+    over = []
+    print("P1: gated Alpaca order vs raw alpaca-py, one loopback emulator, warm cache")
+    for open_orders in (0, 1000):
+        figures = measure(open_orders)
+        ratio = figures["gated_ms"] / figures["raw_ms"]
+        print(
+            f"  {open_orders:>5} open orders: raw {figures['raw_ms']:.2f} ms, gated "
+            f"{figures['gated_ms']:.2f} ms median -> {ratio:.2f}x (budget {RATIO_BUDGET}x, "
+            f"stretch {RATIO_STRETCH}x); {figures['requests_per_order']:.3f} HTTP requests per "
+            f"gated order, {figures['one_request']:.1%} of {figures['orders']:.0f} cost exactly "
+            f"one; stream live: {figures['live']}"
+        )
+        if ratio > RATIO_BUDGET:
+            over.append(f"P1 ratio at {open_orders} open orders")
+        if not figures["live"]:
+            over.append("the stream was not live at the end")
+    print("over budget: " + ", ".join(over) if over else "P1 within budget")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

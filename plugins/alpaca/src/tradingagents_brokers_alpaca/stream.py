@@ -1,0 +1,203 @@
+"""Alpaca's ``trade_updates`` websocket as the core's order stream, through alpaca-py.
+
+alpaca-py's ``TradingStream`` connects, authenticates, listens to
+``trade_updates`` and reconnects with backoff; it runs its own asyncio loop (so
+it runs here in a thread of its own). It says nothing about its connection, so
+a small subclass adds what the core's listener needs:
+
+* ``on_connected`` when Alpaca acknowledges the ``listen`` (every (re)connect);
+* ``on_disconnected`` when the socket closes, and on a failed authentication;
+* ``on_alive`` after each answered heartbeat ping (``stream_heartbeat_seconds``);
+  an unanswered one closes the socket, which makes alpaca-py reconnect.
+
+The listener's methods block (they read from Alpaca and write the journal), so
+they run one at a time on a worker thread while the loop keeps serving the
+socket; the next message waits for the previous one to be handled, which keeps
+them in order. The subclass reads two private hooks of ``TradingStream``
+(``_dispatch``, ``close``), pinned like the REST client's by ``alpaca-py<0.45``
+and by the tests. The keys live only inside alpaca-py's objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from typing import Any, cast
+
+from alpaca.trading.stream import TradingStream
+
+from tradingagents_brokers import BrokerError
+from tradingagents_brokers.streams import OrderUpdate, OrderUpdateListener
+
+from . import mapping
+
+__all__ = ["AlpacaOrderStream", "to_update"]
+
+log = logging.getLogger("tradingagents.broker.alpaca")
+
+
+def to_update(data: dict[str, Any]) -> OrderUpdate:
+    """One ``trade_updates`` message's ``data`` as an :class:`OrderUpdate`."""
+    return OrderUpdate(
+        event=data.get("event"),
+        order=mapping.to_order(data.get("order") or {}),
+        at=data.get("timestamp") or None,
+        execution_id=data.get("execution_id"),
+        qty=mapping.exact(data.get("qty")),
+        price=mapping.exact(data.get("price")),
+        position_qty=mapping.exact(data.get("position_qty")),
+    )
+
+
+class _TradeUpdates(TradingStream):
+    """``TradingStream`` that reports its connection to :class:`AlpacaOrderStream`."""
+
+    # alpaca-py leaves this unannotated (initialised to None); give it its real type.
+    _ws: Any
+
+    def __init__(self, key: str, secret: str, url: str, owner: AlpacaOrderStream) -> None:
+        super().__init__(
+            key,
+            secret,
+            raw_data=True,
+            url_override=url,
+            # The heartbeat below replaces the library's keepalive pings.
+            websocket_params={
+                "ping_interval": None,
+                "max_queue": 1024,
+                "open_timeout": owner.connect_timeout,
+                "close_timeout": 1,
+            },
+        )
+        self._owner = owner
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.subscribe_trade_updates(self._on_trade_update)
+
+    async def _on_trade_update(self, message: dict[str, Any]) -> None:
+        await self._owner.deliver("update", message.get("data") or {})
+
+    async def _auth(self) -> None:
+        try:
+            await super()._auth()  # type: ignore[no-untyped-call]
+        except ValueError:
+            self._owner.reason = "Alpaca refused the stream's keys"  # told when it closes
+            raise
+
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        if msg.get("stream") == "listening":
+            if "trade_updates" in ((msg.get("data") or {}).get("streams") or []):
+                await self._owner.deliver("connected")
+                self._heartbeat = asyncio.ensure_future(self._beat())
+            return
+        await super()._dispatch(msg)
+
+    async def _beat(self) -> None:
+        interval = self._owner.heartbeat
+        while self._ws is not None:
+            await asyncio.sleep(interval)
+            socket = self._ws
+            if socket is None:
+                return
+            try:
+                pong = await socket.ping()
+                await asyncio.wait_for(pong, timeout=interval)
+            except Exception:  # noqa: BLE001 - no answer: drop the socket, alpaca-py reconnects
+                self._owner.reason = "a heartbeat went unanswered"
+                await socket.close()
+                return
+            await self._owner.deliver("alive")
+
+    async def close(self) -> None:
+        had_socket = self._ws is not None
+        if self._heartbeat is not None and self._heartbeat is not asyncio.current_task():
+            self._heartbeat.cancel()
+        self._heartbeat = None
+        await super().close()
+        if had_socket:
+            reason, self._owner.reason = self._owner.reason, "the connection closed"
+            await self._owner.deliver("disconnected", reason)
+
+
+class AlpacaOrderStream:
+    """A running subscription to Alpaca's trade updates (the core's ``OrderStream``)."""
+
+    def __init__(
+        self,
+        key: str,
+        secret: str,
+        url: str,
+        listener: OrderUpdateListener,
+        *,
+        heartbeat: float,
+        connect_timeout: float,
+    ) -> None:
+        self.url = url
+        self.heartbeat = heartbeat
+        self.connect_timeout = connect_timeout
+        self.reason = "the connection closed"
+        self._listener = listener
+        self._calls = concurrent.futures.ThreadPoolExecutor(1, "alpaca-order-updates")
+        self._stream = _TradeUpdates(key, secret, url, self)
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._stream._run_forever(),),  # type: ignore[no-untyped-call]
+            daemon=True,
+        )
+        self._thread.name = "alpaca-trade-updates"
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"<AlpacaOrderStream {self.url}>"
+
+    def poll(self) -> None:
+        """Updates are pushed; there is nothing to pull."""
+
+    async def deliver(self, kind: str, data: Any = None) -> None:
+        """Hand one event to the listener on the worker thread, and wait until it is handled."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._calls, self._call, kind, data)
+
+    def _call(self, kind: str, data: Any) -> None:
+        listener = self._listener
+        try:
+            if kind == "update":
+                try:
+                    update = to_update(data)
+                except BrokerError as exc:
+                    # Unreadable: whatever it said is missed, so resynchronise as on a reconnect.
+                    listener.on_disconnected(f"an unreadable trade update ({exc.message})")
+                    listener.on_connected()
+                    return
+                listener.on_update(update)
+            elif kind == "connected":
+                listener.on_connected()
+            elif kind == "alive":
+                listener.on_alive()
+            else:
+                listener.on_disconnected(str(data))
+        except Exception:
+            log.exception("the order stream's listener failed on %s", kind)
+
+    def close(self) -> None:
+        """Stop the stream: close the socket, end alpaca-py's loop, wait for the thread."""
+        stream, loop = self._stream, cast("asyncio.AbstractEventLoop | None", self._stream._loop)
+        if loop is not None and loop.is_running():
+            stopping = asyncio.run_coroutine_threadsafe(_stop(stream), loop)
+            try:
+                stopping.result(timeout=5)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                log.warning("the Alpaca order stream did not stop in 5 seconds")
+        else:
+            stream._should_run = False
+            stream._stop_stream_queue.put_nowait({"should_stop": True})
+        self._thread.join(timeout=5)
+        self._calls.shutdown(wait=True)  # a listener call in progress ends before we return
+
+
+async def _stop(stream: _TradeUpdates) -> None:
+    await stream.stop_ws()
+    socket = stream._ws
+    if socket is not None:
+        await socket.close()  # wakes the loop's receive at once
