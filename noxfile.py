@@ -90,6 +90,8 @@ def mutation(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Print the speed figures of benchmarks/ (import and discovery time, gate overhead)."""
-    session.install(".")
+    """Print the speed figures of benchmarks/: the core's, then P1 (the Alpaca hot path)."""
+    alpaca = ROOT / "plugins" / "alpaca"
+    session.install(".", str(alpaca), "--group", f"{alpaca}/pyproject.toml:test")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/alpaca_loopback.py")

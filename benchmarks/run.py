@@ -6,8 +6,10 @@
   directly: once on the sim broker (SQLite underneath) and once on a broker that
   returns a constant, which isolates the hook machinery;
 * the whole gate per order on the sim broker with the durable journal (median
-  over many orders, and journal commits per order - each commit is one fsync of
-  the WAL with ``synchronous=FULL``), against the sim broker called directly;
+  over many orders), against the sim broker called directly: with the state
+  cache live (the sim's order stream, the default) and with fresh reads
+  (``order_stream`` off); journal commits and fsyncs (durable commits) per order,
+  and broker calls per order (one, ``place_order``, while the cache is live);
 * the risk chain alone (the seven built-in checks plus three more), per order,
   with the broker and journal data already fetched.
 
@@ -27,6 +29,9 @@ import timeit
 IMPORT_BUDGET_MS = 150.0
 READ_OVERHEAD_BUDGET_US = 50.0
 COMMITS_PER_ORDER_BUDGET = 2
+FSYNCS_PER_ORDER_BUDGET = 1
+#: One call, place_order, per order; the quote is fetched again every quote_cache_seconds.
+BROKER_CALLS_PER_ORDER_BUDGET = 1.05
 RISK_CHAIN_BUDGET_US = 30.0
 SDK_MODULES = ("alpaca", "pandas", "numpy", "requests", "langchain_core", "pydantic")
 
@@ -109,9 +114,9 @@ def gate_overheads() -> dict[str, float]:
     return {"sim_us": on_sim, "constant_us": on_constant}
 
 
-def gate_per_order(orders: int = 300) -> dict[str, float]:
+def gate_per_order(orders: int = 300, *, stream: bool = True) -> dict[str, float]:
     """Median microseconds per order: through the gate (durable journal) and the sim alone."""
-    from tradingagents_brokers import OrderRequest, get_broker
+    from tradingagents_brokers import OrderRequest, get_broker, hookimpl
 
     config = {
         "max_orders_per_second": 10**6,
@@ -119,17 +124,38 @@ def gate_per_order(orders: int = 300) -> dict[str, float]:
         "duplicate_window_seconds": 0,
         "max_position_size": 1,
         "max_order_value": 10**9,
+        "order_stream": stream,
         "broker_options": {"sim": {"prices": {"AAPL": 100}, "initial_cash": 10**9}},
     }
+    calls = [0]
+
+    class CountCalls:
+        """Counts every operation hook call that reaches the broker object."""
+
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    for hook in ("place_order", "get_account", "get_positions", "get_orders", "get_quote"):
+
+        def count(self, _hook=hook):
+            calls[0] += 1
+            return (yield)
+
+        setattr(CountCalls, hook, hookimpl(wrapper=True)(count))
+
     with tempfile.TemporaryDirectory() as state:
         gated = get_broker("sim", config={"state_dir": state, **config})
-        commits = gated.journal.commits
+        gated.host.pm.register(CountCalls(), name="count-calls")
+        gated.place_order(symbol="AAPL", side="buy", qty=1)  # warm: the first snapshot
+        commits, fsyncs, calls[0] = gated.journal.commits, gated.journal.durable_commits, 0
         gate_times = []
         for _ in range(orders):
             start = time.perf_counter()
             gated.place_order(symbol="AAPL", side="buy", qty=1)
             gate_times.append(time.perf_counter() - start)
         per_order = (gated.journal.commits - commits) / orders
+        durable = (gated.journal.durable_commits - fsyncs) / orders
+        broker_calls = calls[0] / orders
         direct_times = []
         for n in range(orders):
             request = OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id=f"d-{n}")
@@ -141,6 +167,8 @@ def gate_per_order(orders: int = 300) -> dict[str, float]:
         "gate_us": statistics.median(gate_times) * 1e6,
         "direct_us": statistics.median(direct_times) * 1e6,
         "commits": per_order,
+        "fsyncs": durable,
+        "broker_calls": broker_calls,
     }
 
 
@@ -227,16 +255,24 @@ def main() -> int:
     print(f"  over a constant broker:       {gate['constant_us']:.1f} us {budget}")
     if max(gate.values()) > READ_OVERHEAD_BUDGET_US:
         over.append("read overhead")
-    order = gate_per_order()
-    print("whole gate per order on sim, durable journal (median of 300 orders):")
-    print(
-        f"  through the gate {order['gate_us']:.0f} us, sim alone {order['direct_us']:.0f} us, "
-        f"gate overhead {order['gate_us'] - order['direct_us']:.0f} us; "
-        f"{order['commits']:.2f} journal commits (fsyncs) per order "
-        f"(budget {COMMITS_PER_ORDER_BUDGET})"
-    )
-    if order["commits"] > COMMITS_PER_ORDER_BUDGET:
-        over.append("commits per order")
+    for stream in (True, False):
+        order = gate_per_order(stream=stream)
+        how = "state cache live" if stream else "fresh reads (order_stream off)"
+        print(f"whole gate per order on sim, durable journal, {how} (median of 300 orders):")
+        print(
+            f"  through the gate {order['gate_us']:.0f} us, sim alone {order['direct_us']:.0f} us, "
+            f"gate overhead {order['gate_us'] - order['direct_us']:.0f} us; "
+            f"{order['broker_calls']:.2f} broker calls, {order['commits']:.2f} journal commits "
+            f"of which {order['fsyncs']:.2f} fsyncs, per order (budgets: "
+            f"{COMMITS_PER_ORDER_BUDGET} commits, {FSYNCS_PER_ORDER_BUDGET} fsync"
+            + (f", {BROKER_CALLS_PER_ORDER_BUDGET} broker calls)" if stream else ")")
+        )
+        if order["commits"] > COMMITS_PER_ORDER_BUDGET:
+            over.append("commits per order")
+        if order["fsyncs"] > FSYNCS_PER_ORDER_BUDGET:
+            over.append("fsyncs per order")
+        if stream and order["broker_calls"] > BROKER_CALLS_PER_ORDER_BUDGET:
+            over.append("broker calls per order with the cache live")
     chain = risk_chain()
     chain_budget = f"(budget {RISK_CHAIN_BUDGET_US:.0f} us)"
     print(f"risk chain alone, ten checks: {chain:.1f} us per order {chain_budget}")

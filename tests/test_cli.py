@@ -164,6 +164,8 @@ def test_doctor_reports_configuration_and_paths_without_secret_values(cli, monke
     assert report["trading_broker"] == "sim"
     assert report["state_dir"] == sim_config["state_dir"]
     assert report["problems"] == []
+    assert report["order_stream"] is True
+    assert report["brokers"]["sim"]["order_updates"] is True
     code, out, _ = cli("doctor", "--broker", "alpaca", "--json")
     assert code == 1
     assert "not installed" in json.loads(out)["problems"][0]
@@ -208,11 +210,30 @@ def test_demo_runs_offline_on_its_own_sim_account(cli):
     assert [p["symbol"] for p in steps["positions"]] == ["AAPL"]
     assert [i["status"] for i in steps["journal"]] == ["new", "filled"]
     assert steps["journal_verified"] is True
+    assert steps["order_stream"]["live"] is True  # the demo shows the sim's stream at work
+    assert steps["order_stream"]["snapshots"] == 1
     _, out, _ = cli("orders", "--json")
     assert json.loads(out) == []
     code, out, _ = cli("demo")
     assert code == 0
     assert "Market buy of 10 AAPL" in out
+    assert "order stream is live" in out
+
+
+def test_one_shot_commands_take_no_order_stream(cli, monkeypatch):
+    from tradingagents_brokers.sim.broker import SimBroker
+
+    subscribed = []
+    real = SimBroker.subscribe_order_updates
+
+    def spy(self, listener):
+        subscribed.append(listener)
+        return real(self, listener)
+
+    monkeypatch.setattr(SimBroker, "subscribe_order_updates", spy)
+    assert cli("order", "buy", "AAPL", "--qty", "1", "--yes")[0] == 0
+    assert cli("reconcile")[0] == 0
+    assert subscribed == []
 
 
 def test_version(capsys):

@@ -119,3 +119,38 @@ def test_every_request_carries_the_timeout(alpaca, fake):
     alpaca.get_clock()
     alpaca.get_account()
     assert seen == [(1.0, 1.0), (1.0, 1.0)]
+
+
+def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, monkeypatch):
+    import requests
+
+    from tradingagents_brokers import BrokerAPIError
+    from tradingagents_brokers_alpaca.broker import build_alpaca
+
+    from .conftest import settings
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/bundle.pem")
+    broker = build_alpaca(settings(fake.url, read_retries=0, data_url="http://localhost:1"))
+    session = broker._http._client._session
+    seen = []
+
+    def spy(request, **kwargs):
+        seen.append((request.url.split("/")[2], kwargs["proxies"], kwargs["verify"]))
+        raise requests.ConnectionError("not sent in this test")
+
+    session.send = spy
+    for call in (broker.get_clock, broker.get_clock, lambda: broker.get_quote("AAPL")):
+        with pytest.raises(BrokerAPIError):
+            call()
+    loopback = fake.url.split("/")[2]
+    assert seen[0] == (loopback, {}, "/etc/ssl/certs/bundle.pem")  # NO_PROXY holds
+    assert seen[1] == seen[0]
+    assert seen[2][1].get("http") == "http://proxy.invalid:3128"
+    monkeypatch.setenv("HTTP_PROXY", "http://changed.invalid:1")  # read once: not seen now
+    with pytest.raises(BrokerAPIError):
+        broker.get_quote("AAPL")
+    assert seen[3][1].get("http") == "http://proxy.invalid:3128"
+    assert session.trust_env is False
+    broker.close()

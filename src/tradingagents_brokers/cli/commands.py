@@ -68,8 +68,10 @@ def confirm(question: str, *, yes: bool, ask: Callable[[str], str] | None = None
         raise Declined("not confirmed; nothing was sent")
 
 
-def _gated(config: Mapping[str, Any]) -> GatedBroker:
-    return get_broker(config["trading_broker"], config=config)
+def _gated(config: Mapping[str, Any], *, stream: bool = False) -> GatedBroker:
+    """The gated broker of a command. One-shot commands take no order stream: it would
+    connect and read a snapshot for one order; fresh reads cost less (and are as safe)."""
+    return get_broker(config["trading_broker"], config={**config, "order_stream": stream})
 
 
 def _where(gated: GatedBroker) -> str:
@@ -124,6 +126,7 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         "require_confirmation": config["require_confirmation"],
         "max_order_value": str(config["max_order_value"]),
         "max_position_size": str(config["max_position_size"]),
+        "order_stream": config["order_stream"],
         "config_file": args.config or os.environ.get(CONFIG_ENV) or None,
         "state_dir": str(state_dir),
         "blocked_plugins": sorted(config["blocked_plugins"]),
@@ -135,7 +138,10 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         for variables in broker_type.credential_env.values():
             for var in variables:
                 entry[var] = "set" if os.environ.get(var) else "missing"
-        report["brokers"][name] = {"credentials": entry}
+        report["brokers"][name] = {
+            "credentials": entry,
+            "order_updates": broker_type.capabilities.order_updates,
+        }
     selected = config["trading_broker"]
     if selected not in host.broker_types:
         problems.append(
@@ -328,7 +334,7 @@ def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
         "journal_path": str(journal_file),
         "broker_options": {"sim": {"path": str(state_dir / "demo.db"), "reset": True}},
     }
-    with _gated(demo_config) as gated:
+    with _gated(demo_config, stream=True) as gated:
         feed = gated.get_quote("AAPL").source
         out.note(
             "[bold]tradingagents-brokers demo[/bold]: a fresh simulated account "
@@ -360,6 +366,12 @@ def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
         show.rows("5. Orders", steps["orders"], ORDER_COLUMNS, empty="no orders")
         steps["account_after"] = gated.get_account().to_dict()
         show.record("6. Account after", steps["account_after"])
+        stream = steps["order_stream"] = gated.order_stream_status()
+        out.note(
+            f"   The sim's order stream is {'live' if stream['live'] else 'not live'} "
+            f"({stream['updates']} updates so far): while it is live the risk checks read "
+            "its state cache, and an order costs one broker call."
+        )
         journal = gated.journal
         steps["journal"] = [i.to_dict() for i in journal.intents()]
         show.rows(

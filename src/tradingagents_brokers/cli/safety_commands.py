@@ -125,7 +125,9 @@ def _set(config: Mapping[str, Any], state: TradingState, reason: str, out: Outpu
 
 def cmd_halt(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     if args.cancel_all:
-        with get_broker(config["trading_broker"], config=config) as gated:
+        with get_broker(
+            config["trading_broker"], config={**config, "order_stream": False}
+        ) as gated:
             canceled = gated.halt(args.reason, cancel_open_orders=True, context=CLI)
             out.note(f"halted; asked to cancel {len(canceled)} open order(s)")
             _show_state(gated.journal, out)
@@ -151,7 +153,7 @@ def cmd_status(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
 
 
 def cmd_reconcile(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
-    with get_broker(config["trading_broker"], config=config) as gated:
+    with get_broker(config["trading_broker"], config=_one_shot(config)) as gated:
         report = gated.reconcile()
     if out.as_json:
         out.data(report.to_dict())
@@ -163,3 +165,8 @@ def cmd_reconcile(args: argparse.Namespace, config: Mapping[str, Any], out: Outp
         for failure in report.failed:
             out.fail(f"{failure['client_order_id']}: {failure['error']}")
     return 0 if report.ok else 1
+
+
+def _one_shot(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A one-shot command takes no order stream (see ``commands._gated``)."""
+    return {**config, "order_stream": False}

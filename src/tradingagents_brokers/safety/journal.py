@@ -102,7 +102,9 @@ class Journal:
     def __init__(self, path: str | Path, *, now: Callable[[], dt.datetime] = _utcnow) -> None:
         self.path = Path(path)
         self.now = now
+        #: Commits, and those that waited for the disk (``synchronous=FULL``).
         self.commits = 0
+        self.durable_commits = 0
         self._lock = threading.RLock()
         #: The chain's last (seq, hash), known inside the current transaction only.
         self._head: tuple[int, str] | None = None
@@ -148,12 +150,17 @@ class Journal:
         survive a crash of the process, and a power loss at worst takes them back
         to what the broker is asked again at start-up.
         """
+        on_commit = self._committed_durably if durable else self._committed
         return immediate(
-            self._db, self._lock, self._committed, on_begin=self._forget_head, durable=durable
+            self._db, self._lock, on_commit, on_begin=self._forget_head, durable=durable
         )
 
     def _committed(self) -> None:
         self.commits += 1
+
+    def _committed_durably(self) -> None:
+        self.commits += 1
+        self.durable_commits += 1
 
     def _forget_head(self) -> None:
         self._head = None

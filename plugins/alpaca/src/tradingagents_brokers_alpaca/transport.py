@@ -7,6 +7,13 @@ this module switches off the client's retries (``_retry``, ``_retry_codes``) and
 wraps its session's ``request`` to add a finite ``(connect, read)`` timeout. A
 test fails if a release of alpaca-py moves those attributes.
 
+requests reads the proxy and CA-bundle variables of the environment again for
+every request (it walks ``os.environ`` each time: about half a millisecond of
+CPU a request). The transport reads them once per host instead - proxies
+(honouring ``NO_PROXY``) and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` - so they
+are taken as they are when the broker is built; ``.netrc`` is not consulted
+(Alpaca authenticates with its key headers).
+
 Retries are the plugin's: reads are retried on 429 (waiting until
 ``X-RateLimit-Reset``) and 5xx with backoff; order-creating calls never are - a
 timeout or reset after sending becomes ``OrderOutcomeUnknownError`` and the
@@ -20,10 +27,13 @@ request headers carry the keys) is chained to them.
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from requests.utils import get_environ_proxies
 
 from tradingagents_brokers import (
     BrokerAPIError,
@@ -84,14 +94,24 @@ class Transport:
         self.limiter = RateLimiter(max_per_minute, sleep=sleep)
         client._retry = 0
         client._retry_codes = []
-        send = client._session.request
+        session = client._session
+        send = session.request
         timeout = (connect_timeout, read_timeout)
+        session.trust_env = False  # the environment is read once per host, below
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        proxies: dict[str, dict[str, str]] = {}
 
         def request_with_timeout(method: str, url: str, **kwargs: Any) -> Any:
             kwargs.setdefault("timeout", timeout)
+            host = url.split("/", 3)[2] if "://" in url else ""
+            if host not in proxies:
+                proxies[host] = get_environ_proxies(url)
+            kwargs.setdefault("proxies", proxies[host])
+            if bundle:
+                kwargs.setdefault("verify", bundle)
             return send(method, url, **kwargs)
 
-        client._session.request = request_with_timeout
+        session.request = request_with_timeout
 
     def __repr__(self) -> str:
         return "<Transport to Alpaca>"
