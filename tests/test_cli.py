@@ -165,6 +165,8 @@ def test_doctor_reports_configuration_and_paths_without_secret_values(cli, monke
     assert report["state_dir"] == sim_config["state_dir"]
     assert report["problems"] == []
     assert report["order_stream"] is True
+    assert report["journal_path"] == f"{sim_config['state_dir']}/journal.db"
+    assert report["sim_account_file"] == f"{sim_config['state_dir']}/sim.db"
     assert report["brokers"]["sim"]["order_updates"] is True
     code, out, _ = cli("doctor", "--broker", "alpaca", "--json")
     assert code == 1

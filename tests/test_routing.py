@@ -174,3 +174,34 @@ def test_get_broker_defaults_to_trading_broker(routed):
     with get_broker() as gated:
         assert gated.name == "sim"
         assert gated.get_account().status == "ACTIVE"
+
+
+def test_the_origin_designs_method_names_are_aliases(routed):
+    resting = route_to_broker(
+        "place_order", symbol="AAPL", qty=1, side="buy", order_type="limit", limit_price=95
+    )
+    status = route_to_broker("get_order_status", order_id=resting["order_id"])
+    assert (tuple(status), status["status"]) == (ORDER_FIELDS, "new")
+    moved = route_to_broker("modify_order", order_id=resting["order_id"], limit_price=96)
+    assert moved["limit_price"] == "96"
+    assert route_to_broker("get_order_status", order_id=resting["order_id"])["status"] == (
+        "replaced"
+    )
+    with pytest.raises(ValueError, match=r"known methods: .*get_order_status.*modify_order"):
+        route_to_broker("get_order_state")
+
+
+def test_aliases_route_where_their_methods_route(routed):
+    from tradingagents_brokers.categories import METHOD_ALIASES, category_for_method
+    from tradingagents_brokers.config import get_config
+
+    set_config({"broker_tool_vendors": {"get_order_status": "other", "modify_order": "third"}})
+    config = get_config()
+    assert config["broker_tool_vendors"] == {"get_order": "other", "replace_order": "third"}
+    assert broker_for_method("get_order", config) == "other"
+    assert broker_for_method("get_order_status", config) == "other"
+    assert broker_for_method("modify_order", config) == "third"
+    for alias, method in METHOD_ALIASES.items():
+        assert category_for_method(alias) == category_for_method(method)
+    with pytest.raises(BrokerConfigurationError, match="one broker for 'get_order'"):
+        set_config({"broker_tool_vendors": {"get_order_status": "a", "get_order": "b"}})

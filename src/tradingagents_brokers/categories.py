@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Final, TypedDict
 
-__all__ = ["BROKER_METHODS", "BROKER_TOOL_CATEGORIES", "ORDER_METHODS", "category_for_method"]
+__all__ = [
+    "BROKER_METHODS",
+    "BROKER_TOOL_CATEGORIES",
+    "METHOD_ALIASES",
+    "ORDER_METHODS",
+    "canonical_method",
+    "category_for_method",
+]
 
 
 class Category(TypedDict):
@@ -50,14 +57,33 @@ BROKER_METHODS: Final[frozenset[str]] = frozenset(
     name for category in BROKER_TOOL_CATEGORIES.values() for name in category["tools"]
 )
 
+#: The origin design's names for methods that are called something else here.
+METHOD_ALIASES: Final[dict[str, str]] = {
+    "get_order_status": "get_order",
+    "modify_order": "replace_order",
+}
+
 #: Methods that create or change orders: they never fall through to a second broker.
 ORDER_METHODS: Final[frozenset[str]] = frozenset(BROKER_TOOL_CATEGORIES["order_execution"]["tools"])
 
 
+def canonical_method(method: str) -> str:
+    """The method ``method`` names: itself, or what an alias of the origin design stands for.
+
+    >>> canonical_method("get_order_status"), canonical_method("get_orders")
+    ('get_order', 'get_orders')
+    """
+    return METHOD_ALIASES.get(method, method)
+
+
 def category_for_method(method: str) -> str:
-    """The category of ``method``; ``ValueError`` naming the known methods if there is none."""
+    """The category of ``method`` (or of the method an alias names).
+
+    ``ValueError`` naming the known methods if there is none.
+    """
+    wanted = canonical_method(method)
     for name, category in BROKER_TOOL_CATEGORIES.items():
-        if method in category["tools"]:
+        if wanted in category["tools"]:
             return name
-    known = ", ".join(sorted(BROKER_METHODS))
+    known = ", ".join(sorted(BROKER_METHODS | METHOD_ALIASES.keys()))
     raise ValueError(f"unknown broker method {method!r}; known methods: {known}")

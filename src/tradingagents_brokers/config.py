@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._numbers import to_decimal
-from .categories import BROKER_METHODS, BROKER_TOOL_CATEGORIES
+from .categories import BROKER_METHODS, BROKER_TOOL_CATEGORIES, METHOD_ALIASES
 from .enums import TradingMode
 from .errors import BrokerConfigurationError
 
@@ -190,15 +190,25 @@ def _count(minimum: int) -> Callable[[Any], int]:
     return check
 
 
-def _vendor_map(keys: frozenset[str] | None, what: str) -> Callable[[Any], dict[str, str]]:
+def _vendor_map(
+    keys: frozenset[str] | None, what: str, aliases: Mapping[str, str] | None = None
+) -> Callable[[Any], dict[str, str]]:
+    """A mapping of ``keys`` (or their ``aliases``, stored as the key they name) to brokers."""
+    names = aliases or {}
+
     def check(value: Any) -> dict[str, str]:
         if not isinstance(value, Mapping):
             raise _Invalid(f"a mapping of {what} to a broker name")
         result: dict[str, str] = {}
         for key, broker in value.items():
-            if keys is not None and key not in keys:
-                raise _Invalid(f"a mapping whose keys are {what}: {', '.join(sorted(keys))}")
-            result[str(key)] = _name(broker)
+            if keys is not None and key not in keys and key not in names:
+                known = ", ".join(sorted(keys | names.keys()))
+                raise _Invalid(f"a mapping whose keys are {what}: {known}")
+            canonical = names.get(str(key), str(key))
+            chosen = _name(broker)
+            if result.get(canonical, chosen) != chosen:
+                raise _Invalid(f"one broker for {canonical!r} (it was also given by another name)")
+            result[canonical] = chosen
         return result
 
     return check
@@ -215,7 +225,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "broker_mode": _mode,
     "auto_execute_trades": _bool,
     "broker_vendors": _vendor_map(frozenset(BROKER_TOOL_CATEGORIES), "categories"),
-    "broker_tool_vendors": _vendor_map(BROKER_METHODS, "method names"),
+    "broker_tool_vendors": _vendor_map(BROKER_METHODS, "method names", METHOD_ALIASES),
     "max_position_size": _fraction,
     "max_order_value": _money,
     "require_confirmation": _bool,

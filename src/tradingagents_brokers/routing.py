@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._serialize import to_contract, to_json
-from .categories import category_for_method
+from .categories import canonical_method, category_for_method
 from .config import effective_config
 from .errors import (
     BrokerAuthenticationError,
@@ -52,8 +52,12 @@ def get_broker(
 
 
 def broker_for_method(method: str, config: Mapping[str, Any]) -> str:
-    """The broker that serves ``method`` under ``config``; ``ValueError`` for an unknown method."""
+    """The broker that serves ``method`` under ``config``; ``ValueError`` for an unknown method.
+
+    The origin design's names are aliases (``get_order_status``, ``modify_order``).
+    """
     category = category_for_method(method)
+    method = canonical_method(method)
     chosen = config["broker_tool_vendors"].get(method)
     if not chosen:
         chosen = config["broker_vendors"].get(category, "default")
@@ -95,6 +99,9 @@ def route_to_broker(method: str, **kwargs: Any) -> Any:
     ...
     ValueError: unknown broker method 'no_such_method'; known methods: ...
 
+    The origin design's method names work too: ``get_order_status`` is
+    ``get_order`` and ``modify_order`` is ``replace_order``.
+
     Insufficient funds, invalid orders and gate refusals come back as the error
     dict (``error, message, code, details``) so an agent can react; live mode
     without ``auto_execute_trades`` comes back as ``{"status": "blocked", ...}``;
@@ -103,6 +110,7 @@ def route_to_broker(method: str, **kwargs: Any) -> Any:
     """
     config = effective_config()
     name = broker_for_method(method, config)
+    method = canonical_method(method)
     gated = _gated(name, config)
     operation = getattr(gated, method, None)
     if operation is None or (method == "replace_order" and not gated.capabilities.replace):

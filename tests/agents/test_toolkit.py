@@ -45,6 +45,19 @@ def test_the_default_toolkit_is_read_only_plus_preview_and_halt(make_toolkit):
         assert tool.metadata["sends_orders"] is False
 
 
+def test_every_tool_has_a_short_repr_without_configuration_or_credentials(toolkit, canary):
+    import logging
+
+    for tool in toolkit.get_tools():
+        text = repr(tool)
+        assert text == str(tool)
+        kind = "read-only" if tool.metadata["read_only"] else "acting"
+        assert text == f"<BrokerTool {tool.name} ({kind})>"
+        assert canary not in text
+        assert "state_dir" not in text
+        logging.getLogger("test").warning("tool %r", tool)  # a logger can show it
+
+
 def test_write_tools_come_only_with_auto_execute_trades(toolkit):
     names = [t.name for t in toolkit.get_tools()]
     assert names == [*READ_TOOLS, *WRITE_TOOLS]

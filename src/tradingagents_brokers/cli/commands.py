@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..approvals import answered
-from ..config import CONFIG_ENV, default_state_dir
+from ..config import CONFIG_ENV, default_state_dir, state_paths
 from ..decisions import Approval, OrderContext
 from ..enums import TradingMode
 from ..gateway import GatedBroker, check_capabilities
 from ..host import PluginHost
 from ..orders import OrderRequest
 from ..routing import get_broker
+from ..sim.plugin import account_path
 from .render import Output
 
 CLI = OrderContext(source="cli")
@@ -118,7 +119,7 @@ def cmd_plugins(args: argparse.Namespace, config: Mapping[str, Any], out: Output
 def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
     host = PluginHost.from_config(config)
     mode = TradingMode(config["broker_mode"])
-    state_dir = Path(config["state_dir"] or default_state_dir())
+    state_dir, journal_path = state_paths(config)
     report: dict[str, Any] = {
         "trading_broker": config["trading_broker"],
         "broker_mode": mode.value,
@@ -129,6 +130,9 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         "order_stream": config["order_stream"],
         "config_file": args.config or os.environ.get(CONFIG_ENV) or None,
         "state_dir": str(state_dir),
+        # The files to back up, verify and anchor (tradingagents-brokers journal verify).
+        "journal_path": str(journal_path),
+        "sim_account_file": str(account_path(config["broker_options"].get("sim", {}), state_dir)),
         "blocked_plugins": sorted(config["blocked_plugins"]),
         "brokers": {},
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from .. import hookimpl
 from .._numbers import to_decimal
@@ -16,6 +18,11 @@ from .store import SimStore
 KNOWN_OPTIONS = frozenset({"path", "initial_cash", "prices", "prices_csv", "price_source", "reset"})
 
 
+def account_path(options: Mapping[str, Any], state_dir: Path) -> Path:
+    """The sim account's database: ``broker_options.sim.path``, else ``sim.db`` in the state dir."""
+    return Path(options.get("path") or state_dir / "sim.db")
+
+
 def build_sim(settings: BrokerSettings) -> SimBroker:
     """Build a sim broker from ``broker_options["sim"]`` (see ``docs/sim.md``)."""
     options = dict(settings.options)
@@ -25,7 +32,7 @@ def build_sim(settings: BrokerSettings) -> SimBroker:
             f"unknown broker_options.sim key(s): {', '.join(unknown)}; "
             f"known: {', '.join(sorted(KNOWN_OPTIONS))}"
         )
-    path = Path(options.get("path") or settings.state_dir / "sim.db")
+    path = account_path(options, settings.state_dir)
     try:
         cash = to_decimal(options.get("initial_cash", 100_000), "initial_cash")
     except ValueError as exc:

@@ -133,6 +133,14 @@ class BrokerTool(BaseTool):
         # Bad arguments get an answer too, and an audit record when the tool acts on orders.
         self.handle_validation_error = self._refuse_arguments
 
+    def __repr__(self) -> str:
+        # pydantic's repr walks every field, and this one holds a method bound to the tool
+        # itself (endless), besides operations bound to a broker: say only what a log needs.
+        kind = "read-only" if self.metadata and self.metadata.get("read_only") else "acting"
+        return f"<BrokerTool {self.name} ({kind})>"
+
+    __str__ = __repr__
+
     def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
         token = _call_id.set(kwargs.get("tool_call_id"))
         try:
