@@ -30,9 +30,10 @@ def test_journal_list_show_and_verify(cli):
     assert (code, "no intent '99'" in err) == (1, True)
     code, out, _ = cli("journal", "verify", "--json")
     report = json.loads(out)
-    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 5, "ok")
+    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 6, "ok")
+    assert report["problems"] == []
     code, out, _ = cli("journal", "verify")
-    assert "chain intact" in out
+    assert "chain intact, tables match the chain" in out
     code, out, _ = cli("journal", "list")
     assert "AAPL" in out
 
@@ -47,6 +48,42 @@ def test_journal_verify_exits_1_and_names_the_broken_event(cli):
     code, _, err = cli("journal", "verify")
     assert code == 1
     assert "event 2 was altered" in err
+
+
+def test_journal_verify_names_an_edited_projection_row(cli):
+    cli("order", "buy", "AAPL", "--qty", "2", "--yes")
+    db = sqlite3.connect(f"{cli.state_dir}/journal.db")
+    db.execute("UPDATE intents SET status = 'canceled' WHERE intent_id = 1")
+    db.commit()
+    db.close()
+    code, _, err = cli("journal", "verify")
+    assert code == 1
+    assert "intent 1: status is 'canceled' in the intents table, 'filled' in the chain" in err
+    code, out, _ = cli("journal", "verify", "--json")
+    assert json.loads(out)["problems"] == [
+        "intent 1: status is 'canceled' in the intents table, 'filled' in the chain"
+    ]
+
+
+def test_journal_verify_prints_and_checks_an_anchor(cli):
+    cli("order", "buy", "AAPL", "--qty", "2", "--yes")
+    code, out, _ = cli("journal", "verify", "--print-head")
+    anchor = out.strip()
+    seq, digest = anchor.split(":")
+    assert (code, len(digest)) == (0, 64)
+    assert cli("journal", "verify", "--expect-head", anchor)[0] == 0
+    cli("halt", "--reason", "later")  # the journal grows past the anchor: still fine
+    assert cli("journal", "verify", "--expect-head", anchor)[0] == 0
+    db = sqlite3.connect(f"{cli.state_dir}/journal.db")
+    db.execute("DROP TRIGGER events_no_delete")
+    db.execute("DELETE FROM events WHERE seq >= ?", (int(seq),))
+    db.commit()
+    db.close()
+    code, _, err = cli("journal", "verify", "--expect-head", anchor)
+    assert code == 1
+    assert f"the anchored event {seq} is gone" in err
+    code, _, err = cli("journal", "verify", "--expect-head", "seven")
+    assert (code, "SEQ:HASH" in err) == (2, True)
 
 
 def test_halt_blocks_orders_until_a_person_resumes(cli, monkeypatch):

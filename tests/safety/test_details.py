@@ -163,7 +163,7 @@ def _edit(path, sql):
 
 def test_verify_reports_exactly_where_and_how_the_chain_breaks(tmp_path):
     path = _journal_with(tmp_path, 4)
-    assert Journal(path).verify() == VerifyResult(True, 4)
+    assert Journal(path).verify() == VerifyResult(True, 5)  # the identity, then four notes
     _edit(path, "UPDATE events SET prev_hash = 'x' WHERE seq = 3")
     assert Journal(path).verify() == VerifyResult(False, 3, 3, "event 3 does not link to event 2")
 

@@ -69,7 +69,14 @@ def test_status_changes_update_the_projection_and_append_an_event(journal):
     assert journal.intent(intent.intent_id).order_id == "o-1"
     last = journal.events(intent_id=intent.intent_id)[-1]
     assert last["kind"] == "broker_answer"
-    assert last["payload"] == {"from": "submitting", "to": "new", "order_id": "o-1", "attempt": 1}
+    updated = journal.intent(intent.intent_id).updated_at
+    assert last["payload"] == {
+        "from": "submitting",
+        "to": "new",
+        "order_id": "o-1",
+        "attempt": 1,
+        "projection": {"status": "new", "updated_at": updated, "order_id": "o-1"},
+    }
     assert journal.events(limit=1) == [last]
 
 
@@ -88,7 +95,7 @@ def test_a_rolled_back_transaction_leaves_nothing(journal):
 
     with pytest.raises(RuntimeError):
         crash_inside_the_decision()
-    assert journal.events() == []
+    assert [e["kind"] for e in journal.events()] == ["journal"]  # only its identity
     assert journal.intents() == []
 
 
@@ -109,7 +116,7 @@ def test_an_intact_chain_verifies(journal):
         intent = _intent(journal)
         journal.set_status(intent.intent_id, "filled")
     result = journal.verify()
-    assert (result.ok, result.events, result.broken_at) == (True, 10, None)
+    assert (result.ok, result.events, result.broken_at) == (True, 11, None)  # and the identity
     assert journal.integrity_check() == "ok"
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from ..config import state_paths
 from ..decisions import OrderContext
-from ..errors import BrokerError
+from ..errors import BrokerConfigurationError, BrokerError
 from ..routing import get_broker
+from ..safety.audit import audit, parse_head
 from ..safety.journal import UNRESOLVED, Journal
 from ..safety.state import TradingState, current_state, set_state
 from .commands import confirm
@@ -56,7 +57,22 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--status", action="append", dest="statuses", help="only this status")
     p = action.add_parser("show", parents=[common], help="one intent and all its events")
     p.add_argument("intent", help="intent id or client order id")
-    action.add_parser("verify", parents=[common], help="walk the hash chain; exit 1 if broken")
+    p = action.add_parser(
+        "verify",
+        parents=[common],
+        help="check the hash chain, every table against it, the identity and the end; "
+        "exit 1 on any problem",
+    )
+    p.add_argument(
+        "--print-head",
+        action="store_true",
+        help="print only the anchor SEQ:HASH of the last event (keep it outside the file)",
+    )
+    p.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        help="fail unless the chain still holds this anchored event (detects a cut-back tail)",
+    )
 
     p = add("halt", "stop all new orders (the kill switch); cancels still pass")
     p.add_argument("--reason", default="halted from the command line")
@@ -91,23 +107,31 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
             for event in events:
                 out.note(f"{event['seq']:>6} {event['at']} {event['kind']:<16} {event['payload']}")
             return 0
-        result = journal.verify()
-        integrity = journal.integrity_check()
-        report = {
-            "ok": result.ok and integrity == "ok",
-            "events": result.events,
-            "broken_at": result.broken_at,
-            "problem": result.problem,
-            "integrity_check": integrity,
-            "path": str(journal.path),
-        }
+        try:
+            anchor = parse_head(args.expect_head) if args.expect_head else None
+        except ValueError as exc:
+            raise BrokerConfigurationError(f"--expect-head: {exc}") from None
+        report = audit(journal, expect_head=anchor)
+        if args.print_head:
+            out.note(report.head_text())
+            return 0 if report.ok else 1
         if out.as_json:
-            out.data(report)
-        elif report["ok"]:
-            out.note(f"journal {journal.path}: {result.events} events, chain intact, integrity ok")
+            out.data({**report.to_dict(), "path": str(journal.path)})
+        elif report.ok:
+            checked = " and the anchor" if anchor else ""
+            out.note(
+                f"journal {journal.path}: {report.events} events, chain intact, tables match "
+                f"the chain{checked}, integrity ok; head {report.head_text()}"
+            )
+            if report.unverifiable:
+                out.note(
+                    f"   {len(report.unverifiable)} intents predate rows recorded in the chain "
+                    "and could not be rebuilt"
+                )
         else:
-            out.fail(f"journal {journal.path}: {result.problem or integrity}")
-        return 0 if report["ok"] else 1
+            for problem in report.problems:
+                out.fail(f"journal {journal.path}: {problem}")
+        return 0 if report.ok else 1
 
 
 def _show_state(journal: Journal, out: Output) -> None:

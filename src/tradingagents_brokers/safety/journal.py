@@ -44,48 +44,10 @@ from .records import (
     record_from_row,
     stamp,
 )
+from .schema import create
 
 # The record types are re-exported: callers import them from here.
 __all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResult"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    intent_id INTEGER,
-    broker TEXT,
-    payload TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_kind ON events (kind, seq);
-CREATE INDEX IF NOT EXISTS events_intent ON events (intent_id, seq);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;
-CREATE TABLE IF NOT EXISTS intents (
-    intent_id INTEGER PRIMARY KEY,
-    client_order_id TEXT NOT NULL UNIQUE,
-    broker TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    qty TEXT,
-    notional TEXT,
-    value TEXT,
-    dedupe_key TEXT NOT NULL,
-    status TEXT NOT NULL,
-    order_id TEXT,
-    source TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS intents_recent ON intents (broker, created_at);
-CREATE INDEX IF NOT EXISTS intents_window ON intents (broker, created_at, status, dedupe_key);
-CREATE INDEX IF NOT EXISTS intents_status ON intents (broker, status);
-"""
 
 
 def _utcnow() -> dt.datetime:
@@ -116,17 +78,19 @@ class Journal:
                 f"cannot open the order journal at {self.path} ({exc}); fix 'journal_path'"
             ) from None
         with self.transaction():
-            for statement in _statements(SCHEMA):
-                self._db.execute(statement)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(intents)")}
-            if "filled_qty" not in columns:  # journals written before fills were recorded
-                self._db.execute("ALTER TABLE intents ADD COLUMN filled_qty TEXT")
+            create(self._db)
             if self._meta("journal_id") is None:
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
                     (secrets.token_hex(4),),
                 )
-        self.journal_id: str = self._meta("journal_id") or ""
+            self.journal_id: str = self._meta("journal_id") or ""
+            # The journal's identity, bound to the chain (the first event of a new journal;
+            # journals written before identities were chained get theirs now).
+            if not self._db.execute(
+                "SELECT 1 FROM events WHERE kind = 'journal' LIMIT 1"
+            ).fetchone():
+                self.append("journal", {"journal_id": self.journal_id})
 
     def __repr__(self) -> str:
         return f"<Journal {self.path} id={self.journal_id}>"
@@ -236,6 +200,17 @@ class Journal:
             prev = row["hash"]
         return VerifyResult(True, count)
 
+    def head(self) -> tuple[int, str] | None:
+        """The chain's last event as (seq, hash): an anchor to keep outside the file."""
+        row = self._db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row["seq"]), str(row["hash"]))
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """Every row of one of the journal's tables (``meta``, ``intents``), for audits."""
+        if name not in ("meta", "intents"):
+            raise ValueError(f"not a journal table: {name!r}")
+        return [dict(row) for row in self._db.execute(f"SELECT * FROM {name}").fetchall()]
+
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
@@ -254,18 +229,25 @@ class Journal:
                 or f"tab-{self.journal_id}-{intent_id}",
                 "created_at": at,
                 "updated_at": at,
+                "order_id": None,
+                "filled_qty": None,
             }
-            columns = ", ".join(record)
+            row = {
+                k: None if v is None else str(v) if isinstance(v, Decimal) else v
+                for k, v in record.items()
+            }
             self._db.execute(
-                f"INSERT INTO intents ({columns}) VALUES ({', '.join('?' for _ in record)})",
-                tuple(
-                    None if v is None else str(v) if isinstance(v, Decimal) else v
-                    for v in record.values()
-                ),
+                f"INSERT INTO intents ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                tuple(row.values()),
             )
+            # The row as written goes into the chain: `audit` rebuilds the table from it.
             self.append(
                 "intent",
-                {**payload, "client_order_id": record["client_order_id"]},
+                {
+                    **payload,
+                    "client_order_id": record["client_order_id"],
+                    "projection": {k: v for k, v in row.items() if k != "intent_id"},
+                },
                 intent_id=intent_id,
                 broker=str(values["broker"]),
             )
@@ -298,14 +280,24 @@ class Journal:
         """Move an intent to ``status`` and append the event that says why."""
         with self.transaction():
             current = self.intent(intent_id)
+            at = stamp(self.now())
             self._db.execute(
                 "UPDATE intents SET status = ?, order_id = COALESCE(?, order_id), updated_at = ? "
                 "WHERE intent_id = ?",
-                (status, order_id, stamp(self.now()), intent_id),
+                (status, order_id, at, intent_id),
             )
+            projection = {"status": status, "updated_at": at}
+            if order_id is not None:
+                projection["order_id"] = order_id
             self.append(
                 kind,
-                {"from": current.status, "to": status, "order_id": order_id, **(event or {})},
+                {
+                    "from": current.status,
+                    "to": status,
+                    "order_id": order_id,
+                    **(event or {}),
+                    "projection": projection,
+                },
                 intent_id=intent_id,
                 broker=current.broker,
             )
@@ -338,30 +330,27 @@ class Journal:
         with self.transaction(durable=False):
             current = self.intent(intent_id)
             change = self._change(current, order)
+            record: dict[str, Any] = {
+                "from": current.status,
+                "to": change or current.status,
+                "order_id": order.order_id,
+                "filled_qty": str(order.filled_qty),
+                **(event or {}),
+            }
             if change is not None:
+                projection = {
+                    "status": change,
+                    "order_id": order.order_id,
+                    "filled_qty": str(max(Decimal(order.filled_qty), current.filled_qty)),
+                    "updated_at": stamp(self.now()),
+                }
                 self._db.execute(
                     "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
                     "WHERE intent_id = ?",
-                    (
-                        change,
-                        order.order_id,
-                        str(max(Decimal(order.filled_qty), current.filled_qty)),
-                        stamp(self.now()),
-                        intent_id,
-                    ),
+                    (*projection.values(), intent_id),
                 )
-            self.append(
-                kind,
-                {
-                    "from": current.status,
-                    "to": change or current.status,
-                    "order_id": order.order_id,
-                    "filled_qty": str(order.filled_qty),
-                    **(event or {}),
-                },
-                intent_id=intent_id,
-                broker=current.broker,
-            )
+                record["projection"] = projection
+            self.append(kind, record, intent_id=intent_id, broker=current.broker)
         return change
 
     @staticmethod
@@ -475,17 +464,3 @@ class Journal:
         if context:
             payload["context"] = dict(context)
         self.append("trading_state", payload)
-
-
-def _statements(script: str) -> list[str]:
-    """Split the schema into statements (triggers contain ';' inside BEGIN ... END)."""
-    statements, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current)
-        if text.rstrip().endswith(";") and (
-            not text.lstrip().startswith("CREATE TRIGGER") or text.rstrip().endswith("END;")
-        ):
-            statements.append(text)
-            current = []
-    return statements

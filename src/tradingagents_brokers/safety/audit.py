@@ -1,0 +1,168 @@
+"""Auditing a journal: its hash chain, every table rebuilt from the chain, its identity, its end.
+
+The hash chain (:meth:`Journal.verify`) proves that no *event* was edited,
+inserted or removed - but the journal also keeps tables derived from the events
+(``intents``, read by the risk checks and by idempotency) and its identity
+(``meta``), and a chain that was cut back at the end still verifies. So
+:func:`audit`:
+
+* rebuilds the ``intents`` table from the chain - each intent event carries the
+  row it wrote, each later change the columns it set (``payload["projection"]``)
+  - and reports every row that is missing, extra, or differs, naming the intent
+  and the column;
+* compares ``meta`` with the identity recorded in the chain (the ``journal``
+  event, the first of a new journal);
+* with ``expect_head=(seq, hash)``, an anchor kept somewhere else, checks that
+  the chain still holds that event: a journal cut back (rows deleted, triggers
+  dropped) keeps a valid chain but loses its anchor.
+
+Intents written before rows were recorded in the chain cannot be rebuilt; they
+are listed as ``unverifiable`` rather than passed or failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from .journal import Journal
+
+__all__ = ["JournalAudit", "audit", "parse_head"]
+
+
+@attrs.frozen
+class JournalAudit:
+    """What :func:`audit` found. ``ok`` when there is no problem."""
+
+    events: int
+    head: tuple[int, str] | None
+    integrity: str
+    problems: tuple[str, ...]
+    unverifiable: tuple[int, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def head_text(self) -> str:
+        """The anchor to keep: ``SEQ:HASH`` (empty for an empty journal)."""
+        return "" if self.head is None else f"{self.head[0]}:{self.head[1]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head_text() or None,
+            "integrity_check": self.integrity,
+            "problems": list(self.problems),
+            "unverifiable_intents": list(self.unverifiable),
+        }
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``"SEQ:HASH"`` as printed by ``journal verify --print-head``; ``ValueError`` otherwise."""
+    seq, _, digest = text.strip().partition(":")
+    if not seq.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise ValueError(f"an anchor is SEQ:HASH (e.g. 42:3f...), not {text!r}")
+    return int(seq), digest
+
+
+def audit(journal: Journal, *, expect_head: tuple[int, str] | None = None) -> JournalAudit:
+    """Check ``journal`` from end to end; see the module docstring."""
+    problems: list[str] = []
+    chain = journal.verify()
+    if not chain.ok:
+        problems.append(chain.problem)
+    integrity = journal.integrity_check()
+    if integrity != "ok":
+        problems.append(f"PRAGMA integrity_check: {integrity}")
+    events = journal.events()
+    problems.extend(_identity(events, journal.table("meta")))
+    rebuilt, unverifiable = _rebuild(events)
+    problems.extend(_compare(rebuilt, unverifiable, journal.table("intents")))
+    head = journal.head()
+    if expect_head is not None:
+        problems.extend(_anchor(events, expect_head, head))
+    return JournalAudit(
+        events=chain.events,
+        head=head,
+        integrity=integrity,
+        problems=tuple(problems),
+        unverifiable=tuple(sorted(unverifiable)),
+    )
+
+
+def _identity(events: list[dict[str, Any]], meta: list[dict[str, Any]]) -> list[str]:
+    ids = [e["payload"].get("journal_id") for e in events if e["kind"] == "journal"]
+    if not ids:
+        return ["the chain holds no identity record (journal event)"]
+    problems = [f"the chain records a second identity {i!r}" for i in ids[1:] if i != ids[0]]
+    rows = {row["key"]: row["value"] for row in meta}
+    if rows.get("journal_id") != ids[0]:
+        problems.append(f"meta journal_id is {rows.get('journal_id')!r}, the chain says {ids[0]!r}")
+    problems.extend(
+        f"meta has a row the journal never writes: {key!r}" for key in rows.keys() - {"journal_id"}
+    )
+    return problems
+
+
+def _rebuild(events: Iterable[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    rows: dict[int, dict[str, Any]] = {}
+    unverifiable: set[int] = set()
+    for event in events:
+        intent_id, payload = event["intent_id"], event["payload"]
+        projection = payload.get("projection") if isinstance(payload, dict) else None
+        if event["kind"] == "intent":
+            if projection is None:
+                unverifiable.add(intent_id)
+            else:
+                rows[intent_id] = {"intent_id": intent_id, **projection}
+        elif projection is not None and intent_id in rows:
+            rows[intent_id].update(projection)
+    return rows, unverifiable
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _compare(
+    rebuilt: dict[int, dict[str, Any]], unverifiable: set[int], stored: list[dict[str, Any]]
+) -> list[str]:
+    problems = []
+    table = {row["intent_id"]: row for row in stored}
+    for intent_id in sorted(set(table) | set(rebuilt), key=lambda i: (i is None, i or 0)):
+        if intent_id in unverifiable:
+            continue
+        if intent_id not in table:
+            problems.append(f"intent {intent_id} is in the chain but not in the intents table")
+            continue
+        if intent_id not in rebuilt:
+            problems.append(f"intents table row {intent_id} was never recorded in the chain")
+            continue
+        row, expected = table[intent_id], rebuilt[intent_id]
+        for column in sorted(set(row) | set(expected)):
+            if _text(row.get(column)) != _text(expected.get(column)):
+                problems.append(
+                    f"intent {intent_id}: {column} is {row.get(column)!r} in the intents table, "
+                    f"{expected.get(column)!r} in the chain"
+                )
+    return problems
+
+
+def _anchor(
+    events: list[dict[str, Any]], anchor: tuple[int, str], head: tuple[int, str] | None
+) -> list[str]:
+    seq, digest = anchor
+    found = next((e for e in events if e["seq"] == seq), None)
+    if found is None:
+        last = head[0] if head else 0
+        return [
+            f"the anchored event {seq} is gone: the journal ends at event {last} "
+            "(cut back, or not the anchored journal)"
+        ]
+    if found["hash"] != digest:
+        return [f"event {seq} is not the anchored one (its hash is {found['hash'][:16]}...)"]
+    return []
