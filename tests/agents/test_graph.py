@@ -56,7 +56,8 @@ def _corrected(messages: list[BaseMessage]) -> Any:
     assert "[ORDER_VALUE_EXCEEDS_MAX]" in veto
     limit = Decimal(re.search(r"exceeds max_order_value (\d+)", veto).group(1))
     qty = int(limit / 2 / 100)  # half the limit at $100 a share
-    return tool_call("execute_trade", {"symbol": "AAPL", "side": "buy", "qty": qty}, id="t-fix")
+    args = {"symbol": "AAPL", "action": "buy", "quantity": qty}
+    return tool_call("execute_trade", args, id="t-fix")
 
 
 @pytest.mark.parametrize("build", [tool_graph, agent_graph], ids=["ToolNode", "create_agent"])
@@ -64,7 +65,9 @@ def test_an_agent_checks_buys_reads_a_veto_corrects_and_closes(toolkit, build):
     model = ScriptedChatModel(
         script=[
             tool_call("get_account_status", id="t-acct"),
-            tool_call("execute_trade", {"symbol": "AAPL", "side": "buy", "qty": 500}, id="t-big"),
+            tool_call(
+                "execute_trade", {"symbol": "AAPL", "action": "buy", "quantity": 500}, id="t-big"
+            ),
             _corrected,
             tool_call("close_position", {"symbol": "AAPL"}, id="t-close"),
             say("Bought 50 AAPL within the limits and closed the position."),
@@ -98,7 +101,7 @@ def test_an_agent_checks_buys_reads_a_veto_corrects_and_closes(toolkit, build):
 
 # -- approvals -----------------------------------------------------------------------
 
-BUY = {"symbol": "AAPL", "side": "buy", "qty": 3}
+BUY = {"symbol": "AAPL", "action": "buy", "quantity": 3}
 
 
 def _live(make_toolkit, **options: Any) -> BrokerToolkit:
@@ -170,7 +173,7 @@ def test_a_live_order_outside_a_graph_is_not_sent(make_toolkit):
 def test_a_risk_veto_is_not_put_to_a_person(make_toolkit):
     asked: list[ApprovalRequest] = []
     toolkit = _live(make_toolkit, approval=asked.append)
-    reply = call(by_name(toolkit)["execute_trade"], {**BUY, "qty": 500})
+    reply = call(by_name(toolkit)["execute_trade"], {**BUY, "quantity": 500})
     assert "[ORDER_VALUE_EXCEEDS_MAX]" in reply.content
     assert asked == []
 
@@ -209,7 +212,7 @@ def test_paper_orders_ask_only_when_told_to(make_toolkit):
     call(by_name(plain)["execute_trade"], BUY, id="p1")
     assert asked == []
     careful = make_toolkit(options={"approval": asked.append, "confirm_paper_orders": True})
-    reply = call(by_name(careful)["execute_trade"], {**BUY, "qty": 4}, id="p2")
+    reply = call(by_name(careful)["execute_trade"], {**BUY, "quantity": 4}, id="p2")
     assert len(asked) == 1
     assert "did not approve" in reply.content or "refused" in reply.content
 

@@ -37,14 +37,14 @@ EXAMPLES: dict[str, Callable[[GatedBroker], dict[str, Any]]] = {
     "check_order_status": lambda g: {"order_id": _order(g, symbol="MSFT", side="buy", qty=1)},
     "get_orders": lambda g: {"status": "all", "limit": 5},
     "get_portfolio_history": lambda g: {"period": "1M", "timeframe": "1D"},
-    "preview_order": lambda g: {"symbol": "AAPL", "side": "buy", "qty": "2"},
+    "preview_order": lambda g: {"symbol": "AAPL", "action": "buy", "quantity": "2"},
     "halt_trading": lambda g: {"reason": "standard tests"},
-    "execute_trade": lambda g: {"symbol": "AAPL", "side": "buy", "qty": "1"},
+    "execute_trade": lambda g: {"symbol": "AAPL", "action": "buy", "quantity": "1"},
     "cancel_order": lambda g: {
         "order_id": _order(g, symbol="AAPL", side="buy", qty=1, order_type="limit", limit_price=95)
     },
     "close_position": lambda g: (
-        _order(g, symbol="SPY", side="buy", qty=4) and {"symbol": "SPY", "qty": "1"}
+        _order(g, symbol="SPY", side="buy", qty=4) and {"symbol": "SPY", "quantity": "1"}
     ),
 }
 

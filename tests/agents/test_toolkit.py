@@ -209,10 +209,10 @@ def test_order_status_by_either_id_and_not_both(toolkit, tools):
 
 
 def test_preview_runs_every_check_and_sends_nothing(toolkit, tools):
-    ok = call(tools["preview_order"], {"symbol": "AAPL", "side": "buy", "qty": 5})
+    ok = call(tools["preview_order"], {"symbol": "AAPL", "action": "buy", "quantity": 5})
     assert "would pass every risk check" in ok.content
     assert ok.artifact["allowed"] is True
-    big = call(tools["preview_order"], {"symbol": "AAPL", "side": "buy", "qty": 500})
+    big = call(tools["preview_order"], {"symbol": "AAPL", "action": "buy", "quantity": 500})
     assert "would be REFUSED" in big.content
     assert "[ORDER_VALUE_EXCEEDS_MAX]" in big.content
     assert {r["code"] for r in big.artifact["reasons"]} >= {"ORDER_VALUE_EXCEEDS_MAX"}
@@ -225,7 +225,7 @@ def test_preview_runs_every_check_and_sends_nothing(toolkit, tools):
 
 def test_an_agent_order_records_the_tool_call_agent_and_run(toolkit, tools):
     message = call(
-        tools["execute_trade"], {"symbol": "AAPL", "side": "buy", "qty": "2"}, id="call-abc"
+        tools["execute_trade"], {"symbol": "AAPL", "action": "buy", "quantity": "2"}, id="call-abc"
     )
     assert message.content.startswith("Order sent. Order ")
     assert message.artifact["status"] == "filled"
@@ -243,7 +243,7 @@ def test_an_agent_order_records_the_tool_call_agent_and_run(toolkit, tools):
 
 
 def test_the_same_tool_call_replayed_is_carried_out_once(toolkit, tools):
-    args = {"symbol": "AAPL", "side": "buy", "qty": "2"}
+    args = {"symbol": "AAPL", "action": "buy", "quantity": "2"}
     first = call(tools["execute_trade"], args, id="call-x")
     again = call(tools["execute_trade"], args, id="call-x")
     assert again.content.startswith("This tool call was already carried out")
@@ -255,7 +255,7 @@ def test_the_same_tool_call_replayed_is_carried_out_once(toolkit, tools):
 
 
 def test_brackets_and_stop_losses_become_attached_orders(toolkit):
-    args = OrderArgs(symbol="AAPL", side="buy", qty=Decimal(1), stop_loss_price=Decimal(90))
+    args = OrderArgs(symbol="AAPL", action="buy", quantity=Decimal(1), stop_loss_price=Decimal(90))
     assert toolkit._request(args, None).order_class.value == "oto"
     both = args.model_copy(update={"take_profit_price": Decimal(120)})
     request = toolkit._request(both, None)
@@ -266,7 +266,7 @@ def test_brackets_and_stop_losses_become_attached_orders(toolkit):
 def test_an_attached_order_the_broker_cannot_take_is_explained(tools):
     message = call(
         tools["execute_trade"],
-        {"symbol": "AAPL", "side": "buy", "qty": 1, "stop_loss_price": 90},
+        {"symbol": "AAPL", "action": "buy", "quantity": 1, "stop_loss_price": 90},
     )
     assert message.status == "error"
     assert "does not support order class 'oto'" in message.content
@@ -300,22 +300,22 @@ def test_halt_is_final_for_the_agent(toolkit, tools):
     assert halted.artifact["state"] == "halted"
     (state,) = _events(toolkit, "trading_state")
     assert state["context"] == {"agent_id": "agent-7", "run_id": "run-1", "tool_call_id": "call-h"}
-    refused = call(tools["execute_trade"], {"symbol": "AAPL", "side": "buy", "qty": 1})
+    refused = call(tools["execute_trade"], {"symbol": "AAPL", "action": "buy", "quantity": 1})
     assert "[TRADING_HALTED]" in refused.content
     with pytest.raises(NotPermittedError):
         toolkit.broker.resume("agent wants back in", context=OrderContext(source="agent"))
 
 
 def test_refused_calls_of_acting_tools_are_journaled_with_codes(toolkit, tools):
-    call(tools["execute_trade"], {"symbol": "AAPL", "side": "buy", "qty": -1}, id="c1")
-    call(tools["execute_trade"], {"symbol": "AAPL", "side": "buy", "qty": 500}, id="c2")
+    call(tools["execute_trade"], {"symbol": "AAPL", "action": "buy", "quantity": -1}, id="c1")
+    call(tools["execute_trade"], {"symbol": "AAPL", "action": "buy", "quantity": 500}, id="c2")
     call(tools["get_orders"], {"status": "pending"}, id="c3")  # a read: not journaled
     refused = _events(toolkit, "tool_refused")
     assert [(r["tool_call_id"], r["codes"]) for r in refused] == [
         ("c1", ["INVALID_ARGUMENTS"]),
         ("c2", ["ORDER_VALUE_EXCEEDS_MAX", "POSITION_EXCEEDS_MAX"]),
     ]
-    assert refused[1]["arguments"]["qty"] == "500"
+    assert refused[1]["arguments"]["quantity"] == "500"
 
 
 def test_the_async_path_gives_the_same_answers(toolkit, tools):
@@ -329,7 +329,7 @@ def test_the_async_path_gives_the_same_answers(toolkit, tools):
                     "type": "tool_call",
                     "id": "a2",
                     "name": "execute_trade",
-                    "args": {"symbol": "AAPL", "side": "buy", "qty": "1"},
+                    "args": {"symbol": "AAPL", "action": "buy", "quantity": "1"},
                 }
             ),
         )

@@ -48,7 +48,7 @@ DESCRIPTIONS: dict[str, str] = {
         "every risk check (order value, position size, buying power, symbol lists, rate "
         "limit, duplicates, price collar). Returns whether it would be accepted and every "
         "reason if not. Sends nothing and changes nothing. Use it to test an order's size or "
-        "price before execute_trade. Quantities are shares, notional and prices are dollars."
+        "price before execute_trade. quantity is shares, dollar_amount and prices are dollars."
     ),
     "halt_trading": (
         "Emergency stop: refuse every new order on this account until a person resumes "
@@ -63,8 +63,8 @@ DESCRIPTIONS: dict[str, str] = {
         "lists each reason; change the order rather than resending it. A live order may wait "
         "for a person's approval. Returns the order id and status; 'accepted' or 'new' is not "
         "filled: call check_order_status. If the error says the outcome is unknown, do NOT "
-        "place it again. qty is shares, notional is dollars (give one), prices are dollars "
-        "per share. Side effect: real money is committed in live mode."
+        "place it again. quantity is shares, dollar_amount is dollars (give one), prices "
+        "are dollars per share. Side effect: real money is committed in live mode."
     ),
     "cancel_order": (
         "Cancel one open order by its order_id (from execute_trade or get_orders). Use it to "
@@ -73,7 +73,7 @@ DESCRIPTIONS: dict[str, str] = {
         "arrive before the cancel takes effect."
     ),
     "close_position": (
-        "Sell (or buy back) an open position at the market: all of it, qty shares of it, or "
+        "Sell (or buy back) an open position at the market: all of it, quantity shares of it, or "
         "a percentage (0-100] of it. Use it to exit a holding; use execute_trade for a "
         "limit exit. Returns the closing order. A live close may wait for a person's "
         "approval. Side effect: realises the profit or loss; it cannot be undone."

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ORDER_FIELDS",
     "CancelOrderArgs",
     "ClosePositionArgs",
     "GetOrdersArgs",
@@ -57,35 +58,41 @@ class PositionsArgs(_Args):
 
 
 class OrderArgs(_Args):
-    """One order: what to trade, which way, how much, and at what price."""
+    """One order, in the origin design's words: what to trade, which way, how much, at what price.
+
+    ``execute_trade(symbol, action, quantity=None, dollar_amount=None,
+    order_type="market", limit_price=None)``, and this project's additions
+    beside them: ``stop_price``, ``time_in_force`` and the attached
+    ``stop_loss_price`` / ``take_profit_price``.
+    """
 
     symbol: str = Symbol
-    side: Literal["buy", "sell"] = Field(
-        description="'buy' to buy or cover a short; 'sell' to sell shares you hold."
+    action: Literal["buy", "sell"] = Field(
+        description="'buy' to buy (or cover a short); 'sell' to sell shares you hold."
     )
-    qty: Decimal | None = _amount(
+    quantity: Decimal | None = _amount(
         "Number of shares (may be fractional where the broker allows). "
-        "Give qty or notional, not both."
+        "Give quantity or dollar_amount, not both."
     )
-    notional: Decimal | None = _amount(
+    dollar_amount: Decimal | None = _amount(
         "Amount in dollars to trade instead of a share count (market orders). "
-        "Give qty or notional, not both."
+        "Give quantity or dollar_amount, not both."
     )
     order_type: Literal["market", "limit", "stop", "stop_limit"] = Field(
         default="market",
         description="'market' fills now at the market price; 'limit' only at limit_price or "
         "better; 'stop' becomes a market order at stop_price; 'stop_limit' needs both prices.",
     )
-    time_in_force: Literal["day", "gtc", "ioc", "fok"] = Field(
-        default="day",
-        description="'day' expires at the close; 'gtc' stays until canceled; 'ioc' fills what "
-        "it can at once and cancels the rest; 'fok' fills entirely at once or not at all.",
-    )
     limit_price: Decimal | None = _amount(
         "Limit price in dollars per share (limit and stop_limit orders only)."
     )
     stop_price: Decimal | None = _amount(
         "Stop trigger price in dollars per share (stop and stop_limit orders only)."
+    )
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] = Field(
+        default="day",
+        description="'day' expires at the close; 'gtc' stays until canceled; 'ioc' fills what "
+        "it can at once and cancels the rest; 'fok' fills entirely at once or not at all.",
     )
     stop_loss_price: Decimal | None = _amount(
         "Attach a protective stop at this price (dollars per share); the broker "
@@ -95,6 +102,10 @@ class OrderArgs(_Args):
         "Attach a take-profit limit at this price (dollars per share); together "
         "with stop_loss_price it makes a bracket order."
     )
+
+
+#: The order model's names for the tool's arguments, where they differ.
+ORDER_FIELDS = {"action": "side", "quantity": "qty", "dollar_amount": "notional"}
 
 
 class OrderStatusArgs(_Args):
@@ -132,9 +143,11 @@ class CancelOrderArgs(_Args):
 
 
 class ClosePositionArgs(_Args):
+    """``close_position(symbol)``, and optionally only part of it."""
+
     symbol: str = Symbol
-    qty: Decimal | None = _amount(
-        "Close only this many shares. Omit qty and percentage to close it all."
+    quantity: Decimal | None = _amount(
+        "Close only this many shares. Omit quantity and percentage to close it all."
     )
     percentage: Decimal | None = _amount(
         "Close this percentage (0-100] of the position instead of a share count.", le=100

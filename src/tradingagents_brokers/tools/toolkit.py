@@ -16,8 +16,10 @@ tool call id and the toolkit's agent and run ids.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.tools import BaseTool, BaseToolkit
@@ -36,6 +38,7 @@ from .approval import ApprovalMode, ApprovalRequest, ask
 from .base import BrokerTool, ToolCallInfo, ToolResult
 from .descriptions import DESCRIPTIONS
 from .schemas import (
+    ORDER_FIELDS,
     CancelOrderArgs,
     ClosePositionArgs,
     GetOrdersArgs,
@@ -304,7 +307,9 @@ class BrokerToolkit(BaseToolkit):
     # -- order-changing operations ---------------------------------------------------
 
     def _request(self, args: OrderArgs, client_order_id: str | None) -> OrderRequest:
-        fields: dict[str, Any] = args.model_dump(exclude={"stop_loss_price", "take_profit_price"})
+        """The order the tool's arguments describe; the one place their names are mapped."""
+        given = args.model_dump(exclude={"stop_loss_price", "take_profit_price"})
+        fields: dict[str, Any] = {ORDER_FIELDS.get(k, k): v for k, v in given.items()}
         if args.stop_loss_price is not None or args.take_profit_price is not None:
             both = args.stop_loss_price is not None and args.take_profit_price is not None
             fields["order_class"] = "bracket" if both else "oto"
@@ -313,7 +318,8 @@ class BrokerToolkit(BaseToolkit):
             if args.take_profit_price is not None:
                 fields["take_profit"] = {"limit_price": args.take_profit_price}
         fields["client_order_id"] = client_order_id
-        return self.broker.build_request(**fields)
+        with _in_tool_terms():
+            return self.broker.build_request(**fields)
 
     def _needs_approval(self) -> bool:
         if not self.broker.config["require_confirmation"]:
@@ -373,25 +379,42 @@ class BrokerToolkit(BaseToolkit):
         ctx = self._context(call)
         with self._lock:
             if not self._needs_approval():
-                order = self.broker.close_position(
-                    args.symbol, qty=args.qty, percentage=args.percentage, context=ctx
-                )
+                with _in_tool_terms():
+                    order = self.broker.close_position(
+                        args.symbol, qty=args.quantity, percentage=args.percentage, context=ctx
+                    )
                 return _sent(order, "Closing order sent. ")
             self.broker.gate.require_closable(ctx)  # a halted account: nobody need be asked
-            request = self.broker.close_request(
-                args.symbol, qty=args.qty, percentage=args.percentage
-            )
+            with _in_tool_terms():
+                request = self.broker.close_request(
+                    args.symbol, qty=args.quantity, percentage=args.percentage
+                )
             answer = self._ask(
                 "close_position",
                 f"CLOSE: {render.request_text(request)}",
                 {"request": request.to_dict()},
                 call,
             )
-            with answered(request, answer):
+            with answered(request, answer), _in_tool_terms():
                 order = self.broker.close_position(
-                    args.symbol, qty=args.qty, percentage=args.percentage, context=ctx
+                    args.symbol, qty=args.quantity, percentage=args.percentage, context=ctx
                 )
         return _sent(order, "Closing order sent. ")
+
+
+#: The order model's words in its messages, and the tool arguments a model knows them by.
+_TOOL_WORDS = re.compile(r"\b(qty|notional|side)\b")
+
+
+@contextmanager
+def _in_tool_terms() -> Iterator[None]:
+    """An invalid order's message in the names of the tool's arguments (quantity, not qty)."""
+    try:
+        yield
+    except InvalidOrderError as exc:
+        names = {v: k for k, v in ORDER_FIELDS.items()}
+        message = _TOOL_WORDS.sub(lambda m: names[m.group(1)], exc.message)
+        raise InvalidOrderError(message, details=exc.details) from None
 
 
 def _sent(order: Order, lead: str = "Order sent. ") -> ToolResult:
