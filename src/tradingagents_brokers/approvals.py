@@ -95,11 +95,21 @@ def read_answer(answer: Any, approver: str) -> Approval:
     )
 
 
-def ask_callback(callback: Callable[[T], Any], subject: T) -> Approval:
-    """Ask ``callback`` about ``subject``; an exception from it refuses."""
+def ask_callback(
+    callback: Callable[[T], Any],
+    subject: T,
+    *,
+    passing: tuple[type[Exception], ...] = (),
+) -> Approval:
+    """Ask ``callback`` about ``subject``; an exception from it refuses.
+
+    Exceptions of the ``passing`` types are not answers: they propagate.
+    """
     approver = getattr(callback, "__name__", "callback")
     try:
         answer = callback(subject)
+    except passing:
+        raise
     except Exception as exc:  # noqa: BLE001 - a failing approver refuses (fail closed)
         return Approval(False, approver, f"the approval callback failed ({type(exc).__name__})")
     return read_answer(answer, approver)

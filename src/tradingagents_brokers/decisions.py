@@ -1,6 +1,7 @@
 """The values that pass through the gate's hooks: who asked, what the checks decided, who approved.
 
-* :class:`OrderContext` - provenance of an order (python, cli or agent; agent and run ids).
+* :class:`OrderContext` - provenance of an order (python, cli, agent or mcp; agent and run
+  ids, the tool call, and for MCP the client's name and the request id).
 * :class:`Decision` - one risk check's explicit answer. ``None`` is never an answer:
   the gate treats a check that returns nothing as a denial.
 * :class:`Approval` - the answer of the ``confirm_order`` hook.
@@ -21,9 +22,11 @@ from .models import Account, Position, Quote
 from .orders import Order, OrderRequest
 from .safety.records import IntentRecord
 
-__all__ = ["Approval", "CheckContext", "Decision", "OrderContext", "OrderSource"]
+__all__ = ["AGENT_SOURCES", "Approval", "CheckContext", "Decision", "OrderContext", "OrderSource"]
 
-OrderSource = Literal["python", "cli", "agent"]
+OrderSource = Literal["python", "cli", "agent", "mcp"]
+#: Sources that are a model, not a person: they may halt trading but never resume it.
+AGENT_SOURCES: frozenset[str] = frozenset({"agent", "mcp"})
 
 
 @attrs.frozen(kw_only=True)
@@ -34,6 +37,9 @@ class OrderContext:
     agent_id: str | None = None
     run_id: str | None = None
     tool_call_id: str | None = None
+    #: The program that relayed the call (an MCP client's name) and its request id.
+    client: str | None = None
+    request_id: str | None = None
     #: The caller says a repeat of a recent identical order is intended.
     allow_repeat: bool = False
 
@@ -42,7 +48,13 @@ class OrderContext:
 
     def provenance(self) -> dict[str, Any]:
         """Who asked, for journal records: the source and whichever ids are known."""
-        ids = {"agent_id": self.agent_id, "run_id": self.run_id, "tool_call_id": self.tool_call_id}
+        ids = {
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
+            "tool_call_id": self.tool_call_id,
+            "client": self.client,
+            "request_id": self.request_id,
+        }
         return {"source": self.source, **{k: v for k, v in ids.items() if v is not None}}
 
 

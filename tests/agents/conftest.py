@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,20 @@ def sim_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "broker_options": {"sim": {"prices": {"AAPL": "100", "MSFT": "200", "SPY": "500"}}},
         **overrides,
     }
+
+
+def import_error_without(missing: str, module: str) -> str:
+    """What importing ``module`` says in a fresh interpreter where ``missing`` is not installed."""
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def by_name(toolkit: BrokerToolkit) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tradingagents_brokers.safety.state import NotPermittedError
 from tradingagents_brokers.tools import READ_TOOLS, WRITE_TOOLS, BrokerToolkit, explain
 from tradingagents_brokers.tools.schemas import OrderArgs
 
-from .conftest import by_name, call
+from .conftest import by_name, call, import_error_without
 
 
 def _events(toolkit: BrokerToolkit, kind: str) -> list[dict[str, Any]]:
@@ -238,6 +238,8 @@ def test_an_agent_order_records_the_tool_call_agent_and_run(toolkit, tools):
         "agent_id": "agent-7",
         "run_id": "run-1",
         "tool_call_id": "call-abc",
+        "client": None,
+        "request_id": None,
         "allow_repeat": False,
     }
 
@@ -377,17 +379,7 @@ def test_every_error_says_what_to_do_next(error, expected):
 
 
 def test_the_tools_module_explains_a_missing_extra():
-    code = (
-        "import sys; sys.modules['langchain_core'] = None\n"
-        "import tradingagents_brokers\n"
-        "try:\n"
-        "    import tradingagents_brokers.tools\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = import_error_without("langchain_core", "tradingagents_brokers.tools")
     assert "pip install 'tradingagents-brokers[langchain]'" in out
 
 

@@ -202,13 +202,15 @@ def test_the_trading_state_survives_a_restart(fake_host, tmp_path):
         second.place_order(symbol="AAPL", side="buy", qty=1)
 
 
-def test_an_agent_can_halt_but_never_resume(fake):
-    fake.halt("the agent saw something odd", context=AGENT)
+@pytest.mark.parametrize("source", ["agent", "mcp"])
+def test_an_agent_can_halt_but_never_resume(fake, source):
+    agent = OrderContext(source=source, agent_id="a-1")
+    fake.halt("the agent saw something odd", context=agent)
     with pytest.raises(NotPermittedError, match="a person must"):
-        fake.resume("looks fine now", context=AGENT)
-    fake.reduce_only("agent may tighten", context=AGENT)
+        fake.resume("looks fine now", context=agent)
+    fake.reduce_only("agent may tighten", context=agent)
     with pytest.raises(NotPermittedError):
-        fake.resume("still no", context=AGENT)
+        fake.resume("still no", context=agent)
     fake.resume("a person checked", context=OrderContext(source="cli"))
     assert fake.trading_state()["state"] == "active"
 

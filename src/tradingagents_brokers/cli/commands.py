@@ -14,6 +14,7 @@ from ..approvals import answered
 from ..config import CONFIG_ENV, default_state_dir, state_paths
 from ..decisions import Approval, OrderContext
 from ..enums import TradingMode
+from ..errors import BrokerConfigurationError
 from ..gateway import GatedBroker, check_capabilities
 from ..host import PluginHost
 from ..orders import OrderRequest
@@ -392,3 +393,31 @@ def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
         )
         if out.as_json:
             out.data(steps)
+
+
+def cmd_mcp(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    """Serve the gated agent tools over MCP. stdout belongs to the protocol: notes go to stderr."""
+    try:
+        from ..mcp_server import TOKEN_ENV, BrokerMCPServer, run_http
+        from ..mcp_server.http import loopback, token_from_env
+    except ImportError as exc:
+        raise BrokerConfigurationError(str(exc)) from None
+    if args.http:
+        host = loopback(args.host)
+        token, made = token_from_env()
+    with BrokerMCPServer.from_config(
+        config,
+        confirm_paper_orders=args.confirm_paper_orders,
+        confirm_timeout=args.confirm_timeout,
+    ) as served:
+        where = _where(served.toolkit.broker)
+        if not args.http:
+            out.errors.print(f"MCP server on stdio: {where}", markup=False)
+            served.run_stdio()
+            return
+        out.errors.print(f"MCP server at http://{host}:{args.port}/mcp: {where}", markup=False)
+        if made:
+            out.errors.print(
+                f"bearer token (set {TOKEN_ENV} to choose your own): {token}", markup=False
+            )
+        run_http(served, port=args.port, token=token, host=host)

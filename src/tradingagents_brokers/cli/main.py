@@ -130,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("symbol")
 
     add("demo", "an offline tour on a fresh sim account: account, a buy, positions, orders")
+    p = add("mcp", "serve the agent tools to MCP clients on stdio (extra 'mcp')")
+    p.add_argument(
+        "--http", action="store_true", help="serve streamable HTTP on loopback instead of stdio"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="loopback address for --http")
+    p.add_argument("--port", type=int, default=8765, help="port for --http (default: 8765)")
+    p.add_argument(
+        "--confirm-paper-orders",
+        action="store_true",
+        help="ask the person in the client before paper orders too (live ones are always asked)",
+    )
+    p.add_argument(
+        "--confirm-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="refuse an order nobody confirmed within this time (default: 300)",
+    )
     p = add("new-plugin", "write a broker plugin package that passes the offline conformance kit")
     p.add_argument("name", help="the broker's name, a lower-case identifier such as 'mybroker'")
     p.add_argument("--path", default=".", help="directory to write it in (default: here)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 
-from ..decisions import CheckContext, Decision, OrderContext
+from ..decisions import AGENT_SOURCES, CheckContext, Decision, OrderContext
 from ..enums import OrderSide
 from ..errors import BrokerConfigurationError, BrokerError
 from ..orders import OrderRequest
@@ -46,7 +46,7 @@ def set_state(
     by: str,
     context: OrderContext | None = None,
 ) -> None:
-    """Record a new trading state. ``by`` is "python", "cli" or "agent".
+    """Record a new trading state. ``by`` is the caller's source ("python", "cli", "agent", "mcp").
 
     ``context`` adds the caller's agent, run and tool call ids to the record.
     """
@@ -58,7 +58,7 @@ def set_state(
         ) from None
     with journal.transaction():
         now = current_state(journal)
-        if by == "agent" and wanted is TradingState.ACTIVE and now is not TradingState.ACTIVE:
+        if by in AGENT_SOURCES and wanted is TradingState.ACTIVE and now is not TradingState.ACTIVE:
             raise NotPermittedError(
                 f"trading is {now.value}; an agent cannot resume it - a person must "
                 "(tradingagents-brokers resume)"

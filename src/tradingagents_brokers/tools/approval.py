@@ -13,6 +13,10 @@ person's time), and it asks in one of two ways:
 * a callable: called with the :class:`ApprovalRequest`, it returns ``True``,
   ``False`` or an :class:`~tradingagents_brokers.decisions.Approval`.
 
+A callable that cannot wait for the answer (the MCP server, whose client asks the
+person between two requests) raises :class:`ApprovalPending`: the call ends
+without sending anything and is made again with the answer.
+
 The answer is read by :func:`tradingagents_brokers.approvals.read_answer` and goes
 to the gate through :func:`tradingagents_brokers.approvals.answered`, so the gate
 journals it with the intent; an answer it cannot read, an exception from the
@@ -31,7 +35,7 @@ from ..approvals import ask_callback, read_answer
 from ..decisions import Approval
 from ..errors import OrderBlockedError
 
-__all__ = ["ApprovalMode", "ApprovalRequest", "ask"]
+__all__ = ["ApprovalMode", "ApprovalPending", "ApprovalRequest", "ask"]
 
 
 @attrs.frozen(kw_only=True)
@@ -61,11 +65,24 @@ class ApprovalRequest:
 ApprovalMode = Literal["interrupt"] | Callable[[ApprovalRequest], "bool | Approval"]
 
 
+class ApprovalPending(Exception):
+    """The person is being asked elsewhere; the call stops here with nothing sent.
+
+    Raised by an approval callable that gets its answer in a later call (see the
+    module docstring); ``ticket`` is whatever that callable needs to resume.
+    """
+
+    def __init__(self, request: ApprovalRequest, ticket: Any = None) -> None:
+        super().__init__(request.summary)
+        self.request = request
+        self.ticket = ticket
+
+
 def ask(mode: ApprovalMode, request: ApprovalRequest) -> Approval:
     """Ask a person about ``request`` the way ``mode`` says; see the module docstring."""
     if mode == "interrupt":
         return read_answer(_interrupt(request), "human (LangGraph interrupt)")
-    return ask_callback(mode, request)
+    return ask_callback(mode, request, passing=(ApprovalPending,))
 
 
 def _interrupt(request: ApprovalRequest) -> Any:

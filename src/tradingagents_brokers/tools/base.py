@@ -13,12 +13,16 @@ a toolkit. It adds three things to LangChain's tool:
 * an audit of refusals: a failing call of a tool that acts on orders is
   journaled (``tool_refused``) with its reason codes and the tool call id, bad
   arguments included.
+
+Callers outside LangChain (the MCP server) use :meth:`BrokerTool.answer`: the
+same validation, operation, error texts and audit, returned as a
+:class:`ToolAnswer` instead of a ``ToolMessage``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -43,8 +47,9 @@ from ..errors import (
     OrderRejectedError,
 )
 from ..safety.state import NotPermittedError
+from .approval import ApprovalPending
 
-__all__ = ["BrokerTool", "ToolCallInfo", "ToolResult", "explain"]
+__all__ = ["BrokerTool", "ToolAnswer", "ToolCallInfo", "ToolResult", "explain"]
 
 log = logging.getLogger("tradingagents.broker.tools")
 
@@ -58,10 +63,28 @@ _call_id: ContextVar[str | None] = ContextVar("tradingagents_brokers_tool_call",
 
 @attrs.frozen
 class ToolCallInfo:
-    """The call being served: the tool's name and the model's tool call id (if any)."""
+    """The call being served: the tool's name and the model's tool call id (if any).
+
+    A call relayed by another program (an MCP client) names it in ``client`` and
+    carries that program's ``request_id``.
+    """
 
     tool: str
     tool_call_id: str | None
+    client: str | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen
+class ToolAnswer:
+    """What a call from outside LangChain returned: the model's text, the result, and if it failed.
+
+    ``result`` is JSON-safe data (the contract dicts of DESIGN §4) and ``None`` on error.
+    """
+
+    text: str
+    result: Any = None
+    error: bool = False
 
 
 def explain(exc: BrokerError) -> str:
@@ -69,11 +92,18 @@ def explain(exc: BrokerError) -> str:
     head = f"Error [{exc.code}]: {exc.message}"
     if isinstance(exc, OrderRejectedError) and exc.reasons:
         reasons = "; ".join(f"[{r.code}] {r.message}" for r in exc.reasons)
+        lead = (
+            f"Error [{exc.code}]: the order was refused and nothing was sent. Reasons: {reasons}."
+        )
+        if set(exc.reason_codes) == {"CONFIRMATION_DENIED"}:
+            return (
+                f"{lead} A person did not approve it: do not send it again unasked; tell the "
+                "user what you wanted to do and why."
+            )
         return (
-            f"Error [{exc.code}]: the order was refused and nothing was sent. Reasons: {reasons}. "
-            "Change the order so that every reason is resolved (for example a smaller qty or a "
-            "price nearer the market), or do not trade. Resending the same order gets the same "
-            "answer."
+            f"{lead} Change the order so that every reason is resolved (for example a smaller "
+            "quantity or a price nearer the market), or do not trade. Resending the same order "
+            "gets the same answer."
         )
     if isinstance(exc, OrderBlockedError):
         return f"{head}. Nothing was sent. An agent cannot enable trading; tell the user."
@@ -161,20 +191,39 @@ class BrokerTool(BaseTool):
     def _run(
         self, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any
     ) -> ToolResult:
-        call = self._info()
+        return self._operate(kwargs, self._info())
+
+    def answer(self, arguments: Mapping[str, Any], call: ToolCallInfo) -> ToolAnswer:
+        """Serve one call that did not come through LangChain (the MCP server's).
+
+        The arguments are validated by the tool's schema (unknown keys refused) and
+        a refusal is audited exactly as for a LangChain call. A pending approval
+        (:class:`~tradingagents_brokers.tools.approval.ApprovalPending`) propagates.
+        """
         try:
-            text, artifact = self.operation(self.args_schema(**kwargs), call)
+            self.args_schema.model_validate(dict(arguments))
+        except ValidationError as exc:
+            return ToolAnswer(self._refuse_arguments(exc, call), error=True)
+        try:
+            text, result = self._operate(arguments, call)
+        except ToolException as exc:
+            return ToolAnswer(str(exc), error=True)
+        return ToolAnswer(text, result)
+
+    def _operate(self, arguments: Mapping[str, Any], call: ToolCallInfo) -> ToolResult:
+        try:
+            text, artifact = self.operation(self.args_schema(**arguments), call)
             return text, to_contract(artifact)
-        except GraphBubbleUp:
-            raise
+        except (GraphBubbleUp, ApprovalPending):
+            raise  # a pause to ask a person, not a failure
         except BrokerError as exc:
-            self._audit(call, kwargs, _codes(exc), exc.message)
+            self._audit(call, arguments, _codes(exc), exc.message)
             raise ToolException(explain(exc)) from None
         except Exception as exc:
             # A bug in a plugin or here: the model gets the class, never the message
             # (an SDK's message can carry request details); the log has the traceback.
             log.exception("tool %s failed", self.name)
-            self._audit(call, kwargs, ["UNEXPECTED_ERROR"], type(exc).__name__)
+            self._audit(call, arguments, ["UNEXPECTED_ERROR"], type(exc).__name__)
             raise ToolException(
                 f"Error [unexpected_error]: the tool failed ({type(exc).__name__}). The "
                 "operation may not have completed; check state with the read-only tools "
@@ -185,7 +234,9 @@ class BrokerTool(BaseTool):
         if self.audit is not None:
             self.audit(call, args, codes, message)
 
-    def _refuse_arguments(self, exc: ValidationError | ValidationErrorV1) -> str:
+    def _refuse_arguments(
+        self, exc: ValidationError | ValidationErrorV1, call: ToolCallInfo | None = None
+    ) -> str:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
             for err in exc.errors()
@@ -194,5 +245,5 @@ class BrokerTool(BaseTool):
             f"Error [invalid_arguments]: {problems}. Nothing was done. Fix the arguments "
             "(see the tool's schema) and call again."
         )
-        self._audit(self._info(), None, ["INVALID_ARGUMENTS"], problems)
+        self._audit(call or self._info(), None, ["INVALID_ARGUMENTS"], problems)
         return text

@@ -10,7 +10,8 @@ toolkit has no such operation, and argument schemas refuse unknown keys.
 
 Every order an agent places goes through :class:`~tradingagents_brokers.GatedBroker`
 (the same gate as a person's) with ``OrderContext(source="agent")`` carrying the
-tool call id and the toolkit's agent and run ids.
+tool call id and the toolkit's agent and run ids (``source="mcp"`` with the
+client's name and request id when the MCP server serves the call).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from langchain_core.tools import BaseTool, BaseToolkit
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from ..approvals import answered
-from ..decisions import OrderContext
+from ..decisions import OrderContext, OrderSource
 from ..enums import TradingMode
 from ..errors import InvalidOrderError, NotFoundError, PluginLoadError
 from ..gateway import GatedBroker
@@ -84,6 +85,8 @@ class BrokerToolkit(BaseToolkit):
     confirm_paper_orders: bool = False
     prefix: str = ""
     owns_broker: bool = False
+    #: Journaled as the orders' source: "agent", or "mcp" for the MCP server.
+    source: OrderSource = "agent"
 
     _tools: list[BaseTool] = PrivateAttr(default_factory=list)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
@@ -99,6 +102,7 @@ class BrokerToolkit(BaseToolkit):
         approval: ApprovalMode = "interrupt",
         confirm_paper_orders: bool = False,
         prefix: str = "",
+        source: OrderSource = "agent",
     ) -> BrokerToolkit:
         """A toolkit for broker ``broker`` (default ``trading_broker``) under ``config``.
 
@@ -106,6 +110,7 @@ class BrokerToolkit(BaseToolkit):
         ``approval`` says how a person is asked before a live order is sent
         (see :mod:`tradingagents_brokers.tools.approval`); ``confirm_paper_orders``
         asks for paper orders too. ``prefix`` is put before every tool name.
+        ``source`` is journaled with every order ("mcp" for the MCP server).
         """
         gated = get_broker(broker, config=config)
         try:
@@ -117,6 +122,7 @@ class BrokerToolkit(BaseToolkit):
                 confirm_paper_orders=confirm_paper_orders,
                 prefix=prefix,
                 owns_broker=True,
+                source=source,
             )
         except BaseException:
             gated.close()
@@ -130,6 +136,8 @@ class BrokerToolkit(BaseToolkit):
     def model_post_init(self, context: Any, /) -> None:
         if self.approval != "interrupt" and not callable(self.approval):
             raise ValueError(f"approval must be 'interrupt' or a callable, got {self.approval!r}")
+        if self.source not in ("agent", "mcp"):
+            raise ValueError(f"a toolkit's source is 'agent' or 'mcp', got {self.source!r}")
         self._tools = self._build()
 
     # -- the public surface ----------------------------------------------------------
@@ -211,13 +219,16 @@ class BrokerToolkit(BaseToolkit):
 
     def _context(self, call: ToolCallInfo) -> OrderContext:
         return OrderContext(
-            source="agent",
+            source=self.source,
             agent_id=self.agent_id,
             run_id=self.run_id,
             tool_call_id=call.tool_call_id,
+            client=call.client,
+            request_id=call.request_id,
         )
 
     def _audit(self, call: ToolCallInfo, args: Any, codes: list[str], message: str) -> None:
+        relayed = {"client": call.client, "request_id": call.request_id}
         self.broker.journal.append(
             "tool_refused",
             {
@@ -225,6 +236,8 @@ class BrokerToolkit(BaseToolkit):
                 "tool_call_id": call.tool_call_id,
                 "agent_id": self.agent_id,
                 "run_id": self.run_id,
+                **{k: v for k, v in relayed.items() if v is not None},
+                "source": self.source,
                 "codes": codes,
                 "message": message,
                 "arguments": {str(k): str(v) for k, v in (args or {}).items() if v is not None},

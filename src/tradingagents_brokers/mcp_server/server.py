@@ -1,0 +1,220 @@
+"""The MCP server: the agent toolkit's gated tools, served to any MCP client.
+
+:class:`BrokerMCPServer` wraps one :class:`~tradingagents_brokers.tools.BrokerToolkit`
+(built with ``source="mcp"``) in the MCP SDK's low-level ``Server``. The tools, their
+argument schemas and their answers are the toolkit's: the read-only tools,
+``preview_order`` and ``halt_trading`` always, the order tools only with
+``auto_execute_trades``; nothing resumes trading, changes a limit or the mode, or
+shows a credential.
+
+Why the low-level server and not ``MCPServer``: the high-level server builds each
+tool's schema from a Python signature and validates arguments itself, silently
+dropping keys it does not know. Here the toolkit's own argument models validate
+(unknown keys are refused and the refusal is journaled), and results carry both the
+model's text and the structured result.
+
+Every call runs in a worker thread (the gate and the broker block), with the
+client's name and the request id in the order's provenance (``OrderContext``
+``source="mcp"``, ``client``, ``request_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import mcp_types as types
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from .. import __version__
+from ..tools import BrokerTool, BrokerToolkit, ToolCallInfo
+from ..tools.approval import ApprovalPending
+from ..tools.base import ToolAnswer
+from .confirm import Confirmer, Exchange, serving
+
+__all__ = ["INSTRUCTIONS", "BrokerMCPServer"]
+
+log = logging.getLogger("tradingagents.broker.mcp")
+
+INSTRUCTIONS = (
+    "Trading tools for one brokerage account, behind a safety gate. Every order passes "
+    "risk checks (order value, position size, buying power, allowed symbols, price collar, "
+    "rate and duplicate limits) and is journaled; a refused order says why and nothing is "
+    "sent. Use preview_order to test an order first. halt_trading stops all new orders; "
+    "only a person can resume. Live orders may need the user's confirmation in a form."
+)
+
+
+class BrokerMCPServer:
+    """One broker's gated tools as an MCP server. Close it when done (or use ``with``).
+
+    Build it with :meth:`from_config`; serve it with :meth:`run_stdio`, or
+    :func:`~tradingagents_brokers.mcp_server.http.run_http`, or hand
+    :attr:`server` to any transport of the MCP SDK.
+    """
+
+    def __init__(self, toolkit: BrokerToolkit, confirmer: Confirmer | None = None) -> None:
+        if toolkit.source != "mcp":
+            raise ValueError(
+                "build the toolkit with source='mcp' so its orders say where they came from"
+            )
+        self.toolkit = toolkit
+        self.confirmer = confirmer
+        self._tools: dict[str, BaseTool] = {tool.name: tool for tool in toolkit.get_tools()}
+        self._listing = [_describe(tool) for tool in self._tools.values()]
+        self.server: Server[Any] = Server(
+            "tradingagents-brokers",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any] | None = None,
+        *,
+        broker: str | None = None,
+        confirm_paper_orders: bool = False,
+        confirm_timeout: float = 300.0,
+    ) -> BrokerMCPServer:
+        """A server for broker ``broker`` (default ``trading_broker``) under ``config``.
+
+        Orders that need a confirmation are asked about in the client's form
+        (see :mod:`~tradingagents_brokers.mcp_server.confirm`); ``confirm_paper_orders``
+        asks for paper orders too; an unanswered question refuses after
+        ``confirm_timeout`` seconds.
+        """
+        confirmer = Confirmer(timeout=confirm_timeout)
+        toolkit = BrokerToolkit.from_config(
+            config,
+            broker=broker,
+            approval=confirmer,
+            confirm_paper_orders=confirm_paper_orders,
+            source="mcp",
+        )
+        return cls(toolkit, confirmer)
+
+    @property
+    def tool_names(self) -> list[str]:
+        return list(self._tools)
+
+    def close(self) -> None:
+        self.toolkit.close()
+
+    def __enter__(self) -> BrokerMCPServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run_stdio(self) -> None:
+        """Serve one client on stdin/stdout until it disconnects."""
+        from mcp.server.stdio import stdio_server
+
+        async def serve() -> None:
+            async with stdio_server() as (read, write):
+                await self.server.run(read, write, self.server.create_initialization_options())
+
+        anyio.run(serve)
+
+    # -- the handlers ----------------------------------------------------------------
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self._listing)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        tool = self._tools.get(params.name)
+        if tool is None:
+            return _result(
+                ToolAnswer(
+                    f"Error [unknown_tool]: there is no tool named {params.name!r}. The tools "
+                    f"are: {', '.join(self._tools)}.",
+                    error=True,
+                )
+            )
+        exchange = _exchange(ctx, params)
+        call = ToolCallInfo(params.name, None, exchange.client, str(ctx.request_id))
+        with serving(exchange):
+            try:
+                answer = await anyio.to_thread.run_sync(_serve, tool, exchange.arguments, call)
+            except ApprovalPending as pending:
+                result: types.InputRequiredResult = pending.ticket
+                return result
+        return _result(answer)
+
+
+def _serve(tool: BaseTool, arguments: Mapping[str, Any], call: ToolCallInfo) -> ToolAnswer:
+    """One call, in a worker thread: a toolkit tool answers itself, a plugin's through LangChain."""
+    if isinstance(tool, BrokerTool):
+        return tool.answer(arguments, call)
+    message = tool.invoke(
+        {"type": "tool_call", "id": f"mcp-{call.request_id}", "name": tool.name, "args": arguments}
+    )
+    content = message.content if isinstance(message.content, str) else str(message.content)
+    return ToolAnswer(content, getattr(message, "artifact", None), message.status == "error")
+
+
+def _exchange(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Exchange:
+    session = ctx.session
+    info = session.client_params.client_info if session.client_params else None
+    capabilities = session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities else None
+    # An elicitation capability with neither mode listed means form (the spec's default).
+    can_ask = elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+    handshake = ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
+    return Exchange(
+        tool=params.name,
+        arguments=params.arguments or {},
+        client=(info.name if info and info.name else "an unnamed MCP client"),
+        can_ask=can_ask,
+        session=session if handshake and session.can_send_request else None,
+        request_id=ctx.request_id,
+        responses=params.input_responses,
+        ticket=params.request_state,
+    )
+
+
+def _result(answer: ToolAnswer) -> types.CallToolResult:
+    structured = None if answer.result is None else {"result": answer.result}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=answer.text)],
+        structured_content=structured,
+        is_error=answer.error,
+    )
+
+
+def _describe(tool: BaseTool) -> types.Tool:
+    """The MCP listing of one tool: the argument schema and what it does to the account."""
+    if isinstance(tool, BrokerTool):
+        schema = tool.args_schema.model_json_schema()
+    else:
+        schema = convert_to_openai_tool(tool)["function"].get("parameters") or {}
+    schema.setdefault("type", "object")
+    schema.pop("title", None)
+    flags = tool.metadata or {}
+    read_only = flags.get("read_only") is True
+    return types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=schema,
+        annotations=types.ToolAnnotations(
+            title=tool.name.replace("_", " ").capitalize(),
+            read_only_hint=read_only,
+            destructive_hint=bool(flags.get("destructive")),
+            idempotent_hint=bool(flags.get("idempotent", read_only)),
+            open_world_hint=True,
+        ),
+    )
