@@ -3,7 +3,11 @@
 Both send ``POST /v2/orders`` (a resting limit buy) to the same emulator
 (``plugins/alpaca/tests/fake_alpaca.py``, HTTP and the trade_updates websocket),
 which runs in a process of its own as a real server would, in one run,
-interleaved in rounds so both see the same machine. The gated broker runs with
+interleaved in rounds so both see the same machine. Where the machine has two
+CPUs or more, the emulator is pinned to one of them and the benchmark to the
+others: a broker's servers do not run on its client's cores, and unpinned the
+emulator's own work (streaming the gated orders, which the raw client's orders
+are not) lands on the cores the gated client is measured on. The gated broker runs with
 the default configuration (but for the client-side rate limit, which would
 throttle the raw client just the same at Alpaca) and its order stream live:
 the figure is the ratio of medians, at 0 and at 1,000 open orders, and the HTTP
@@ -92,8 +96,11 @@ def _gated_order(gated: Any, symbol: str) -> None:
     )
 
 
-def _serve(conn: Any, open_orders: int) -> None:  # pragma: no cover - the server process
+def _serve(conn: Any, open_orders: int, cpus: set[int] | None) -> None:  # pragma: no cover
     from tests.fake_alpaca import FakeAlpaca
+
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
     with FakeAlpaca() as fake:
         fake.unstreamed = ("raw-",)  # raw orders stand for another account's: not streamed
@@ -108,11 +115,18 @@ class _Server:
     """The emulator in a child process; ``url`` and ``stream_url`` to reach it."""
 
     def __init__(self, open_orders: int) -> None:
+        self.client_cpus, server_cpus = _split_cpus()
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, open_orders), daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(child, open_orders, server_cpus), daemon=True
+        )
         self._process.start()
         self.url, self.stream_url = self._conn.recv()
+        self._cpus_before = None
+        if self.client_cpus:
+            self._cpus_before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, self.client_cpus)
 
     def __enter__(self) -> _Server:
         return self
@@ -120,6 +134,18 @@ class _Server:
     def __exit__(self, *exc: object) -> None:
         self._conn.send("stop")
         self._process.join(10)
+        if self._cpus_before:
+            os.sched_setaffinity(0, self._cpus_before)
+
+
+def _split_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """The benchmark's CPUs and the emulator's (one), or None where they cannot be split."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return set(cpus[:-1]), {cpus[-1]}
 
 
 def _count_requests(gated: Any) -> list[int]:
@@ -188,6 +214,11 @@ def main() -> int:
         "P1: gated Alpaca order vs raw alpaca-py, one loopback emulator, warm cache "
         f"(budget {RATIO_BUDGET}x, stretch {RATIO_STRETCH}x)"
     )
+    client, server = _split_cpus()
+    if client and server:
+        print(f"  CPUs: benchmark {sorted(client)}, emulator {sorted(server)}")
+    else:
+        print("  CPUs: shared (fewer than two, or no affinity on this system)")
     for open_orders in (0, 1000):
         figures = measure(open_orders)
         ratio = _report(f"{open_orders:>5} open orders, journal on disk", figures)

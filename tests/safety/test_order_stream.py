@@ -381,8 +381,18 @@ def test_an_update_that_beats_the_answer_is_parked_not_journaled_twice(gated, ca
     warm(gated, calls)
     events = event_kinds(host)
     _stream_before_the_answer(gated, book)
+    looked_up = []
+    real_intent = gated.journal.intent
+
+    def intent(key):
+        looked_up.append(key)
+        return real_intent(key)
+
+    gated.journal.intent = intent
     order = buy(gated)
     assert events == ["accepted"]
+    # the parked update said what the answer said: it cost no journal look-up
+    assert order.client_order_id not in looked_up
     kinds = [e["kind"] for e in gated.journal.events(intent_id=2)]
     assert kinds[-1] == "broker_answer"
     assert "order_update" not in kinds  # it said nothing the answer did not

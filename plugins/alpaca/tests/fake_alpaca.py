@@ -57,6 +57,8 @@ class TradeUpdates:
         self.held: list[bytes] = []
         self.sent: list[dict[str, Any]] = []
         self.logins: list[str] = []
+        #: Each connection's offered extensions (Sec-WebSocket-Extensions), or None.
+        self.extensions: list[str | None] = []
         self.reject_auth = False
         self.thread.start()
         self._run(self._start_sender())
@@ -76,6 +78,7 @@ class TradeUpdates:
         return await serve(self._session, "127.0.0.1", 0)
 
     async def _session(self, ws: Any) -> None:
+        self.extensions.append(ws.request.headers.get("Sec-WebSocket-Extensions"))
         hello = json.loads(await ws.recv())
         if hello.get("action") != "authenticate" or self.reject_auth:
             refusal = {"stream": "authorization", "data": {"status": "unauthorized"}}

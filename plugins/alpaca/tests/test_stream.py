@@ -79,6 +79,8 @@ def _book_agrees(gated, fake):
 
 def test_the_stream_logs_in_with_the_accounts_key_and_goes_live(live, fake):
     assert fake.stream.logins == [CANARY_KEY]
+    # small messages, read at once: no per-message compression to pay for on either side
+    assert fake.stream.extensions == [None]
     status = live.order_stream_status()
     assert (status["live"], status["snapshots"]) == (True, 1)
 

@@ -120,6 +120,8 @@ class Submitter:
                 )
                 or journal.intent(intent.intent_id).status
             )
+            # Parked stream updates that say no more than this answer need no journal access.
+            submission.recorded = (status, order.filled_qty)
             gated.cache.apply(order, intent_id=intent.intent_id)
             gated.record(kind_of_status(status), request, ctx, order=order)
             return order
