@@ -163,6 +163,63 @@ def test_a_warm_order_costs_one_broker_call(gated, calls):
     assert decision_state(gated, 6)["source"] == "stream"
 
 
+def _journal_steps(gated, order):
+    """SQLite virtual-machine steps (in tens) the journal takes for ``order()``."""
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+        return 0
+
+    gated.journal._db.set_progress_handler(count, 10)
+    try:
+        order()
+    finally:
+        gated.journal._db.set_progress_handler(None, 10)
+    return steps[0]
+
+
+def _old_history(journal, count):
+    """``count`` finished orders of the broker, placed long before now."""
+    with journal.transaction(durable=False):
+        for n in range(count):
+            journal.new_intent(
+                {
+                    "broker": "fake",
+                    "symbol": "OLD",
+                    "side": "buy",
+                    "qty": Decimal(1),
+                    "notional": None,
+                    "value": Decimal(1),
+                    "dedupe_key": f"old-{n}",
+                    "status": "filled",
+                    "source": "python",
+                    "client_order_id": f"old-{n}",
+                },
+                {},
+            )
+
+
+def test_an_orders_journal_work_does_not_grow_with_the_journals_history(
+    host, book, clock, tmp_path
+):
+    """Every query of the order path is bounded by the risk windows, not by the history."""
+    costs = []
+    for n, history in enumerate((10, 3000)):
+        clock.advance(-7200)
+        gated = gated_on(host, book, clock, tmp_path, name=f"history-{n}.db")
+        _old_history(gated.journal, history)
+        clock.advance(7200)  # the history is outside every window
+        buy(gated)
+        gated.stream.poll()
+        buy(gated)  # warm
+        gated.stream.poll()
+        costs.append(_journal_steps(gated, lambda g=gated: buy(g)))
+        gated.close()
+    small, large = costs
+    assert large <= small * 1.2 + 5, costs
+
+
 def test_without_the_stream_every_order_reads_the_broker(host, book, clock, tmp_path, calls):
     with gated_on(host, book, clock, tmp_path, order_stream=False) as gated:
         for _ in range(2):

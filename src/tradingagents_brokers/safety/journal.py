@@ -373,8 +373,10 @@ class Journal:
 
     def intents_after(self, intent_id: int, broker: str) -> list[IntentRecord]:
         """Intents of ``broker`` newer than ``intent_id``, oldest first."""
+        # ``+broker``: walk the key range from ``intent_id``; an index on broker would
+        # visit (and sort) every intent the broker ever had, on each order.
         rows = self._db.execute(
-            "SELECT * FROM intents WHERE intent_id > ? AND broker = ? ORDER BY intent_id",
+            "SELECT * FROM intents WHERE intent_id > ? AND +broker = ? ORDER BY intent_id",
             (intent_id, broker),
         ).fetchall()
         return [record_from_row(row) for row in rows]
