@@ -162,18 +162,36 @@ def _count_requests(gated: Any) -> list[int]:
     return sent
 
 
+def _time_the_send(gated: Any) -> list[float]:
+    """When the gated broker's last order went to the plugin and came back (perf_counter)."""
+    marks = [0.0, 0.0]
+    host, real = gated.host, gated.host.place_order
+
+    def place_order(*args: Any) -> Any:
+        marks[0] = time.perf_counter()
+        try:
+            return real(*args)
+        finally:
+            marks[1] = time.perf_counter()
+
+    host.place_order = place_order
+    return marks
+
+
 def measure(open_orders: int, journal_dir: str | None = None) -> dict[str, float]:
     """Median seconds per order, raw and gated, and the requests per gated order."""
     with _Server(open_orders) as fake, tempfile.TemporaryDirectory(dir=journal_dir) as state:
         raw = _raw_client(fake.url)
         gated = _gated(fake, state)
         sent = _count_requests(gated)
+        marks = _time_the_send(gated)
         for symbol in SYMBOLS:  # warm: each symbol's asset and first quote
             _raw_order(raw, symbol)
             _gated_order(gated, symbol)
         raw_times: list[float] = []
         gated_times: list[float] = []
         costs: list[int] = []
+        phases: dict[str, list[float]] = {"before": [], "send": [], "after": []}
         for n in range(ORDERS):  # one of each in turn: both see the machine as it is
             start = time.perf_counter()
             _raw_order(raw, SYMBOLS[n % len(SYMBOLS)])
@@ -181,8 +199,12 @@ def measure(open_orders: int, journal_dir: str | None = None) -> dict[str, float
             before = sent[0]
             start = time.perf_counter()
             _gated_order(gated, SYMBOLS[n % len(SYMBOLS)])
-            gated_times.append(time.perf_counter() - start)
+            end = time.perf_counter()
+            gated_times.append(end - start)
             costs.append(sent[0] - before)
+            phases["before"].append(marks[0] - start)
+            phases["send"].append(marks[1] - marks[0])
+            phases["after"].append(end - marks[1])
         status = gated.order_stream_status()
         gated.close()
     return {
@@ -192,6 +214,7 @@ def measure(open_orders: int, journal_dir: str | None = None) -> dict[str, float
         "one_request": sum(1 for c in costs if c == 1) / len(costs),
         "orders": len(costs),
         "live": bool(status["live"]),
+        **{f"{phase}_ms": statistics.median(times) * 1000 for phase, times in phases.items()},
     }
 
 
@@ -202,6 +225,11 @@ def _report(label: str, figures: dict[str, float]) -> float:
         f"-> {ratio:.2f}x; {figures['requests_per_order']:.3f} HTTP requests per gated order, "
         f"{figures['one_request']:.1%} of {figures['orders']:.0f} cost exactly one; "
         f"stream live: {figures['live']}"
+    )
+    print(
+        f"    gated, median of each step: checks and the durable intent "
+        f"{figures['before_ms']:.2f} ms, the plugin's request {figures['send_ms']:.2f} ms, "
+        f"the answer journaled and reported {figures['after_ms']:.2f} ms"
     )
     return ratio
 

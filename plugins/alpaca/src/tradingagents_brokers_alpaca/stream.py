@@ -11,9 +11,11 @@ a small subclass adds what the core's listener needs:
   an unanswered one closes the socket, which makes alpaca-py reconnect.
 
 The listener's methods block (they read from Alpaca and write the journal), so
-they run one at a time on a worker thread while the loop keeps serving the
-socket; the next message waits for the previous one to be handled, which keeps
-them in order. The subclass reads two private hooks of ``TradingStream``
+they run one at a time, in the order the messages came, on a worker thread fed
+by a queue; the loop hands a message over and goes back to the socket at once,
+without waiting to be woken again (an executor's future costed every update
+several turns of the loop and a thread wake-up, on the cores the order path
+runs on). The subclass reads two private hooks of ``TradingStream``
 (``_dispatch``, ``close``), pinned like the REST client's by ``alpaca-py<0.45``
 and by the tests. The keys live only inside alpaca-py's objects.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import queue
 import threading
 from typing import Any, cast
 
@@ -79,7 +82,7 @@ class _TradeUpdates(TradingStream):
         self.subscribe_trade_updates(self._on_trade_update)
 
     async def _on_trade_update(self, message: dict[str, Any]) -> None:
-        await self._owner.deliver("update", message.get("data") or {})
+        self._owner.deliver("update", message.get("data") or {})
 
     async def _auth(self) -> None:
         try:
@@ -91,7 +94,7 @@ class _TradeUpdates(TradingStream):
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         if msg.get("stream") == "listening":
             if "trade_updates" in ((msg.get("data") or {}).get("streams") or []):
-                await self._owner.deliver("connected")
+                self._owner.deliver("connected")
                 self._heartbeat = asyncio.ensure_future(self._beat())
             return
         await super()._dispatch(msg)
@@ -110,7 +113,7 @@ class _TradeUpdates(TradingStream):
                 self._owner.reason = "a heartbeat went unanswered"
                 await socket.close()
                 return
-            await self._owner.deliver("alive")
+            self._owner.deliver("alive")
 
     async def close(self) -> None:
         had_socket = self._ws is not None
@@ -120,7 +123,7 @@ class _TradeUpdates(TradingStream):
         await super().close()
         if had_socket:
             reason, self._owner.reason = self._owner.reason, "the connection closed"
-            await self._owner.deliver("disconnected", reason)
+            self._owner.deliver("disconnected", reason)
 
 
 class AlpacaOrderStream:
@@ -141,7 +144,10 @@ class AlpacaOrderStream:
         self.connect_timeout = connect_timeout
         self.reason = "the connection closed"
         self._listener = listener
-        self._calls = concurrent.futures.ThreadPoolExecutor(1, "alpaca-order-updates")
+        self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work, name="alpaca-order-updates")
+        self._worker.daemon = True
+        self._worker.start()
         self._stream = _TradeUpdates(key, secret, url, self)
         self._thread = threading.Thread(
             target=asyncio.run,
@@ -157,10 +163,13 @@ class AlpacaOrderStream:
     def poll(self) -> None:
         """Updates are pushed; there is nothing to pull."""
 
-    async def deliver(self, kind: str, data: Any = None) -> None:
-        """Hand one event to the listener on the worker thread, and wait until it is handled."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._calls, self._call, kind, data)
+    def deliver(self, kind: str, data: Any = None) -> None:
+        """Queue one event for the listener; the worker thread handles them in order."""
+        self._inbox.put((kind, data))
+
+    def _work(self) -> None:
+        while (item := self._inbox.get()) is not None:
+            self._call(*item)
 
     def _call(self, kind: str, data: Any) -> None:
         listener = self._listener
@@ -196,7 +205,9 @@ class AlpacaOrderStream:
             stream._should_run = False
             stream._stop_stream_queue.put_nowait({"should_stop": True})
         self._thread.join(timeout=5)
-        self._calls.shutdown(wait=True)  # a listener call in progress ends before we return
+        self._inbox.put(None)  # after what is queued: each of those is still handled
+        if threading.current_thread() is not self._worker:
+            self._worker.join()  # a listener call in progress ends before we return
 
 
 async def _stop(stream: _TradeUpdates) -> None:
