@@ -204,3 +204,39 @@ def test_closing_stops_the_stream_thread(fake, tmp_path):
     gated.close()
     assert not thread.is_alive()
     wait_until(lambda: not fake.stream.clients)
+
+
+def test_a_stop_that_came_while_connecting_ends_the_stream_once_connected():
+    """Stopping closes the socket; before there is one, the reading loop sees the stop."""
+    import asyncio
+
+    from tradingagents_brokers_alpaca.stream import _TradeUpdates
+
+    told = []
+
+    class Owner:
+        connect_timeout = 1.0
+        reason = "stopped"
+
+        def deliver(self, kind, data=None):
+            told.append((kind, data))
+
+    stream = _TradeUpdates("KEY", "SECRET", "ws://127.0.0.1:9/stream", Owner())
+
+    class Socket:
+        closed = False
+
+        async def recv(self):
+            raise AssertionError("a stopped stream must not read")
+
+        async def close(self):
+            Socket.closed = True
+
+    async def run():
+        await stream.stop_ws()  # the stop arrives while the socket is being opened
+        stream._ws = Socket()  # then the connection is made
+        await stream._consume()
+
+    asyncio.run(run())
+    assert Socket.closed
+    assert told == [("disconnected", "stopped")]

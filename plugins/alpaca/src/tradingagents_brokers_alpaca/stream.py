@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import queue
 import threading
@@ -90,6 +91,20 @@ class _TradeUpdates(TradingStream):
         except ValueError:
             self._owner.reason = "Alpaca refused the stream's keys"  # told when it closes
             raise
+
+    async def _consume(self) -> None:
+        # alpaca-py wraps each recv() in wait_for(..., 5) to look at its stop queue every
+        # five seconds: a task and a timer per message. Stopping closes the socket (see
+        # _stop), which ends a recv() at once, so it is awaited directly; a stop that came
+        # while connecting, before there was a socket to close, is seen here.
+        while True:
+            if not self._should_run:
+                await self.close()
+                return
+            message = json.loads(await self._ws.recv())
+            if message.get("stream") == "trade_updates":
+                self._data_received = True
+            await self._dispatch(message)
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         if msg.get("stream") == "listening":
