@@ -467,7 +467,7 @@ def test_a_plugin_exception_after_sending_is_journaled_by_its_type(fake, fake_br
     attempts = [
         e["payload"] for e in fake.journal.events(intent_id=1) if e["kind"] == "submit_attempt"
     ]
-    assert attempts[1] == {"attempt": 2, "after": "KeyError"}
+    assert attempts[0] == {"attempt": 2, "after": "KeyError"}  # attempt 1 is in the intent
 
 
 def test_closing_events_carry_the_orders_symbol_in_the_trades_log(fake, caplog):

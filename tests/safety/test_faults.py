@@ -275,7 +275,7 @@ class OrderPathWithStream(OrderPath):
         assert cache.position_qty("AAPL") == book.positions.get("AAPL", 0)
 
     def teardown(self):
-        for decided in (e for e in self.journal.events() if e["kind"] == "decisions"):
+        for decided in (e for e in self.journal.events() if e["kind"] == "intent"):
             state = decided["payload"]["state"]
             if state["source"] == "stream":
                 at = dt.datetime.fromisoformat(decided["at"].replace("Z", "+00:00"))

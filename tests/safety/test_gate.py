@@ -59,7 +59,7 @@ def test_the_intent_is_journaled_before_the_broker_is_called(fake, fake_broker):
     fake.place_order(symbol="AAPL", side="buy", qty=1)
     assert seen == {
         "status": "submitting",
-        "kinds": ["intent", "decisions", "confirmation", "submit_attempt"],
+        "kinds": ["intent", "confirmation"],
     }
 
 
@@ -78,8 +78,9 @@ def test_the_journal_records_provenance_decisions_and_the_limits_in_force(fake):
     events = {e["kind"]: e["payload"] for e in fake.journal.events(intent_id=1)}
     assert events["intent"]["context"]["agent_id"] == "analyst-1"
     assert events["intent"]["context"]["tool_call_id"] == "call-3"
-    assert events["decisions"]["limits_hash"] == fake.limits_hash
-    assert {d["check"] for d in events["decisions"]["decisions"]} >= {
+    assert events["intent"]["limits_hash"] == fake.limits_hash
+    assert events["intent"]["attempt"] == 1
+    assert {d["check"] for d in events["intent"]["decisions"]} >= {
         "trading_state",
         "max_position",
     }
@@ -97,8 +98,10 @@ def test_a_denied_order_is_journaled_with_its_reason_codes(fake):
         fake.place_order(symbol="AAPL", side="buy", qty=1000, context=AGENT)
     intent = fake.journal.intent(1)
     assert intent.status == "denied"
-    decisions = fake.journal.events(intent_id=1)[1]["payload"]["decisions"]
-    assert "ORDER_VALUE_EXCEEDS_MAX" in {d["code"] for d in decisions}
+    (event,) = fake.journal.events(intent_id=1)
+    assert event["kind"] == "intent"
+    assert "attempt" not in event["payload"]  # nothing was sent
+    assert "ORDER_VALUE_EXCEEDS_MAX" in {d["code"] for d in event["payload"]["decisions"]}
 
 
 def test_the_mode_gate_refusal_is_journaled(fake_host):

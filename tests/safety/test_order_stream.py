@@ -146,7 +146,7 @@ def event_kinds(host, what=lambda event: event.kind):
 
 def decision_state(gated, intent_id):
     events = gated.journal.events(intent_id=intent_id)
-    return next(e for e in events if e["kind"] == "decisions")["payload"]["state"]
+    return next(e for e in events if e["kind"] == "intent")["payload"]["state"]
 
 
 # -- the hot path ------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_no_order_is_admitted_on_state_older_than_the_limit(gated, calls, clock,
         buy(gated)
     for intent in gated.journal.intents():
         decided = next(
-            e for e in gated.journal.events(intent_id=intent.intent_id) if e["kind"] == "decisions"
+            e for e in gated.journal.events(intent_id=intent.intent_id) if e["kind"] == "intent"
         )
         at = dt.datetime.fromisoformat(decided["at"].replace("Z", "+00:00"))
         state = decided["payload"]["state"]

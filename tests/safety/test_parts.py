@@ -155,11 +155,10 @@ def test_retries_wait_by_the_backoff_before_each_new_attempt(fake_host, fake_bro
         gated.place_order(symbol="AAPL", side="buy", qty=1)
     assert waits == [2.0, 2.0, 2.0]
     assert raised.value.details["client_order_id"] == gated.journal.intent(1).client_order_id
-    attempts = [
-        e["payload"] for e in gated.journal.events(intent_id=1) if e["kind"] == "submit_attempt"
-    ]
+    events = gated.journal.events(intent_id=1)
+    assert events[0]["payload"]["attempt"] == 1  # the first goes with the intent
+    attempts = [e["payload"] for e in events if e["kind"] == "submit_attempt"]
     assert attempts == [
-        {"attempt": 1},
         {"attempt": 2, "after": "rate_limited"},
         {"attempt": 3, "after": "rate_limited"},
         {"attempt": 4, "after": "rate_limited"},

@@ -175,7 +175,7 @@ def test_refused_keys_leave_the_checks_on_fresh_reads(fake, tmp_path):
         _buy(gated)
         paths = [path for _, path in _requests_since(fake, mark)]
         assert {"/v2/account", "/v2/positions", "/v2/orders"} <= set(paths)
-        event = next(e for e in gated.journal.events(intent_id=1) if e["kind"] == "decisions")
+        event = next(e for e in gated.journal.events(intent_id=1) if e["kind"] == "intent")
         assert event["payload"]["state"] == {"source": "broker"}
 
 
@@ -186,11 +186,11 @@ def test_a_server_that_stops_answering_is_not_trusted(fake, tmp_path):
         fake.stream.loop.call_soon_threadsafe(time.sleep, 2)  # the server freezes
         wait_until(lambda: not gated.order_stream_status()["live"])
         _buy(gated)
-        decided = next(e for e in gated.journal.events(intent_id=1) if e["kind"] == "decisions")
+        decided = next(e for e in gated.journal.events(intent_id=1) if e["kind"] == "intent")
         assert decided["payload"]["state"] == {"source": "broker"}
         wait_until(lambda: gated.order_stream_status()["live"], timeout=10)
         _buy(gated, price="181")  # the stream is back: its state is younger than the limit
-        decided = next(e for e in gated.journal.events(intent_id=2) if e["kind"] == "decisions")
+        decided = next(e for e in gated.journal.events(intent_id=2) if e["kind"] == "intent")
     state = decided["payload"]["state"]
     at = dt.datetime.fromisoformat(decided["at"].replace("Z", "+00:00"))
     assert state["source"] == "stream"

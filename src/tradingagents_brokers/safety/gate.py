@@ -132,6 +132,18 @@ class Gate:
                 )
                 if not approval.approved:
                     reasons.append(_approval_reason(approval))
+            # One event holds the intent, what was decided, on what state and under which
+            # limits, and (when admitted) that attempt 1 is being sent.
+            record: dict[str, Any] = {
+                "request": request.to_dict(),
+                "context": ctx.to_dict(),
+                "mode": self.gated.mode.value,
+                "limits_hash": self.gated.limits_hash,
+                "decisions": [d.to_dict() for d in decisions],
+                "state": self.state_record(check_ctx),
+            }
+            if not reasons:
+                record["attempt"] = 1
             intent = self.gated.journal.new_intent(
                 {
                     "broker": self.gated.name,
@@ -145,33 +157,12 @@ class Gate:
                     "source": ctx.source,
                     "client_order_id": request.client_order_id,
                 },
-                {
-                    "request": request.to_dict(),
-                    "context": ctx.to_dict(),
-                    "mode": self.gated.mode.value,
-                },
-            )
-            self.gated.journal.append(
-                "decisions",
-                {
-                    "limits_hash": self.gated.limits_hash,
-                    "decisions": [d.to_dict() for d in decisions],
-                    "state": self.state_record(check_ctx),
-                },
-                intent_id=intent.intent_id,
-                broker=self.gated.name,
+                record,
             )
             if approval is not None:
                 self.gated.journal.append(
                     "confirmation",
                     approval.to_dict(),
-                    intent_id=intent.intent_id,
-                    broker=self.gated.name,
-                )
-            if not reasons:
-                self.gated.journal.append(
-                    "submit_attempt",
-                    {"attempt": 1},
                     intent_id=intent.intent_id,
                     broker=self.gated.name,
                 )
