@@ -36,13 +36,18 @@ def test_journal_list_show_and_verify(cli):
     assert "AAPL" in out
 
 
-def test_journal_verify_exits_1_and_names_the_broken_event(cli):
-    cli("order", "buy", "AAPL", "--qty", "2", "--yes")
+def _tamper(cli, *statements):
+    """Edit the CLI's journal file behind the package's back."""
     db = sqlite3.connect(f"{cli.state_dir}/journal.db")
-    db.execute("DROP TRIGGER events_no_update")
-    db.execute("UPDATE events SET payload = '{}' WHERE seq = 2")
+    for statement in statements:
+        db.execute(statement)
     db.commit()
     db.close()
+
+
+def test_journal_verify_exits_1_and_names_the_broken_event(cli):
+    cli("order", "buy", "AAPL", "--qty", "2", "--yes")
+    _tamper(cli, "DROP TRIGGER events_no_update", "UPDATE events SET payload = '{}' WHERE seq = 2")
     code, _, err = cli("journal", "verify")
     assert code == 1
     assert "event 2 was altered" in err
@@ -50,10 +55,7 @@ def test_journal_verify_exits_1_and_names_the_broken_event(cli):
 
 def test_journal_verify_names_an_edited_projection_row(cli):
     cli("order", "buy", "AAPL", "--qty", "2", "--yes")
-    db = sqlite3.connect(f"{cli.state_dir}/journal.db")
-    db.execute("UPDATE intents SET status = 'canceled' WHERE intent_id = 1")
-    db.commit()
-    db.close()
+    _tamper(cli, "UPDATE intents SET status = 'canceled' WHERE intent_id = 1")
     code, _, err = cli("journal", "verify")
     assert code == 1
     assert "intent 1: status is 'canceled' in the intents table, 'filled' in the chain" in err
@@ -72,11 +74,7 @@ def test_journal_verify_prints_and_checks_an_anchor(cli):
     assert cli("journal", "verify", "--expect-head", anchor)[0] == 0
     cli("halt", "--reason", "later")  # the journal grows past the anchor: still fine
     assert cli("journal", "verify", "--expect-head", anchor)[0] == 0
-    db = sqlite3.connect(f"{cli.state_dir}/journal.db")
-    db.execute("DROP TRIGGER events_no_delete")
-    db.execute("DELETE FROM events WHERE seq >= ?", (int(seq),))
-    db.commit()
-    db.close()
+    _tamper(cli, "DROP TRIGGER events_no_delete", f"DELETE FROM events WHERE seq >= {int(seq)}")
     code, _, err = cli("journal", "verify", "--expect-head", anchor)
     assert code == 1
     assert f"the anchored event {seq} is gone" in err

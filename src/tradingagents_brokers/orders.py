@@ -324,11 +324,6 @@ class OrderRequest:
         if cls is OrderClass.OTO and legs.count(True) != 1:
             raise InvalidOrderError("an oto order needs exactly one of take_profit or stop_loss")
 
-    @property
-    def price_for_value(self) -> Decimal | None:
-        """The price this order's value is judged at before a quote: limit, then stop."""
-        return self.limit_price if self.limit_price is not None else self.stop_price
-
     def with_client_order_id(self, client_order_id: str) -> OrderRequest:
         return attrs.evolve(self, client_order_id=client_order_id)
 
