@@ -152,13 +152,13 @@ def _count_requests(gated: Any) -> list[int]:
     """A counter of the HTTP requests the gated broker's session sends."""
     session = gated.broker._http._client._session
     sent = [0]
-    real = session.send
+    real = session.request
 
-    def counting(request: Any, **kwargs: Any) -> Any:
+    def counting(method: str, url: str, **kwargs: Any) -> Any:
         sent[0] += 1
-        return real(request, **kwargs)
+        return real(method, url, **kwargs)
 
-    session.send = counting
+    session.request = counting
     return sent
 
 

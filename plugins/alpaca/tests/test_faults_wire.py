@@ -106,25 +106,26 @@ def test_a_hanging_read_times_out_and_is_retried(alpaca, fake):
     assert transport.Transport.__doc__
 
 
-def test_every_request_carries_the_timeout(alpaca, fake):
+def test_every_request_carries_the_timeout_and_is_sent_once(alpaca, fake):
     seen = []
-    session = alpaca._http._client._session
-    original = session.send
+    manager = alpaca._http._client._session.manager(fake.url)
+    original = manager.request
 
-    def spy(request, **kwargs):
-        seen.append(kwargs.get("timeout"))
-        return original(request, **kwargs)
+    def spy(method, url, **kwargs):
+        timeout = kwargs["timeout"]
+        seen.append((timeout.connect_timeout, timeout.read_timeout, kwargs["retries"]))
+        assert kwargs["redirect"] is False
+        return original(method, url, **kwargs)
 
-    session.send = spy
+    manager.request = spy
     alpaca.get_clock()
     alpaca.get_account()
-    assert seen == [(1.0, 1.0), (1.0, 1.0)]
+    assert seen == [(1.0, 1.0, False), (1.0, 1.0, False)]
 
 
 def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, monkeypatch):
-    import requests
+    import urllib3
 
-    from tradingagents_brokers import BrokerAPIError
     from tradingagents_brokers_alpaca.broker import build_alpaca
 
     from .conftest import settings
@@ -133,24 +134,73 @@ def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, mon
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/bundle.pem")
     broker = build_alpaca(settings(fake.url, read_retries=0, data_url="http://localhost:1"))
-    session = broker._http._client._session
-    seen = []
-
-    def spy(request, **kwargs):
-        seen.append((request.url.split("/")[2], kwargs["proxies"], kwargs["verify"]))
-        raise requests.ConnectionError("not sent in this test")
-
-    session.send = spy
-    for call in (broker.get_clock, broker.get_clock, lambda: broker.get_quote("AAPL")):
-        with pytest.raises(BrokerAPIError):
-            call()
-    loopback = fake.url.split("/")[2]
-    assert seen[0] == (loopback, {}, "/etc/ssl/certs/bundle.pem")  # NO_PROXY holds
-    assert seen[1] == seen[0]
-    assert seen[2][1].get("http") == "http://proxy.invalid:3128"
+    wire = broker._http._client._session
+    assert broker.get_clock().is_open in (True, False)  # sent directly: NO_PROXY holds
+    direct = wire.manager(fake.url + "/v2/clock")
+    assert type(direct) is urllib3.PoolManager
+    assert direct.connection_pool_kw["ca_certs"] == "/etc/ssl/certs/bundle.pem"
+    proxied = wire.manager("http://localhost:1/v2/stocks/AAPL/trades/latest")
+    assert isinstance(proxied, urllib3.ProxyManager)
+    assert proxied.proxy.url == "http://proxy.invalid:3128"
     monkeypatch.setenv("HTTP_PROXY", "http://changed.invalid:1")  # read once: not seen now
-    with pytest.raises(BrokerAPIError):
-        broker.get_quote("AAPL")
-    assert seen[3][1].get("http") == "http://proxy.invalid:3128"
-    assert session.trust_env is False
+    assert wire.manager("http://localhost:1/v2/stocks/MSFT/trades/latest") is proxied
     broker.close()
+    assert repr(wire) == "<Wire to nowhere yet>"
+
+
+def test_without_a_bundle_in_the_environment_certifis_is_used(alpaca, monkeypatch):
+    import certifi
+
+    from tradingagents_brokers_alpaca.wire import Wire
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert Wire(1, 1).ca_bundle == certifi.where()
+
+
+def test_a_closed_port_and_a_query_are_handled_as_requests_would(fake):
+    import requests
+
+    from tradingagents_brokers_alpaca.wire import Wire
+
+    wire = Wire(1, 1)
+    with pytest.raises(requests.ConnectionError) as caught:
+        wire.request("GET", "http://127.0.0.1:1/v2/clock", headers={})
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+    answer = wire.request(
+        "GET", fake.url + "/v2/orders", headers={}, params={"status": "open", "x": None}
+    )
+    assert answer.url.endswith("/v2/orders?status=open")
+    assert (answer.status_code, answer.json()) == (200, [])
+    missing = wire.request("GET", fake.url + "/v2/orders/nope", headers={})
+    with pytest.raises(requests.HTTPError, match="404 for GET") as error:
+        missing.raise_for_status()
+    assert error.value.response is missing
+    assert repr(missing) == "<Response [404]>"
+    wire.close()
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        ("NewConnectionError", "ConnectionError"),
+        ("ConnectTimeoutError", "ConnectTimeout"),
+        ("ReadTimeoutError", "ReadTimeout"),
+        ("ProtocolError", "ConnectionError"),
+    ],
+)
+def test_urllib3s_failures_become_the_requests_errors_alpaca_py_expects(failure, raised):
+    from urllib3 import exceptions
+
+    from tradingagents_brokers_alpaca.wire import _as_requests_error
+
+    made = {
+        "NewConnectionError": lambda: exceptions.NewConnectionError(None, "secret detail"),
+        "ConnectTimeoutError": lambda: exceptions.ConnectTimeoutError("secret detail"),
+        "ReadTimeoutError": lambda: exceptions.ReadTimeoutError(None, "/v2", "secret detail"),
+        "ProtocolError": lambda: exceptions.ProtocolError("secret detail"),
+    }
+    error = _as_requests_error(made[failure]())
+    assert type(error).__name__ == raised
+    assert "secret" not in str(error)

@@ -4,15 +4,10 @@ alpaca-py resends requests on 429 and 504 by itself - order POSTs included, so
 an order accepted before a 504 can be placed twice - and sets no timeout, so a
 stalled socket blocks forever. Its ``TradingClient`` exposes neither setting, so
 this module switches off the client's retries (``_retry``, ``_retry_codes``) and
-wraps its session's ``request`` to add a finite ``(connect, read)`` timeout. A
-test fails if a release of alpaca-py moves those attributes.
-
-requests reads the proxy and CA-bundle variables of the environment again for
-every request (it walks ``os.environ`` each time: about half a millisecond of
-CPU a request). The transport reads them once per host instead - proxies
-(honouring ``NO_PROXY``) and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` - so they
-are taken as they are when the broker is built; ``.netrc`` is not consulted
-(Alpaca authenticates with its key headers).
+gives it a session of the plugin's own (``_session``, a :class:`~.wire.Wire`):
+urllib3 with finite ``(connect, read)`` timeouts, the environment's proxy and CA
+bundle read once per host, and none of requests' per-call work. A test fails if
+a release of alpaca-py moves those attributes.
 
 Retries are the plugin's: reads are retried on 429 (waiting until
 ``X-RateLimit-Reset``) and 5xx with backoff; order-creating calls never are - a
@@ -27,13 +22,10 @@ request headers carry the keys) is chained to them.
 from __future__ import annotations
 
 import collections
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-
-from requests.utils import get_environ_proxies
 
 from tradingagents_brokers import (
     BrokerAPIError,
@@ -43,6 +35,7 @@ from tradingagents_brokers import (
 )
 
 from .errors import map_error
+from .wire import Wire
 
 __all__ = ["RateLimiter", "Transport"]
 
@@ -94,24 +87,8 @@ class Transport:
         self.limiter = RateLimiter(max_per_minute, sleep=sleep)
         client._retry = 0
         client._retry_codes = []
-        session = client._session
-        send = session.request
-        timeout = (connect_timeout, read_timeout)
-        session.trust_env = False  # the environment is read once per host, below
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        proxies: dict[str, dict[str, str]] = {}
-
-        def request_with_timeout(method: str, url: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("timeout", timeout)
-            host = url.split("/", 3)[2] if "://" in url else ""
-            if host not in proxies:
-                proxies[host] = get_environ_proxies(url)
-            kwargs.setdefault("proxies", proxies[host])
-            if bundle:
-                kwargs.setdefault("verify", bundle)
-            return send(method, url, **kwargs)
-
-        session.request = request_with_timeout
+        client._session.close()  # requests' session, never used
+        client._session = Wire(connect_timeout, read_timeout)
 
     def __repr__(self) -> str:
         return "<Transport to Alpaca>"
