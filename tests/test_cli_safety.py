@@ -18,7 +18,6 @@ def test_journal_list_show_and_verify(cli):
     shown = json.loads(out)
     assert [e["kind"] for e in shown["events"]] == [
         "intent",
-        "confirmation",
         "broker_answer",
     ]
     code, out, _ = cli("journal", "show", intents[0]["client_order_id"])
@@ -28,7 +27,7 @@ def test_journal_list_show_and_verify(cli):
     assert (code, "no intent '99'" in err) == (1, True)
     code, out, _ = cli("journal", "verify", "--json")
     report = json.loads(out)
-    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 4, "ok")
+    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 3, "ok")
     assert report["problems"] == []
     code, out, _ = cli("journal", "verify")
     assert "chain intact, tables match the chain" in out

@@ -187,9 +187,9 @@ def test_a_buy_goes_through_the_gate_with_its_approval(sim):
 
     result = execute_decision(sim, TradeDecision(symbol="AAPL", rating="Buy"), approve=approve)
     assert (result.status, result.order.filled_qty, seen) == ("sent", 50, [50])
-    events = [e for e in sim.journal.events() if e["kind"] in ("intent", "confirmation")]
-    assert events[0]["payload"]["context"]["agent_id"] == "tradingagents"
-    assert events[1]["payload"] == {"approved": True, "approver": "dana", "reason": "fits the plan"}
+    (intent,) = [e["payload"] for e in sim.journal.events() if e["kind"] == "intent"]
+    assert intent["context"]["agent_id"] == "tradingagents"
+    assert intent["approval"] == {"approved": True, "approver": "dana", "reason": "fits the plan"}
 
 
 @pytest.mark.parametrize("answer", [False, None, "yes", RuntimeError("down")])

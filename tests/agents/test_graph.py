@@ -130,10 +130,8 @@ def test_a_live_order_waits_for_approval_then_goes_out(make_toolkit, build):
     out = app.invoke(Command(resume={"type": "approve", "message": "ok by Dana"}), THREAD)
     reply = next(m for m in out["messages"] if isinstance(m, ToolMessage))
     assert reply.artifact["status"] == "filled"
-    (confirmation,) = [
-        e["payload"] for e in toolkit.broker.journal.events() if e["kind"] == "confirmation"
-    ]
-    assert confirmation == {
+    (intent,) = [e["payload"] for e in toolkit.broker.journal.events() if e["kind"] == "intent"]
+    assert intent["approval"] == {
         "approved": True,
         "approver": "human (LangGraph interrupt)",
         "reason": "ok by Dana",
@@ -200,10 +198,8 @@ def test_a_callback_approves_for_scripts(make_toolkit, answer, sent, approver):
     reply = call(by_name(toolkit)["execute_trade"], BUY)
     assert (reply.status != "error") is sent
     assert len(toolkit.broker.get_orders("all")) == int(sent)
-    (confirmation,) = [
-        e["payload"] for e in toolkit.broker.journal.events() if e["kind"] == "confirmation"
-    ]
-    assert confirmation["approver"] == approver
+    (intent,) = [e["payload"] for e in toolkit.broker.journal.events() if e["kind"] == "intent"]
+    assert intent["approval"]["approver"] == approver
 
 
 def test_paper_orders_ask_only_when_told_to(make_toolkit):

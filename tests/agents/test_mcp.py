@@ -206,8 +206,8 @@ async def test_a_live_order_is_sent_once_the_person_approves_in_the_form(make_se
     assert "BUY 3 shares of AAPL (market, day)" in question
     (intent,) = intents(served)
     assert intent.status == "filled"
-    (confirmation,) = events(served, "confirmation")
-    assert confirmation["payload"] == {
+    (recorded,) = events(served, "intent")
+    assert recorded["payload"]["approval"] == {
         "approved": True,
         "approver": "person at MCP client 'desk'",
         "reason": "confirmed in the MCP client's form",

@@ -59,7 +59,7 @@ def test_the_intent_is_journaled_before_the_broker_is_called(fake, fake_broker):
     fake.place_order(symbol="AAPL", side="buy", qty=1)
     assert seen == {
         "status": "submitting",
-        "kinds": ["intent", "confirmation"],
+        "kinds": ["intent"],
     }
 
 
@@ -84,7 +84,7 @@ def test_the_journal_records_provenance_decisions_and_the_limits_in_force(fake):
         "trading_state",
         "max_position",
     }
-    assert events["confirmation"]["approver"] == "default-policy"
+    assert events["intent"]["approval"]["approver"] == "default-policy"
     assert fake.journal.intent(1).source == "agent"
     assert fake.journal.verify().ok
 

@@ -133,7 +133,7 @@ class Gate:
                 if not approval.approved:
                     reasons.append(_approval_reason(approval))
             # One event holds the intent, what was decided, on what state and under which
-            # limits, and (when admitted) that attempt 1 is being sent.
+            # limits, who approved it, and (when admitted) that attempt 1 is being sent.
             record: dict[str, Any] = {
                 "request": request.to_dict(),
                 "context": ctx.to_dict(),
@@ -142,6 +142,8 @@ class Gate:
                 "decisions": [d.to_dict() for d in decisions],
                 "state": self.state_record(check_ctx),
             }
+            if approval is not None:
+                record["approval"] = approval.to_dict()
             if not reasons:
                 record["attempt"] = 1
             intent = self.gated.journal.new_intent(
@@ -159,13 +161,6 @@ class Gate:
                 },
                 record,
             )
-            if approval is not None:
-                self.gated.journal.append(
-                    "confirmation",
-                    approval.to_dict(),
-                    intent_id=intent.intent_id,
-                    broker=self.gated.name,
-                )
         request = request.with_client_order_id(intent.client_order_id)
         if reasons:
             self.deny(request, ctx, reasons)
