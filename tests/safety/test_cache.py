@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from decimal import Decimal
 
 import attrs
@@ -294,3 +296,41 @@ def test_the_repr_says_whether_the_cache_is_live(cache):
     assert "not live" in repr(cache)
     _live(cache)
     assert repr(cache) == "<StateCache 'b' live>"
+
+
+def _sql_count(journal, clock, seconds):
+    return journal.count_admitted("b", clock() - dt.timedelta(seconds=seconds))
+
+
+def test_the_rate_windows_count_what_the_journal_counts_at_their_edges(cache, journal, clock):
+    _intent(journal)  # 61 s before the checks: out of both windows
+    clock.advance(1)
+    _intent(journal, status="denied")  # never counts
+    _intent(journal)  # exactly 60 s before the checks below
+    _live(cache)
+    clock.advance(59)
+    _intent(journal)
+    clock.advance(1)
+    cache.sync()
+    assert cache.count_admitted(60) == _sql_count(journal, clock, 60) == 2  # at the edge
+    assert cache.count_admitted(1) == _sql_count(journal, clock, 1) == 1
+    clock.advance(0.001)  # one tick over: it leaves the minute
+    assert cache.count_admitted(60) == _sql_count(journal, clock, 60) == 1
+    with pytest.raises(ValueError, match="not 3600s"):
+        cache.count_admitted(3600)
+
+
+def test_the_rate_windows_agree_with_the_journal_through_any_history(cache, journal, clock):
+    rng = random.Random(7)
+    _live(cache)
+    for _ in range(400):
+        step = rng.random()
+        if step < 0.5:
+            _intent(journal, status=rng.choice(["submitting", "submitting", "denied"]))
+        elif step < 0.9:
+            clock.advance(rng.choice([0.001, 0.2, 0.999, 1, 7, 30]))
+        else:
+            _live(cache)  # a new snapshot in the middle of the history
+        cache.sync()
+        for seconds in (1, 60):
+            assert cache.count_admitted(seconds) == _sql_count(journal, clock, seconds)

@@ -29,6 +29,7 @@ Fail-closed rules, each a comment where it is enforced below:
 
 from __future__ import annotations
 
+import bisect
 import collections
 import datetime as dt
 import threading
@@ -42,7 +43,7 @@ from ..enums import OrderSide
 from ..models import Account, Position, Quote
 from ..orders import Order
 from .journal import Journal
-from .records import UNRESOLVED, IntentRecord, advances
+from .records import UNRESOLVED, IntentRecord, advances, stamp
 
 __all__ = ["SnapshotMarks", "StateCache"]
 
@@ -50,6 +51,8 @@ __all__ = ["SnapshotMarks", "StateCache"]
 NEVER_EXECUTED = frozenset({"denied", "not_placed", "rejected"})
 #: How many final orders the cache remembers, to recognise late and duplicate updates.
 KEEP_FINAL = 20_000
+#: The longest window (seconds) of admitted orders the cache counts (the rate limits' minute).
+RATE_WINDOW = 60.0
 
 
 @attrs.frozen
@@ -106,6 +109,8 @@ class StateCache:
         self._account_pending: dict[int, IntentRecord] = {}
         self._account_buys = Decimal(0)  # the value of the buys among them
         self._quotes: dict[str, tuple[dt.datetime, Quote]] = {}
+        #: When each intent admitted in the last RATE_WINDOW seconds was created (sorted).
+        self._admitted: list[str] = []
 
     def __repr__(self) -> str:
         return f"<StateCache {self.broker_name!r} {self.status()}>"
@@ -169,6 +174,9 @@ class StateCache:
         mark_end = self.journal.max_intent_id()
         later = self.journal.intents_after(marks.max_intent_id, self.broker_name)
         pending = {i.intent_id: i for i in (*marks.unresolved, *later) if i.status != "denied"}
+        scanned = max([marks.max_intent_id, *pending])
+        cutoff = stamp(self.now() - dt.timedelta(seconds=RATE_WINDOW))
+        admitted = self.journal.admitted_stamps(self.broker_name, cutoff, scanned)
         with self._lock:
             self.generation += 1
             self.snapshots += 1
@@ -185,7 +193,8 @@ class StateCache:
             self._tracked = {
                 k: i for k, i in pending.items() if i.client_order_id not in self._by_client
             }
-            self._scanned = max([marks.max_intent_id, *pending])
+            self._scanned = scanned
+            self._admitted = admitted
             self._account = account
             self._account_at = marks.at
             self._reset_account(pending.values())
@@ -279,6 +288,7 @@ class StateCache:
                 self._scanned = max(self._scanned, intent.intent_id)
                 if intent.status == "denied":
                     continue
+                bisect.insort(self._admitted, intent.created_at)
                 self._add_account(intent)
                 if intent.client_order_id not in self._by_client:
                     self._tracked[intent.intent_id] = intent
@@ -348,6 +358,25 @@ class StateCache:
         """Intents the positions and open orders do not show yet."""
         with self._lock:
             return list(self._tracked.values())
+
+    def count_admitted(self, seconds: float) -> int:
+        """Intents admitted in the last ``seconds`` (at most RATE_WINDOW), as of the last sync.
+
+        The journal's count, kept in memory: ``sync`` adds every intent any process
+        admitted since, inside the gate's transaction, and intents are admitted or
+        denied when they are written, never later.
+        """
+        if seconds > RATE_WINDOW:
+            raise ValueError(f"the cache counts the last {RATE_WINDOW:g}s, not {seconds:g}s")
+        now = self.now()
+        with self._lock:
+            admitted = self._admitted
+            del admitted[
+                : bisect.bisect_left(admitted, stamp(now - dt.timedelta(seconds=RATE_WINDOW)))
+            ]
+            return len(admitted) - bisect.bisect_left(
+                admitted, stamp(now - dt.timedelta(seconds=seconds))
+            )
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         with self._lock:

@@ -40,6 +40,7 @@ from ..events import OrderEvent, OrderEventKind
 from ..models import BrokerCapabilities
 from ..orders import Order, OrderChanges, OrderRequest
 from ..streams import OrderUpdate
+from .cache import RATE_WINDOW
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .journal import UNRESOLVED
 from .state import TradingState, current_state, state_decision
@@ -272,6 +273,11 @@ class Gate:
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,
                 fetch_account_in_flight_buys=cache.account_in_flight_buys,
+                fetch_count_recent=lambda seconds: (
+                    cache.count_admitted(seconds)
+                    if seconds <= RATE_WINDOW
+                    else journal.count_admitted(name, since(seconds))
+                ),
                 state_source="stream",
             )
         else:

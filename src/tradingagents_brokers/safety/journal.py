@@ -353,6 +353,11 @@ class Journal:
             self.append(kind, record, intent_id=intent_id, broker=current.broker)
         return change
 
+    @classmethod
+    def is_news(cls, current: IntentRecord, order: Any) -> bool:
+        """Whether :meth:`observe` would change ``current`` for ``order`` (no journal access)."""
+        return cls._change(current, order) is not None
+
     @staticmethod
     def _change(current: IntentRecord, order: Any) -> str | None:
         """The status ``order`` moves ``current`` to, or None when it is no news."""
@@ -398,6 +403,15 @@ class Journal:
             (broker, stamp(since)),
         ).fetchone()
         return int(row[0])
+
+    def admitted_stamps(self, broker: str, since: str, up_to: int) -> list[str]:
+        """When each intent of ``broker`` admitted since ``since``, up to id ``up_to``, was made."""
+        rows = self._db.execute(
+            "SELECT created_at FROM intents WHERE broker = ? AND created_at >= ? "
+            "AND status != 'denied' AND intent_id <= ? ORDER BY created_at",
+            (broker, since, up_to),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def admitted_with_key(
         self, broker: str, since: dt.datetime, dedupe_key: str

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -213,15 +213,20 @@ class StreamConsumer:
 
     def _journal_update(self, update: OrderUpdate) -> None:
         gated, order = self.gated, update.order
-        payload: dict[str, Any] = {"update": update.to_dict()}
         try:
             intent = gated.journal.intent(order.client_order_id)
         except KeyError:
             intent = None
         if intent is not None and intent.broker == gated.name:
-            status = gated.journal.observe(
-                intent.intent_id, order, kind="order_update", event=payload, current=intent
-            )
+            status = None
+            if gated.journal.is_news(intent, order):  # a duplicate costs no record
+                status = gated.journal.observe(
+                    intent.intent_id,
+                    order,
+                    kind="order_update",
+                    event={"update": update.to_dict()},
+                    current=intent,
+                )
             self.cache.apply(order, intent_id=intent.intent_id)
             if status is not None:
                 context = OrderContext(source=intent.source)  # type: ignore[arg-type]
@@ -231,9 +236,13 @@ class StreamConsumer:
             # Not an intent, but an order the cache counts from a known point: a close or
             # a replacement made here, or an order placed elsewhere that a snapshot read.
             if self.cache.apply(order) == "news":
-                gated.journal.append("order_update", payload, broker=gated.name)
+                gated.journal.append(
+                    "order_update", {"update": update.to_dict()}, broker=gated.name
+                )
             return
-        gated.journal.append("foreign_order_update", payload, broker=gated.name)
+        gated.journal.append(
+            "foreign_order_update", {"update": update.to_dict()}, broker=gated.name
+        )
         self.cache.mark_dirty(
             f"order {order.order_id} ({order.symbol}) was not placed through this journal"
         )
