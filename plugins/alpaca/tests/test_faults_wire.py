@@ -108,16 +108,17 @@ def test_a_hanging_read_times_out_and_is_retried(alpaca, fake):
 
 def test_every_request_carries_the_timeout_and_is_sent_once(alpaca, fake):
     seen = []
-    manager = alpaca._http._client._session.manager(fake.url)
-    original = manager.request
+    alpaca.get_clock()  # the host's pool exists from its first request
+    pool = alpaca._http._client._session.manager(fake.url).connection_from_url(fake.url)
+    original = pool.urlopen
 
     def spy(method, url, **kwargs):
-        timeout = kwargs["timeout"]
-        seen.append((timeout.connect_timeout, timeout.read_timeout, kwargs["retries"]))
+        timeout, retries = kwargs["timeout"], kwargs["retries"]
+        seen.append((timeout.connect_timeout, timeout.read_timeout, retries.total))
         assert kwargs["redirect"] is False
         return original(method, url, **kwargs)
 
-    manager.request = spy
+    pool.urlopen = spy
     alpaca.get_clock()
     alpaca.get_account()
     assert seen == [(1.0, 1.0, False), (1.0, 1.0, False)]

@@ -30,7 +30,9 @@ import queue
 import threading
 from typing import Any, cast
 
+from alpaca.common.utils import get_default_user_agent
 from alpaca.trading.stream import TradingStream
+from websockets.asyncio.client import connect
 
 from tradingagents_brokers import BrokerError
 from tradingagents_brokers.streams import OrderUpdate, OrderUpdateListener
@@ -81,6 +83,18 @@ class _TradeUpdates(TradingStream):
         self._owner = owner
         self._heartbeat: asyncio.Task[None] | None = None
         self.subscribe_trade_updates(self._on_trade_update)
+
+    async def _connect(self) -> None:
+        # alpaca-py connects with websockets' legacy implementation, which runs a task, a
+        # stream reader and several turns of the loop for each frame; the current one
+        # parses frames as they arrive. The socket's interface (send, recv, ping, close,
+        # and ConnectionClosed, which alpaca-py reconnects on) is the same.
+        params: dict[str, Any] = dict(self._websocket_params or {})
+        self._ws = await connect(
+            self._endpoint,
+            additional_headers={"User-Agent": get_default_user_agent()},
+            **params,
+        )
 
     async def _on_trade_update(self, message: dict[str, Any]) -> None:
         self._owner.deliver("update", message.get("data") or {})

@@ -82,6 +82,8 @@ class Wire:
             or certifi.where()
         )
         self._managers: dict[str, urllib3.PoolManager] = {}
+        #: Per host: the direct connection pool (sent the path), or None (via a proxy).
+        self._pools: dict[str, urllib3.HTTPConnectionPool | None] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -106,6 +108,7 @@ class Wire:
                     else urllib3.PoolManager(**options)
                 )
                 self._managers[host] = found
+                self._pools[host] = None if proxy else found.connection_from_url(url)
             return found
 
     def request(
@@ -126,16 +129,23 @@ class Wire:
         if json is not None:
             body = _dumps(json, allow_nan=False).encode()
             fields["Content-Type"] = "application/json"
-        pool = self.manager(url)
+        host, _, path = url.partition("://")[2].partition("/")
+        if host not in self._pools:
+            self.manager(url)
+        pool = self._pools[host]
         try:
-            answer = pool.request(
+            # A direct host's pool is called with the path: no URL parsing and pool look-up
+            # per request. A proxy's manager takes the whole URL.
+            answer = (pool or self._managers[host]).urlopen(
                 method,
-                url,
+                "/" + path if pool else url,
                 body=body,
                 headers=fields,
                 timeout=self.timeout,
-                retries=False,
+                retries=_NO_RETRIES,
                 redirect=False,
+                assert_same_host=False,
+                preload_content=True,
             )
         except urllib3.exceptions.HTTPError as exc:
             failure = _as_requests_error(exc)
@@ -145,9 +155,13 @@ class Wire:
 
     def close(self) -> None:
         with self._lock:
-            managers, self._managers = list(self._managers.values()), {}
+            managers, self._managers, self._pools = list(self._managers.values()), {}, {}
         for manager in managers:
             manager.clear()
+
+
+#: No retries, no redirects followed: an order is sent once, to one place.
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
 
 def _as_requests_error(exc: Exception) -> requests.RequestException:
