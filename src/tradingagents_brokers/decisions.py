@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._serialize import to_json
 from .enums import TradingMode
 from .models import Account, Position, Quote
 from .orders import Order, OrderRequest
@@ -44,7 +45,8 @@ class OrderContext:
     allow_repeat: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        result: dict[str, Any] = to_json(self)
+        return result
 
     def provenance(self) -> dict[str, Any]:
         """Who asked, for journal records: the source and whichever ids are known."""
@@ -80,7 +82,8 @@ class Decision:
         return cls(check, False, code, reason)
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        result: dict[str, Any] = to_json(self)
+        return result
 
 
 @attrs.frozen
@@ -92,7 +95,8 @@ class Approval:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        result: dict[str, Any] = to_json(self)
+        return result
 
 
 def _utcnow() -> dt.datetime:

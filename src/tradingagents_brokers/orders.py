@@ -9,6 +9,7 @@ quantity, ...) is checked later against its capabilities.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import unicodedata
@@ -325,7 +326,10 @@ class OrderRequest:
             raise InvalidOrderError("an oto order needs exactly one of take_profit or stop_loss")
 
     def with_client_order_id(self, client_order_id: str) -> OrderRequest:
-        return attrs.evolve(self, client_order_id=client_order_id)
+        """This request with another client order id (the rest was checked when it was made)."""
+        clone = copy.copy(self)
+        object.__setattr__(clone, "client_order_id", _client_order_id(client_order_id))
+        return clone
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of the request (Decimals as strings, enums as their values)."""

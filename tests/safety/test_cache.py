@@ -334,3 +334,16 @@ def test_the_rate_windows_agree_with_the_journal_through_any_history(cache, jour
         cache.sync()
         for seconds in (1, 60):
             assert cache.count_admitted(seconds) == _sql_count(journal, clock, seconds)
+
+
+def test_the_rate_window_stays_bounded_when_nobody_counts_the_minute(
+    cache, journal, clock, monkeypatch
+):
+    monkeypatch.setattr(cache_module, "PRUNE_AT", 5)
+    _live(cache)
+    for _ in range(8):
+        _intent(journal)
+        clock.advance(61)
+        cache.sync()
+    assert cache.count_admitted(1) == 0
+    assert len(cache._admitted) <= 5

@@ -53,6 +53,8 @@ NEVER_EXECUTED = frozenset({"denied", "not_placed", "rejected"})
 KEEP_FINAL = 20_000
 #: The longest window (seconds) of admitted orders the cache counts (the rate limits' minute).
 RATE_WINDOW = 60.0
+#: Admitted intents kept before sync() forgets those older than RATE_WINDOW by itself.
+PRUNE_AT = 10_000
 
 
 @attrs.frozen
@@ -292,6 +294,9 @@ class StateCache:
                 self._add_account(intent)
                 if intent.client_order_id not in self._by_client:
                     self._tracked[intent.intent_id] = intent
+            if len(self._admitted) > PRUNE_AT:  # nobody counts the minute: keep it bounded
+                floor = stamp(now - dt.timedelta(seconds=RATE_WINDOW))
+                del self._admitted[: bisect.bisect_left(self._admitted, floor)]
             for intent in current:
                 if intent.intent_id not in self._tracked:
                     continue
@@ -368,15 +373,14 @@ class StateCache:
         """
         if seconds > RATE_WINDOW:
             raise ValueError(f"the cache counts the last {RATE_WINDOW:g}s, not {seconds:g}s")
-        now = self.now()
+        floor = stamp(self.now() - dt.timedelta(seconds=seconds))
         with self._lock:
             admitted = self._admitted
-            del admitted[
-                : bisect.bisect_left(admitted, stamp(now - dt.timedelta(seconds=RATE_WINDOW)))
-            ]
-            return len(admitted) - bisect.bisect_left(
-                admitted, stamp(now - dt.timedelta(seconds=seconds))
-            )
+            start = bisect.bisect_left(admitted, floor)
+            if seconds == RATE_WINDOW:  # what is older will never be counted again
+                del admitted[:start]
+                start = 0
+            return len(admitted) - start
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         with self._lock:
