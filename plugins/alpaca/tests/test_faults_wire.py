@@ -106,22 +106,34 @@ def test_a_hanging_read_times_out_and_is_retried(alpaca, fake):
     assert transport.Transport.__doc__
 
 
-def test_every_request_carries_the_timeout_and_is_sent_once(alpaca, fake):
+def test_sending_waits_the_connect_timeout_and_reading_the_read_timeout(fake, monkeypatch):
+    import http.client
+
+    from tradingagents_brokers_alpaca.broker import build_alpaca
+
+    from .conftest import settings
+
+    broker = build_alpaca(settings(fake.url, connect_timeout=2, read_timeout=1))
     seen = []
-    alpaca.get_clock()  # the host's pool exists from its first request
-    pool = alpaca._http._client._session.manager(fake.url).connection_from_url(fake.url)
-    original = pool.urlopen
+    request, getresponse = (
+        http.client.HTTPConnection.request,
+        http.client.HTTPConnection.getresponse,
+    )
 
-    def spy(method, url, **kwargs):
-        timeout, retries = kwargs["timeout"], kwargs["retries"]
-        seen.append((timeout.connect_timeout, timeout.read_timeout, retries.total))
-        assert kwargs["redirect"] is False
-        return original(method, url, **kwargs)
+    def spy_request(self, *args, **kwargs):
+        seen.append(("send", self.sock.gettimeout() if self.sock else self.timeout))
+        return request(self, *args, **kwargs)
 
-    pool.urlopen = spy
-    alpaca.get_clock()
-    alpaca.get_account()
-    assert seen == [(1.0, 1.0, False), (1.0, 1.0, False)]
+    def spy_getresponse(self):
+        seen.append(("read", self.sock.gettimeout()))
+        return getresponse(self)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "request", spy_request)
+    monkeypatch.setattr(http.client.HTTPConnection, "getresponse", spy_getresponse)
+    broker.get_clock()
+    broker.get_account()  # on the kept connection
+    assert seen == [("send", 2.0), ("read", 1.0), ("send", 2.0), ("read", 1.0)]
+    broker.close()
 
 
 def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, monkeypatch):
@@ -205,3 +217,22 @@ def test_urllib3s_failures_become_the_requests_errors_alpaca_py_expects(failure,
     error = _as_requests_error(made[failure]())
     assert type(error).__name__ == raised
     assert "secret" not in str(error)
+
+
+def test_a_host_behind_the_environments_proxy_is_reached_through_it(fake, monkeypatch):
+    import requests
+
+    from tradingagents_brokers_alpaca.wire import Wire
+
+    monkeypatch.setenv("HTTP_PROXY", fake.url)  # the fake answers absolute-form requests
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    wire = Wire(1, 1)
+    answer = wire.request("GET", "http://alpaca.invalid/v2/clock", headers={})
+    assert answer.status_code == 200
+    assert "is_open" in answer.json()
+    assert fake.requests[-1][1] == "/v2/clock"
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    with pytest.raises(requests.ConnectionError):
+        wire.request("GET", "http://other.invalid/v2/clock", headers={})
+    wire.close()
