@@ -347,3 +347,20 @@ def test_the_rate_window_stays_bounded_when_nobody_counts_the_minute(
         cache.sync()
     assert cache.count_admitted(1) == 0
     assert len(cache._admitted) <= 5
+
+
+def test_an_adopted_intent_counts_as_one_read_back_would(cache, journal):
+    _live(cache)
+    token = cache.sync()
+    adopted = _intent(journal, "2")
+    cache.adopt(adopted, after=token)
+    assert cache._scanned == adopted.intent_id  # the next sync will not read it back
+    assert [i.intent_id for i in cache.in_flight()] == [adopted.intent_id]
+    assert cache.count_admitted(60) == 1
+    token = cache.sync()
+    late = _intent(journal, "3")
+    _live(cache)  # a snapshot installed in between: it knows `late` already
+    cache.adopt(late, after=token)
+    cache.sync()
+    assert sorted(i.intent_id for i in cache.in_flight()) == [adopted.intent_id, late.intent_id]
+    assert cache.count_admitted(60) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from decimal import Decimal
 
 import pytest
 
@@ -205,3 +206,77 @@ def test_tampering_with_any_single_byte_of_any_event_is_detected(tmp_path):
             detected = True  # the file no longer opens: tampering is evident
         assert detected, f"flip at byte {position} of event {seq} went unnoticed"
         victim.unlink()
+
+
+def _order(intent, status="new", filled="0", order_id="o-1"):
+    from tradingagents_brokers import Order
+
+    return Order(
+        order_id=order_id,
+        client_order_id=intent.client_order_id,
+        symbol="AAPL",
+        side="buy",
+        order_type="market",
+        time_in_force="day",
+        status=status,
+        qty="1",
+        filled_qty=filled,
+    )
+
+
+@pytest.mark.parametrize(("status", "filled"), [("new", "0"), ("filled", "1"), ("accepted", "0")])
+def test_an_answer_is_recorded_as_observe_would_record_it(tmp_path, status, filled):
+    from tradingagents_brokers.safety.audit import audit
+
+    from ..fakes import ManualClock
+
+    clock = ManualClock()
+    fast = Journal(tmp_path / "fast.db", now=clock)
+    slow = Journal(tmp_path / "slow.db", now=clock)
+    for journal in (fast, slow):
+        intent = _intent(journal)
+        order = _order(intent, status, filled)
+        event = {"attempt": 1, "order": order.to_dict()}
+        if journal is fast:
+            statements: list[str] = []
+            journal._db.set_trace_callback(statements.append)
+            assert journal.record_answer(intent, order, kind="broker_answer", event=event) == status
+            journal._db.set_trace_callback(None)
+            assert not [s for s in statements if s.startswith("SELECT * FROM intents")]
+        else:
+            assert (
+                journal.observe(
+                    intent.intent_id,
+                    order,
+                    kind="broker_answer",
+                    event=event,
+                    record_unchanged=True,
+                )
+                == status
+            )
+    same_ids = {"client_order_id": ""}  # each journal names its intents after its own id
+    answers = [j.events()[-1]["payload"] for j in (fast, slow)]
+    assert [a | {"order": a["order"] | same_ids} for a in answers] == [
+        answers[1] | {"order": answers[1]["order"] | same_ids}
+    ] * 2
+    assert fast.table("intents")[0] | same_ids == slow.table("intents")[0] | same_ids
+    assert audit(fast).ok
+    fast.close()
+    slow.close()
+
+
+def test_an_answer_after_news_never_takes_the_intent_back(journal):
+    intent = _intent(journal)
+    partial = _order(intent, "partially_filled", "0.5")
+    journal.observe(intent.intent_id, partial, kind="order_update")
+    status = journal.record_answer(
+        intent, _order(intent), kind="broker_answer", event={"attempt": 1}
+    )
+    assert status == "partially_filled"
+    assert journal.intent(intent.intent_id).filled_qty == Decimal("0.5")
+    answer = journal.events()[-1]["payload"]
+    assert (answer["from"], answer["to"], "projection" in answer) == (
+        "partially_filled",
+        "partially_filled",
+        False,
+    )

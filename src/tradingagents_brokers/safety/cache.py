@@ -275,10 +275,11 @@ class StateCache:
             if old is not None:
                 self._by_client.pop(old.client_order_id, None)
 
-    def sync(self) -> None:
+    def sync(self) -> int:
         """Catch up with the journal: intents placed since, and what became of tracked ones.
 
-        Call inside the gate's journal transaction, before the checks.
+        Call inside the gate's journal transaction, before the checks. Returns the
+        newest intent id taken in (for :meth:`adopt`).
         """
         with self._lock:
             after, tracked_ids = self._scanned, list(self._tracked)
@@ -287,13 +288,7 @@ class StateCache:
         now = self.now()
         with self._lock:
             for intent in new:
-                self._scanned = max(self._scanned, intent.intent_id)
-                if intent.status == "denied":
-                    continue
-                bisect.insort(self._admitted, intent.created_at)
-                self._add_account(intent)
-                if intent.client_order_id not in self._by_client:
-                    self._tracked[intent.intent_id] = intent
+                self.adopt(intent)
             if len(self._admitted) > PRUNE_AT:  # nobody counts the minute: keep it bounded
                 floor = stamp(now - dt.timedelta(seconds=RATE_WINDOW))
                 del self._admitted[: bisect.bisect_left(self._admitted, floor)]
@@ -311,6 +306,25 @@ class StateCache:
                         f"order {intent.client_order_id} was acknowledged but never seen on "
                         "the order stream"
                     )
+            return self._scanned
+
+    def adopt(self, intent: IntentRecord, *, after: int | None = None) -> None:
+        """Take in an intent as :meth:`sync` reads it.
+
+        The gate adopts the intent it wrote in the transaction whose :meth:`sync`
+        returned ``after``: nothing else was written since, so the next sync need not
+        read it back - unless a snapshot was installed meanwhile (then it will).
+        """
+        with self._lock:
+            if intent.intent_id <= self._scanned or after not in (None, self._scanned):
+                return
+            self._scanned = intent.intent_id
+            if intent.status == "denied":
+                return
+            bisect.insort(self._admitted, intent.created_at)
+            self._add_account(intent)
+            if intent.client_order_id not in self._by_client:
+                self._tracked[intent.intent_id] = intent
 
     # -- what the checks read -------------------------------------------------------
 

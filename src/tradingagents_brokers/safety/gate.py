@@ -122,8 +122,10 @@ class Gate:
             if replay is not None:
                 return replay
         self.gated.stream.poll()
-        with self.gated.journal.transaction():
-            check_ctx = self.check_context(request, ctx)
+        journal, cache = self.gated.journal, self.gated.cache
+        with journal.transaction():
+            synced = cache.sync() if self.gated.stream.stream is not None else None
+            check_ctx = self.check_context(request, ctx, synced=True)
             decisions = self.decide(request, check_ctx)
             reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
             approval = None
@@ -147,7 +149,7 @@ class Gate:
                 record["approval"] = approval.to_dict()
             if not reasons:
                 record["attempt"] = 1
-            intent = self.gated.journal.new_intent(
+            intent = journal.new_intent(
                 {
                     "broker": self.gated.name,
                     "symbol": request.symbol,
@@ -162,6 +164,8 @@ class Gate:
                 },
                 record,
             )
+            if synced is not None:
+                cache.adopt(intent, after=synced)
         request = request.with_client_order_id(intent.client_order_id)
         if reasons:
             self.deny(request, ctx, reasons)
@@ -237,16 +241,18 @@ class Gate:
             )
         return None
 
-    def check_context(self, request: OrderRequest, ctx: OrderContext) -> CheckContext:
+    def check_context(
+        self, request: OrderRequest, ctx: OrderContext, *, synced: bool = False
+    ) -> CheckContext:
         """What the checks read: the state cache while the order stream is live, else the broker.
 
         Call inside the journal transaction when deciding for real, so the journal
         reads (in flight, recent orders) and the cache's catch-up are atomic with
-        the intent they admit.
+        the intent they admit. ``synced``: the caller has just caught the cache up.
         """
         gated, journal, name = self.gated, self.gated.journal, self.gated.name
         cache = gated.cache
-        if gated.stream.stream is not None:
+        if gated.stream.stream is not None and not synced:
             cache.sync()
 
         def since(seconds: float) -> dt.datetime:

@@ -43,6 +43,7 @@ from .records import (
     progress,
     record_from_row,
     stamp,
+    walk_chain,
 )
 from .schema import create
 
@@ -54,8 +55,15 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
+def _observation(was: str, now: str, order: Any, event: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What an observation of an intent's order records (its projection is added after)."""
+    return {
+        "from": was,
+        "to": now,
+        "order_id": order.order_id,
+        "filled_qty": str(order.filled_qty),
+        **(event or {}),
+    }
 
 
 class Journal:
@@ -176,29 +184,12 @@ class Journal:
 
     def verify(self) -> VerifyResult:
         """Walk the chain from the first event; report the first broken link."""
-        prev = GENESIS
-        count = 0
         try:
             query = "SELECT * FROM events ORDER BY seq"  # pragma: no mutate
             rows = [dict(row) for row in self._db.execute(query).fetchall()]
         except sqlite3.DatabaseError as exc:
             return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
-        for expected, row in enumerate(rows, start=1):
-            count += 1
-            seq = row["seq"]
-            if seq != expected:
-                return VerifyResult(False, count, expected, f"event {expected} is missing")
-            if row["prev_hash"] != prev:
-                return VerifyResult(
-                    False, count, seq, f"event {seq} does not link to event {seq - 1}"
-                )
-            digest = chain_hash(
-                prev, seq, row["at"], row["kind"], row["intent_id"], row["broker"], row["payload"]
-            )
-            if digest != row["hash"]:
-                return VerifyResult(False, count, seq, f"event {seq} was altered (hash mismatch)")
-            prev = row["hash"]
-        return VerifyResult(True, count)
+        return walk_chain(rows)
 
     def head(self) -> tuple[int, str] | None:
         """The chain's last event as (seq, hash): an anchor to keep outside the file."""
@@ -251,22 +242,7 @@ class Journal:
                 intent_id=intent_id,
                 broker=str(values["broker"]),
             )
-        return IntentRecord(
-            intent_id=intent_id,
-            client_order_id=record["client_order_id"],
-            broker=str(record["broker"]),
-            symbol=str(record["symbol"]),
-            side=str(record["side"]),
-            qty=_decimal(record.get("qty")),
-            notional=_decimal(record.get("notional")),
-            value=_decimal(record.get("value")),
-            dedupe_key=str(record["dedupe_key"]),
-            status=str(record["status"]),
-            order_id=None,
-            source=str(record["source"]),
-            created_at=at,
-            updated_at=at,
-        )
+        return record_from_row(row)  # as it will read back
 
     def set_status(
         self,
@@ -330,13 +306,7 @@ class Journal:
         with self.transaction(durable=False):
             current = self.intent(intent_id)
             change = self._change(current, order)
-            record: dict[str, Any] = {
-                "from": current.status,
-                "to": change or current.status,
-                "order_id": order.order_id,
-                "filled_qty": str(order.filled_qty),
-                **(event or {}),
-            }
+            record = _observation(current.status, change or current.status, order, event)
             if change is not None:
                 projection = {
                     "status": change,
@@ -352,6 +322,40 @@ class Journal:
                 record["projection"] = projection
             self.append(kind, record, intent_id=intent_id, broker=current.broker)
         return change
+
+    def record_answer(
+        self, intent: IntentRecord, order: Any, *, kind: str, event: Mapping[str, Any]
+    ) -> str:
+        """Record the broker's answer to a submission (as :meth:`observe` would); its status.
+
+        The intent is normally still as the gate wrote it: an UPDATE that requires
+        that state saves reading it back. When something recorded news first, this
+        is :meth:`observe`.
+        """
+        status, filled = str(order.status.value), Decimal(order.filled_qty)
+        with self.transaction(durable=False):
+            if advances("submitting", Decimal(0), status, filled):
+                at = stamp(self.now())
+                changed = self._db.execute(
+                    "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
+                    "WHERE intent_id = ? AND status = 'submitting' AND order_id IS NULL "
+                    "AND filled_qty IS NULL",
+                    (status, order.order_id, str(filled), at, intent.intent_id),
+                ).rowcount
+                if changed == 1:
+                    record = _observation("submitting", status, order, event)
+                    record["projection"] = {
+                        "status": status,
+                        "order_id": order.order_id,
+                        "filled_qty": str(filled),
+                        "updated_at": at,
+                    }
+                    self.append(kind, record, intent_id=intent.intent_id, broker=intent.broker)
+                    return status
+            change = self.observe(
+                intent.intent_id, order, kind=kind, event=event, record_unchanged=True
+            )
+            return change or self.intent(intent.intent_id).status
 
     @classmethod
     def is_news(cls, current: IntentRecord, order: Any) -> bool:

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "progress",
     "record_from_row",
     "stamp",
+    "walk_chain",
 ]
 
 GENESIS = "0" * 64
@@ -144,11 +146,31 @@ class VerifyResult:
     problem: str = ""
 
 
+def walk_chain(rows: list[dict[str, Any]]) -> VerifyResult:
+    """Check every event's link and hash, from the first; report the first broken one."""
+    prev = GENESIS
+    count = 0
+    for expected, row in enumerate(rows, start=1):
+        count += 1
+        seq = row["seq"]
+        if seq != expected:
+            return VerifyResult(False, count, expected, f"event {expected} is missing")
+        if row["prev_hash"] != prev:
+            return VerifyResult(False, count, seq, f"event {seq} does not link to event {seq - 1}")
+        digest = chain_hash(
+            prev, seq, row["at"], row["kind"], row["intent_id"], row["broker"], row["payload"]
+        )
+        if digest != row["hash"]:
+            return VerifyResult(False, count, seq, f"event {seq} was altered (hash mismatch)")
+        prev = row["hash"]
+    return VerifyResult(True, count)
+
+
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def record_from_row(row: sqlite3.Row) -> IntentRecord:
+def record_from_row(row: sqlite3.Row | Mapping[str, Any]) -> IntentRecord:
     return IntentRecord(
         intent_id=row["intent_id"],
         client_order_id=row["client_order_id"],

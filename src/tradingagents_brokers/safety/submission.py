@@ -110,15 +110,11 @@ class Submitter:
                 )
                 return self._unknown(intent, request, ctx, error)
             # The stream may have told the journal more already: it only moves forward.
-            status = (
-                journal.observe(
-                    intent.intent_id,
-                    order,
-                    kind="broker_answer",
-                    event={"attempt": attempt, "order": order.to_dict()},
-                    record_unchanged=True,
-                )
-                or journal.intent(intent.intent_id).status
+            status = journal.record_answer(
+                intent,
+                order,
+                kind="broker_answer",
+                event={"attempt": attempt, "order": order.to_dict()},
             )
             # Parked stream updates that say no more than this answer need no journal access.
             submission.recorded = (status, order.filled_qty)
