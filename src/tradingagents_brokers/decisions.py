@@ -18,7 +18,7 @@ from typing import Any, Literal
 import attrs
 
 from ._serialize import to_json
-from .enums import TradingMode
+from .enums import OrderSide, TradingMode
 from .models import Account, Position, Quote
 from .orders import Order, OrderRequest
 from .safety.records import IntentRecord
@@ -140,6 +140,11 @@ class CheckContext:
     )
     #: Open orders of one symbol (default: ``fetch_open_orders`` filtered).
     fetch_symbol_orders: Callable[[str], list[Order]] | None = attrs.field(default=None, repr=False)
+    #: What the open orders of a symbol and side have left to fill, kept as a running
+    #: sum: (shares left of the orders in shares, the orders in dollars). Optional.
+    fetch_unfilled: Callable[[str, OrderSide], tuple[Decimal, list[Order]]] | None = attrs.field(
+        default=None, repr=False
+    )
     #: How many intents were admitted in the last N seconds (default: ``fetch_recent``).
     fetch_count_recent: Callable[[float], int] | None = attrs.field(default=None, repr=False)
     #: The newest admitted intent with a dedupe key in the last N seconds.
@@ -177,6 +182,20 @@ class CheckContext:
             if symbol is not None:
                 orders = [o for o in orders if o.symbol == symbol]
         return [o for o in orders if o.order_id != self.replaces]
+
+    def unfilled(self, symbol: str, side: OrderSide) -> tuple[Decimal, list[Order]] | None:
+        """(shares the open orders in shares have left, the open orders in dollars), or None.
+
+        None when the gate keeps no running sum, or when this order replaces one
+        (that one must be left out): then count :meth:`open_orders` instead.
+        """
+        if self.fetch_unfilled is None or self.replaces is not None:
+            return None
+        fetch = self.fetch_unfilled
+        result: tuple[Decimal, list[Order]] = self._cached(
+            f"unfilled:{symbol}:{side.value}", lambda: fetch(symbol, side)
+        )
+        return result
 
     def in_flight(self) -> list[IntentRecord]:
         """Intents the positions and open orders do not show yet (they count as pending)."""

@@ -364,3 +364,30 @@ def test_an_adopted_intent_counts_as_one_read_back_would(cache, journal):
     cache.sync()
     assert sorted(i.intent_id for i in cache.in_flight()) == [adopted.intent_id, late.intent_id]
     assert cache.count_admitted(60) == 2
+
+
+def test_what_open_orders_have_left_is_kept_as_they_change(cache):
+    from tradingagents_brokers.enums import OrderSide
+
+    def left():
+        summed = sum(
+            (o.qty - o.filled_qty for o in cache.open_orders("AAPL") if o.side is OrderSide.BUY),
+            Decimal(0),
+        )
+        shares, in_dollars = cache.unfilled("AAPL", OrderSide.BUY)
+        assert (shares, in_dollars) == (summed, [])
+        return shares
+
+    first, other = _order("o-1", qty="10"), _order("o-9", qty="4", side="sell")
+    _live(cache, open_orders=[first, other])
+    assert left() == 10
+    generation = cache.generation
+    cache.apply(attrs.evolve(first, status="partially_filled", filled_qty="3"))
+    assert left() == 7
+    cache.apply(attrs.evolve(first, status="replaced", filled_qty="3", replaced_by="o-2"))
+    assert left() == 7  # counted until its replacement is seen
+    cache.apply(_order("o-2", qty="12", replaces="o-1"), generation=generation)
+    assert left() == 12
+    cache.apply(_order("o-2", qty="12", status="filled", filled="12"))
+    assert left() == 0
+    assert cache.unfilled("AAPL", OrderSide.SELL)[0] == 4

@@ -24,6 +24,7 @@ from tradingagents_brokers import (
 )
 from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.decisions import CheckContext
+from tradingagents_brokers.safety.book import OpenBook
 from tradingagents_brokers.safety.checks import REQUIRED_CHECKS, dedupe_key
 from tradingagents_brokers.safety.journal import IntentRecord
 
@@ -90,7 +91,16 @@ def context(
     recent=(),
     allow_repeat=False,
     replaces=None,
+    book=False,
 ):
+    """``book``: the open orders come as the state cache gives them, with running sums."""
+    unfilled = None
+    if book:
+        kept = OpenBook()
+        for order in open_orders:
+            kept.put(order)
+        unfilled = kept.unfilled
+
     def fetch_quote(symbol):
         if quote is None:
             raise NotFoundError(f"no price for {symbol}")
@@ -118,6 +128,7 @@ def context(
         fetch_recent=lambda seconds: [i for age, i in recent if age <= seconds],
         now=lambda: NOW,
         replaces=replaces,
+        fetch_unfilled=unfilled,
     )
 
 
@@ -195,8 +206,10 @@ class TestMaxPosition:
     def test_one_tick_over_denies(self):
         assert decide("max_position", buy(qty="100.000000001")) == "POSITION_EXCEEDS_MAX"
 
-    def test_projection_counts_position_open_orders_and_in_flight_intents(self):
+    @pytest.mark.parametrize("book", [False, True])
+    def test_projection_counts_position_open_orders_and_in_flight_intents(self, book):
         kwargs = {
+            "book": book,
             "positions": [Position(symbol="AAPL", qty=40, avg_entry_price=90, cost_basis=3600)],
             "open_orders": [_order(qty="25", filled="5"), _order(side="sell", qty="50")],
             "in_flight": [_intent(1, qty="20"), _intent(2, symbol="MSFT", qty="500")],
@@ -204,8 +217,10 @@ class TestMaxPosition:
         assert decide("max_position", buy(qty=20), **kwargs) == "ALLOWED"  # 40 + 20 + 20 + 20
         assert decide("max_position", buy(qty="20.000000001"), **kwargs) == "POSITION_EXCEEDS_MAX"
 
-    def test_every_open_order_and_intent_on_the_side_adds_up(self):
+    @pytest.mark.parametrize("book", [False, True])
+    def test_every_open_order_and_intent_on_the_side_adds_up(self, book):
         kwargs = {
+            "book": book,
             "open_orders": [
                 _order(qty="30"),
                 _order(qty="20"),
@@ -220,6 +235,14 @@ class TestMaxPosition:
         # 30 + 20 + 10 (notional 1000 at 100) + 5 + 5 (two notional intents) + 30 = 100
         assert decide("max_position", buy(qty=30), **kwargs) == "ALLOWED"
         assert decide("max_position", buy(qty="30.000000001"), **kwargs) == "POSITION_EXCEEDS_MAX"
+
+    def test_a_replacement_leaves_out_the_order_it_replaces_with_running_sums_too(self):
+        replaced = _order(qty="60")
+        kwargs = {"open_orders": [replaced, _order(qty="30")], "book": True}
+        assert decide("max_position", buy(qty=70), **kwargs) == "POSITION_EXCEEDS_MAX"
+        kwargs["replaces"] = replaced.order_id
+        assert decide("max_position", buy(qty=70), **kwargs) == "ALLOWED"  # 30 + 70
+        assert context(buy(), **kwargs).unfilled("AAPL", buy().side) is None
 
     def test_unreadable_positions_or_open_orders_deny_with_a_reason(self):
         request = buy(qty=1)

@@ -42,6 +42,7 @@ import attrs
 from ..enums import OrderSide
 from ..models import Account, Position, Quote
 from ..orders import Order
+from .book import OpenBook
 from .journal import Journal
 from .records import UNRESOLVED, IntentRecord, advances, stamp
 
@@ -101,7 +102,7 @@ class StateCache:
         self._orders: dict[str, Order] = {}
         self._final: collections.deque[str] = collections.deque()
         self._by_client: dict[str, str] = {}
-        self._open: dict[str, dict[str, Order]] = {}
+        self._open = OpenBook()
         self._positions: dict[str, Position] = {}
         self._qty: dict[str, Decimal] = {}
         self._tracked: dict[int, IntentRecord] = {}
@@ -186,9 +187,9 @@ class StateCache:
             self._orders = {o.order_id: o for o in open_orders}
             self._final.clear()
             self._by_client = {o.client_order_id: o.order_id for o in open_orders}
-            self._open = {}
+            self._open = OpenBook()
             for order in open_orders:
-                self._open.setdefault(order.symbol, {})[order.order_id] = order
+                self._open.put(order)
             self._positions = {p.symbol: p for p in positions}
             self._qty = {p.symbol: p.qty for p in positions}
             # Intents the snapshot may not show: unresolved when it began, or newer.
@@ -256,9 +257,9 @@ class StateCache:
         seen = [k for k, i in self._tracked.items() if i.client_order_id == order.client_order_id]
         for key in seen:
             del self._tracked[key]
-        book = self._open.setdefault(order.symbol, {})
+        book = self._open
         if order.replaces:
-            book.pop(order.replaces, None)  # the replacement stands for the order it replaced
+            book.remove(order.symbol, order.replaces)  # the replacement stands for the replaced
         replaced_pending = (
             order.status.value == "replaced"
             and order.replaced_by is not None
@@ -266,9 +267,9 @@ class StateCache:
         )
         if order.status.is_open or replaced_pending:
             # A replaced order keeps counting until its replacement is seen.
-            book[order.order_id] = order
+            book.put(order)
             return
-        book.pop(order.order_id, None)
+        book.remove(order.symbol, order.order_id)
         self._final.append(order.order_id)
         while len(self._final) > KEEP_FINAL:
             old = self._orders.pop(self._final.popleft(), None)
@@ -398,9 +399,12 @@ class StateCache:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         with self._lock:
-            if symbol is not None:
-                return list(self._open.get(symbol, {}).values())
-            return [o for book in self._open.values() for o in book.values()]
+            return self._open.orders(symbol)
+
+    def unfilled(self, symbol: str, side: OrderSide) -> tuple[Decimal, list[Order]]:
+        """What the open orders of ``symbol`` on ``side`` have left to fill (see OpenBook)."""
+        with self._lock:
+            return self._open.unfilled(symbol, side)
 
     def position_qty(self, symbol: str) -> Decimal:
         with self._lock:

@@ -171,12 +171,13 @@ def _signed_position(context: CheckContext, symbol: str) -> Decimal:
 def _pending_qty(context: CheckContext, symbol: str, side: OrderSide, price: Decimal) -> Decimal:
     """Quantity of open broker orders and in-flight intents on ``symbol`` and ``side``."""
     try:
-        orders = context.open_orders(symbol)
+        unfilled = context.unfilled(symbol, side)
+        orders = context.open_orders(symbol) if unfilled is None else unfilled[1]
     except BrokerError as exc:
         raise MissingData(
             "ACCOUNT_DATA_MISSING", f"open orders could not be read: {exc.message}"
         ) from None
-    total = Decimal(0)
+    total = Decimal(0) if unfilled is None else unfilled[0]
     for order in orders:
         if order.symbol == symbol and order.side is side:
             if order.qty is not None:

@@ -275,6 +275,7 @@ class Gate:
                 fetch_positions=cache.positions,
                 fetch_open_orders=cache.open_orders,
                 fetch_symbol_orders=cache.open_orders,
+                fetch_unfilled=cache.unfilled,
                 fetch_quote=lambda symbol: cache.quote(symbol, gated.get_quote),
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,
