@@ -162,6 +162,20 @@ def test_https_hosts_verify_against_the_bundle_and_other_schemes_are_refused():
         Host("ftp", "x", connect_timeout=1, read_timeout=1, ca_bundle="")
 
 
+def test_a_directory_of_certificates_is_a_bundle_too(tmp_path, monkeypatch):
+    from tradingagents_brokers_alpaca.wire import Wire
+
+    secure = Host(
+        "https", "example.invalid", connect_timeout=1, read_timeout=1, ca_bundle=str(tmp_path)
+    )
+    assert secure._tls is not None
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))
+    wire = Wire(1, 1)
+    assert wire.manager("https://example.invalid/v2").connection_pool_kw["ca_cert_dir"] == str(
+        tmp_path
+    )
+
+
 def test_decoding_leaves_unknown_encodings_alone():
     assert _decoded(b"abc", "br") == b"abc"
     assert _decoded(b"", "gzip") == b""

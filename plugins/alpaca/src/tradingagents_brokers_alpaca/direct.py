@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import os
 import select
 import ssl
 import threading
@@ -55,7 +56,7 @@ class Host:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_idle = max_idle
-        self._tls = ssl.create_default_context(cafile=ca_bundle) if scheme == "https" else None
+        self._tls = _tls(ca_bundle) if scheme == "https" else None
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
@@ -126,6 +127,13 @@ class Host:
                 self.netloc, timeout=self.connect_timeout, context=self._tls
             )
         return http.client.HTTPConnection(self.netloc, timeout=self.connect_timeout)
+
+
+def _tls(ca_bundle: str) -> ssl.SSLContext:
+    """Verify servers against ``ca_bundle``: a file of certificates, or a directory."""
+    if os.path.isdir(ca_bundle):
+        return ssl.create_default_context(capath=ca_bundle)
+    return ssl.create_default_context(cafile=ca_bundle)
 
 
 def _dropped(connection: http.client.HTTPConnection) -> bool:

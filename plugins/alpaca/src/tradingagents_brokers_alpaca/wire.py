@@ -77,7 +77,11 @@ class Response:
 
 
 class Wire:
-    """``request(method, url, headers=..., params=..., json=...)`` over urllib3 pools."""
+    """``request(method, url, headers=..., params=..., json=...)``, as alpaca-py calls it.
+
+    Direct hosts get a :class:`~.direct.Host`; every host gets a urllib3 manager,
+    which proxied hosts are sent through.
+    """
 
     def __init__(self, connect_timeout: float, read_timeout: float) -> None:
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
@@ -107,14 +111,16 @@ class Wire:
             if found is None:
                 proxies = get_environ_proxies(url)  # honours NO_PROXY
                 proxy = proxies.get(scheme) or proxies.get("all")
-                options: dict[str, Any] = {"ca_certs": self.ca_bundle, "maxsize": 4, "block": False}
+                where = "ca_cert_dir" if os.path.isdir(self.ca_bundle) else "ca_certs"
+                options: dict[str, Any] = {where: self.ca_bundle, "maxsize": 4, "block": False}
                 found = (
                     urllib3.ProxyManager(proxy, **options)
                     if proxy
                     else urllib3.PoolManager(**options)
                 )
-                self._managers[host] = found
+                # _direct first: a request that finds the manager reads _direct next.
                 self._direct[host] = None if proxy else self._host(scheme, host)
+                self._managers[host] = found
             return found
 
     def _host(self, scheme: str, netloc: str) -> Host:
