@@ -22,6 +22,16 @@ The listener's contract, for plugin authors:
 * call :meth:`~OrderUpdateListener.on_disconnected` when the connection drops
   (reconnect with backoff, then ``on_connected`` again).
 
+One shortcut is allowed, and optional: before parsing an update, a push-based
+stream may offer it to the listener's ``on_own_update``, when it has one
+(:class:`OwnUpdateListener`; the core's does), with the order's
+client order id, status and filled quantity and a function that parses it. The
+listener takes it (True) when this process is submitting that order right now:
+the broker's answer usually says the same, and the update is parsed only if it
+turns out to say more. That call does not block and may come from the stream's
+own thread (an event loop); an update not taken goes to ``on_update`` as usual.
+It keeps the broker's echo of an order off the order's own path.
+
 A pull-based stream (one that reads a local log rather than a socket) delivers
 in :meth:`OrderStream.poll`, which the gate calls before it decides an order;
 push-based streams make ``poll`` do nothing.
@@ -30,6 +40,7 @@ push-based streams make ``poll`` do nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,7 +50,13 @@ from ._numbers import broker_decimal, parse_datetime
 from ._serialize import to_json
 from .orders import Order
 
-__all__ = ["OrderStream", "OrderUpdate", "OrderUpdateListener", "StreamingBroker"]
+__all__ = [
+    "OrderStream",
+    "OrderUpdate",
+    "OrderUpdateListener",
+    "OwnUpdateListener",
+    "StreamingBroker",
+]
 
 
 def _opt_num(value: Any) -> Decimal | None:
@@ -100,6 +117,20 @@ class OrderUpdateListener(Protocol):
 
     def on_disconnected(self, reason: str) -> None:
         """The connection dropped; changes may be missed until ``on_connected``."""
+
+
+class OwnUpdateListener(Protocol):
+    """The optional shortcut a listener may offer (the core's does); see the module docstring."""
+
+    def on_own_update(
+        self,
+        client_order_id: str,
+        status: str,
+        filled_qty: Decimal,
+        parse: Callable[[], OrderUpdate],
+    ) -> bool:
+        """Take an unparsed update of an order being submitted here (True), or decline it."""
+        ...
 
 
 @runtime_checkable

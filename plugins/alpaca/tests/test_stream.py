@@ -17,6 +17,7 @@ import pytest
 from tradingagents_brokers import get_broker, hookimpl
 
 from .conftest import CANARY_KEY, gated_config, wait_until
+from .fake_alpaca import fixture
 
 HOT = {"quote_cache_seconds": 600, "state_max_age_seconds": 600}
 
@@ -240,3 +241,31 @@ def test_a_stop_that_came_while_connecting_ends_the_stream_once_connected():
     asyncio.run(run())
     assert Socket.closed
     assert told == [("disconnected", "stopped")]
+
+
+def test_an_update_is_offered_unparsed_to_a_listener_that_takes_its_own():
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from tradingagents_brokers_alpaca.stream import AlpacaOrderStream
+
+    data = fixture("trade_update_fill.assembled.json")["data"]
+    offered = []
+
+    def take(coid, status, filled, parse):
+        offered.append((coid, status, filled, parse))
+        return True
+
+    owner = SimpleNamespace(_take_own=take)
+    assert AlpacaOrderStream.offer_own(owner, data) is True
+    ((coid, status, filled, parse),) = offered
+    order = data["order"]
+    assert (coid, status, filled) == (
+        order["client_order_id"],
+        order["status"],
+        Decimal(str(order["filled_qty"])),
+    )
+    assert parse().order.client_order_id == coid  # parsed only when asked
+    for unusable in ({}, {"order": {"status": "new"}}, {"order": {**order, "filled_qty": "x"}}):
+        assert AlpacaOrderStream.offer_own(owner, unusable) is False
+    assert AlpacaOrderStream.offer_own(SimpleNamespace(_take_own=None), data) is False

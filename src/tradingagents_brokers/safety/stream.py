@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -57,6 +57,8 @@ class Submission:
 
     intent_id: int
     parked: list[OrderUpdate] = attrs.field(factory=list)
+    #: Updates taken before they were parsed: (status, filled quantity, parse).
+    unparsed: list[tuple[str, Decimal, Callable[[], OrderUpdate]]] = attrs.field(factory=list)
     #: The journal's (status, filled quantity) once the submitter recorded the answer.
     recorded: tuple[str, Decimal] | None = None
 
@@ -133,10 +135,25 @@ class StreamConsumer:
             with self._own_lock:
                 self._own.pop(intent.client_order_id, None)
             for update in submission.parked:
-                if submission.recorded is None or advances(
-                    *submission.recorded, update.order.status.value, update.order.filled_qty
-                ):
+                if self._says_more(submission, update.order.status.value, update.order.filled_qty):
                     self._journal_update(update)
+            for status, filled, parse in submission.unparsed:
+                if self._says_more(submission, status, filled):
+                    self._parsed(parse, submission)
+
+    @staticmethod
+    def _says_more(submission: Submission, status: str, filled: Decimal) -> bool:
+        return submission.recorded is None or advances(*submission.recorded, status, filled)
+
+    def _parsed(self, parse: Callable[[], OrderUpdate], submission: Submission) -> None:
+        """An update taken unparsed that says more than the answer: parsed and handled now."""
+        try:
+            update = parse()
+        except BrokerError as exc:
+            self.cache.mark_dirty(f"an order update could not be read ({exc.message})")
+            return
+        self.cache.apply(update.order, intent_id=submission.intent_id)
+        self._journal_update(update)
 
     # -- the listener -----------------------------------------------------------------
 
@@ -158,6 +175,29 @@ class StreamConsumer:
             return
         self.cache.disconnect(reason)
         log.warning("the %s order stream dropped: %s", self.gated.name, reason)
+
+    def on_own_update(
+        self,
+        client_order_id: str,
+        status: str,
+        filled_qty: Decimal,
+        parse: Callable[[], OrderUpdate],
+    ) -> bool:
+        """Take an update of an order this process is submitting, unparsed (never blocks).
+
+        The submitter records the broker's answer first; the update is parsed and
+        handled only when it says more than that answer (see :meth:`submitting`).
+        """
+        if self._closed:
+            return False
+        with self._own_lock:
+            submission = self._own.get(client_order_id)
+            if submission is None:
+                return False
+            submission.unparsed.append((status, filled_qty, parse))
+            self.updates += 1
+        self.cache.alive()
+        return True
 
     def on_update(self, update: OrderUpdate) -> None:
         if self._closed:

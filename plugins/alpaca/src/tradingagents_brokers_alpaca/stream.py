@@ -10,14 +10,19 @@ a small subclass adds what the core's listener needs:
 * ``on_alive`` after each answered heartbeat ping (``stream_heartbeat_seconds``);
   an unanswered one closes the socket, which makes alpaca-py reconnect.
 
-The listener's methods block (they read from Alpaca and write the journal), so
-they run one at a time, in the order the messages came, on a worker thread fed
-by a queue; the loop hands a message over and goes back to the socket at once,
-without waiting to be woken again (an executor's future costed every update
-several turns of the loop and a thread wake-up, on the cores the order path
-runs on). The subclass reads two private hooks of ``TradingStream``
-(``_dispatch``, ``close``), pinned like the REST client's by ``alpaca-py<0.45``
-and by the tests. The keys live only inside alpaca-py's objects.
+Before a trade update is parsed, the loop offers it to the listener's
+``on_own_update`` (which never blocks): the echo of an order this process is
+still submitting is taken there, and parsed later only if it says more than
+the broker's answer. The listener's other methods block (they read from Alpaca
+and write the journal), so they run one at a time, in the order the messages
+came, on a worker thread fed by a queue; the loop hands a message over and goes
+back to the socket at once, without waiting to be woken again (an executor's
+future cost every update several turns of the loop and a thread wake-up, on the
+cores the order path runs on). The socket is opened with websockets' current
+client. The subclass reads private hooks of ``TradingStream`` (``_connect``,
+``_consume``, ``_dispatch``, ``close``), pinned like the REST client's by
+``alpaca-py<0.45`` and by the tests. The keys live only inside alpaca-py's
+objects.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, cast
 
 from alpaca.common.utils import get_default_user_agent
@@ -97,7 +104,9 @@ class _TradeUpdates(TradingStream):
         )
 
     async def _on_trade_update(self, message: dict[str, Any]) -> None:
-        self._owner.deliver("update", message.get("data") or {})
+        data = message.get("data") or {}
+        if not self._owner.offer_own(data):
+            self._owner.deliver("update", data)
 
     async def _auth(self) -> None:
         try:
@@ -173,6 +182,8 @@ class AlpacaOrderStream:
         self.connect_timeout = connect_timeout
         self.reason = "the connection closed"
         self._listener = listener
+        #: The listener's optional shortcut (streams.OwnUpdateListener), when it has one.
+        self._take_own: Callable[..., bool] | None = getattr(listener, "on_own_update", None)
         self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._work, name="alpaca-order-updates")
         self._worker.daemon = True
@@ -191,6 +202,25 @@ class AlpacaOrderStream:
 
     def poll(self) -> None:
         """Updates are pushed; there is nothing to pull."""
+
+    def offer_own(self, data: dict[str, Any]) -> bool:
+        """Offer an update, unparsed, to the listener's ``on_own_update``; True if taken.
+
+        The echo of an order this process is still submitting is then neither parsed
+        nor queued unless it turns out to say more than the broker's answer.
+        """
+        take = self._take_own
+        order = data.get("order")
+        if take is None or not isinstance(order, dict):
+            return False
+        coid, status = order.get("client_order_id"), order.get("status")
+        try:
+            filled = Decimal(str(mapping.exact(order.get("filled_qty")) or 0))
+        except ArithmeticError:
+            return False
+        if not coid or not status or not filled.is_finite():
+            return False
+        return bool(take(str(coid), str(status), filled, lambda: to_update(data)))
 
     def deliver(self, kind: str, data: Any = None) -> None:
         """Queue one event for the listener; the worker thread handles them in order."""
