@@ -96,12 +96,28 @@ def test_an_unreadable_echo_that_matters_makes_the_cache_read_again(gated, calls
         book.fill(order.order_id)
         return book.orders[order.order_id]
 
+    failure = BrokerAPIError("unreadable")
     _, parsed = _echo_while_submitting(
-        gated, book, status="fill", then=filled_meanwhile, fail=BrokerAPIError("unreadable")
+        gated, book, status="fill", then=filled_meanwhile, fail=failure
     )
     buy(gated)
     assert len(parsed) == 1
-    assert "could not be read" in (gated.cache.dirty or "")
+    assert "could not be read (unreadable)" in (gated.cache.dirty or "")
+
+
+def test_an_echo_that_breaks_its_parser_never_fails_the_order(gated, calls, book):
+    warm(gated, calls)
+
+    def filled_meanwhile(order):
+        book.fill(order.order_id)
+        return book.orders[order.order_id]
+
+    _echo_while_submitting(
+        gated, book, status="fill", then=filled_meanwhile, fail=ValueError("bad timestamp")
+    )
+    order = buy(gated)  # placed, answered and journaled; the echo is what is lost
+    assert gated.journal.intent(order.client_order_id).order_id == order.order_id
+    assert "could not be read (ValueError)" in (gated.cache.dirty or "")
 
 
 def test_an_echo_of_another_order_or_after_closing_is_declined(gated, calls):

@@ -149,8 +149,10 @@ class StreamConsumer:
         """An update taken unparsed that says more than the answer: parsed and handled now."""
         try:
             update = parse()
-        except BrokerError as exc:
-            self.cache.mark_dirty(f"an order update could not be read ({exc.message})")
+        except Exception as exc:  # noqa: BLE001 - unreadable: resynchronise, never fail the order
+            what = exc.message if isinstance(exc, BrokerError) else type(exc).__name__
+            self.cache.mark_dirty(f"an order update could not be read ({what})")
+            log.warning("the %s order stream sent an unreadable update: %s", self.gated.name, what)
             return
         self.cache.apply(update.order, intent_id=submission.intent_id)
         self._journal_update(update)
@@ -207,7 +209,8 @@ class StreamConsumer:
         except Exception as exc:  # never let one message stop the stream
             self.cache.mark_dirty(f"an order update could not be handled ({type(exc).__name__})")
             log.exception("the %s order stream's update could not be handled", self.gated.name)
-        self.updates += 1  # handled
+        with self._own_lock:  # on_own_update counts from another thread
+            self.updates += 1  # handled
         self.cache.alive()
         self._refresh_if_doubtful()
 
