@@ -171,9 +171,9 @@ def test_a_directory_of_certificates_is_a_bundle_too(tmp_path, monkeypatch):
     assert secure._tls is not None
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))
     wire = Wire(1, 1)
-    assert wire.manager("https://example.invalid/v2").connection_pool_kw["ca_cert_dir"] == str(
-        tmp_path
-    )
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+    proxied = wire.route("https://example.invalid/v2")
+    assert proxied.connection_pool_kw["ca_cert_dir"] == str(tmp_path)
 
 
 def test_decoding_leaves_unknown_encodings_alone():

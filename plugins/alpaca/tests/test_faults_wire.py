@@ -140,6 +140,7 @@ def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, mon
     import urllib3
 
     from tradingagents_brokers_alpaca.broker import build_alpaca
+    from tradingagents_brokers_alpaca.direct import Host
 
     from .conftest import settings
 
@@ -149,14 +150,16 @@ def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, mon
     broker = build_alpaca(settings(fake.url, read_retries=0, data_url="http://localhost:1"))
     wire = broker._http._client._session
     assert broker.get_clock().is_open in (True, False)  # sent directly: NO_PROXY holds
-    direct = wire.manager(fake.url + "/v2/clock")
-    assert type(direct) is urllib3.PoolManager
-    assert direct.connection_pool_kw["ca_certs"] == "/etc/ssl/certs/bundle.pem"
-    proxied = wire.manager("http://localhost:1/v2/stocks/AAPL/trades/latest")
+    direct = wire.route(fake.url + "/v2/clock")
+    assert isinstance(direct, Host)
+    assert direct._tls is None  # plain http on loopback; https would verify against the bundle
+    assert wire.ca_bundle == "/etc/ssl/certs/bundle.pem"
+    proxied = wire.route("http://localhost:1/v2/stocks/AAPL/trades/latest")
     assert isinstance(proxied, urllib3.ProxyManager)
     assert proxied.proxy.url == "http://proxy.invalid:3128"
+    assert proxied.connection_pool_kw["ca_certs"] == "/etc/ssl/certs/bundle.pem"
     monkeypatch.setenv("HTTP_PROXY", "http://changed.invalid:1")  # read once: not seen now
-    assert wire.manager("http://localhost:1/v2/stocks/MSFT/trades/latest") is proxied
+    assert wire.route("http://localhost:1/v2/stocks/MSFT/trades/latest") is proxied
     broker.close()
     assert repr(wire) == "<Wire to nowhere yet>"
 

@@ -79,8 +79,9 @@ class Response:
 class Wire:
     """``request(method, url, headers=..., params=..., json=...)``, as alpaca-py calls it.
 
-    Direct hosts get a :class:`~.direct.Host`; every host gets a urllib3 manager,
-    which proxied hosts are sent through.
+    Each host gets a route when it is first called: a :class:`~.direct.Host` of
+    kept-alive connections, or urllib3's ``ProxyManager`` when the environment
+    puts it behind a proxy.
     """
 
     def __init__(self, connect_timeout: float, read_timeout: float) -> None:
@@ -91,37 +92,32 @@ class Wire:
             or os.environ.get("CURL_CA_BUNDLE")
             or certifi.where()
         )
-        self._managers: dict[str, urllib3.PoolManager] = {}
-        #: Per host: its keep-alive connections, or None when it is reached through a proxy.
-        self._direct: dict[str, Host | None] = {}
+        self._routes: dict[str, Host | urllib3.ProxyManager] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<Wire to {', '.join(sorted(self._managers)) or 'nowhere yet'}>"
+        return f"<Wire to {', '.join(sorted(self._routes)) or 'nowhere yet'}>"
 
-    def manager(self, url: str) -> urllib3.PoolManager:
-        """The pool manager for ``url``'s host: direct, or through the environment's proxy."""
+    def route(self, url: str) -> Host | urllib3.ProxyManager:
+        """How ``url``'s host is reached: directly, or through the environment's proxy."""
         scheme, _, rest = url.partition("://")
         host = rest.split("/", 1)[0]
-        found = self._managers.get(host)
+        found = self._routes.get(host)
         if found is not None:
             return found
         with self._lock:
-            found = self._managers.get(host)
+            found = self._routes.get(host)
             if found is None:
                 proxies = get_environ_proxies(url)  # honours NO_PROXY
                 proxy = proxies.get(scheme) or proxies.get("all")
-                where = "ca_cert_dir" if os.path.isdir(self.ca_bundle) else "ca_certs"
-                options: dict[str, Any] = {where: self.ca_bundle, "maxsize": 4, "block": False}
-                found = (
-                    urllib3.ProxyManager(proxy, **options)
-                    if proxy
-                    else urllib3.PoolManager(**options)
-                )
-                # _direct first: a request that finds the manager reads _direct next.
-                self._direct[host] = None if proxy else self._host(scheme, host)
-                self._managers[host] = found
+                found = self._proxied(proxy) if proxy else self._host(scheme, host)
+                self._routes[host] = found
             return found
+
+    def _proxied(self, proxy: str) -> urllib3.ProxyManager:
+        where = "ca_cert_dir" if os.path.isdir(self.ca_bundle) else "ca_certs"
+        options: dict[str, Any] = {where: self.ca_bundle, "maxsize": 4, "block": False}
+        return urllib3.ProxyManager(proxy, **options)
 
     def _host(self, scheme: str, netloc: str) -> Host:
         return Host(
@@ -150,15 +146,13 @@ class Wire:
         if json is not None:
             body = _dumps(json, allow_nan=False).encode()
             fields["Content-Type"] = "application/json"
-        host, _, path = url.partition("://")[2].partition("/")
-        if host not in self._direct:
-            self.manager(url)
-        direct = self._direct[host]
-        if direct is not None:
-            status, answer_headers, data = direct.send(method, "/" + path, body, fields)
+        route = self.route(url)
+        if isinstance(route, Host):
+            path = url.partition("://")[2].partition("/")[2]
+            status, answer_headers, data = route.send(method, "/" + path, body, fields)
             return Response(method, url, status, answer_headers, data)
         try:
-            answer = self._managers[host].urlopen(
+            answer = route.urlopen(
                 method,
                 url,
                 body=body,
@@ -176,12 +170,12 @@ class Wire:
 
     def close(self) -> None:
         with self._lock:
-            managers, self._managers = list(self._managers.values()), {}
-            hosts, self._direct = [h for h in self._direct.values() if h is not None], {}
-        for manager in managers:
-            manager.clear()
-        for host in hosts:
-            host.close()
+            routes, self._routes = list(self._routes.values()), {}
+        for route in routes:
+            if isinstance(route, Host):
+                route.close()
+            else:
+                route.clear()
 
 
 #: No retries, no redirects followed: an order is sent once, to one place.
