@@ -308,18 +308,8 @@ class Journal:
             change = self._change(current, order)
             record = _observation(current.status, change or current.status, order, event)
             if change is not None:
-                projection = {
-                    "status": change,
-                    "order_id": order.order_id,
-                    "filled_qty": str(max(Decimal(order.filled_qty), current.filled_qty)),
-                    "updated_at": stamp(self.now()),
-                }
-                self._db.execute(
-                    "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
-                    "WHERE intent_id = ?",
-                    (*projection.values(), intent_id),
-                )
-                record["projection"] = projection
+                filled = max(Decimal(order.filled_qty), current.filled_qty)
+                record["projection"] = self._move(intent_id, change, order.order_id, filled)
             self.append(kind, record, intent_id=intent_id, broker=current.broker)
         return change
 
@@ -335,27 +325,38 @@ class Journal:
         status, filled = str(order.status.value), Decimal(order.filled_qty)
         with self.transaction(durable=False):
             if advances("submitting", Decimal(0), status, filled):
-                at = stamp(self.now())
-                changed = self._db.execute(
-                    "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
-                    "WHERE intent_id = ? AND status = 'submitting' AND order_id IS NULL "
-                    "AND filled_qty IS NULL",
-                    (status, order.order_id, str(filled), at, intent.intent_id),
-                ).rowcount
-                if changed == 1:
+                moved = self._move(intent.intent_id, status, order.order_id, filled, fresh=True)
+                if moved is not None:
                     record = _observation("submitting", status, order, event)
-                    record["projection"] = {
-                        "status": status,
-                        "order_id": order.order_id,
-                        "filled_qty": str(filled),
-                        "updated_at": at,
-                    }
+                    record["projection"] = moved
                     self.append(kind, record, intent_id=intent.intent_id, broker=intent.broker)
                     return status
             change = self.observe(
                 intent.intent_id, order, kind=kind, event=event, record_unchanged=True
             )
             return change or self.intent(intent.intent_id).status
+
+    def _move(
+        self, intent_id: int, status: str, order_id: str, filled: Decimal, *, fresh: bool = False
+    ) -> dict[str, Any] | None:
+        """Write an observation into the intent's row; the columns written (its projection).
+
+        ``fresh``: only if the row is still as the gate wrote it (else None, nothing written).
+        """
+        projection = {
+            "status": status,
+            "order_id": order_id,
+            "filled_qty": str(filled),
+            "updated_at": stamp(self.now()),
+        }
+        sql = (
+            "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
+            "WHERE intent_id = ?"
+        )
+        if fresh:
+            sql += " AND status = 'submitting' AND order_id IS NULL AND filled_qty IS NULL"
+        moved = self._db.execute(sql, (*projection.values(), intent_id)).rowcount
+        return projection if moved == 1 else None
 
     @classmethod
     def is_news(cls, current: IntentRecord, order: Any) -> bool:

@@ -11,9 +11,10 @@ only once both succeed). Each update is then, in this order:
 2. applied to the state cache;
 3. reported to ``on_order_event`` when the journal changed.
 
-While this process is still submitting an order, that order's updates only
-reach the cache; the submitter journals them after the broker's answer (see
-:meth:`StreamConsumer.submitting`), so each change is recorded and reported once.
+While this process is still submitting an order, that order's updates are held;
+the submitter applies and journals those that say more than the broker's answer
+(see :meth:`StreamConsumer.submitting`), so each change is recorded and reported
+once. A push stream may hand them over unparsed (``on_own_update``).
 
 An update for an order the journal never placed (a "foreign" order, placed on
 the broker's website for instance) is journaled as such and makes the cache
@@ -53,12 +54,11 @@ REFRESH_INTERVAL = 1.0
 
 @attrs.define
 class Submission:
-    """One order this process is submitting: the updates parked meanwhile, what was recorded."""
+    """One order this process is submitting: the updates held meanwhile, what was recorded."""
 
     intent_id: int
-    parked: list[OrderUpdate] = attrs.field(factory=list)
-    #: Updates taken before they were parsed: (status, filled quantity, parse).
-    unparsed: list[tuple[str, Decimal, Callable[[], OrderUpdate]]] = attrs.field(factory=list)
+    #: The order's updates held meanwhile: (status, filled quantity, the update or its parser).
+    held: list[tuple[str, Decimal, Callable[[], OrderUpdate]]] = attrs.field(factory=list)
     #: The journal's (status, filled quantity) once the submitter recorded the answer.
     recorded: tuple[str, Decimal] | None = None
 
@@ -119,12 +119,12 @@ class StreamConsumer:
     def submitting(self, intent: IntentRecord) -> Iterator[Submission]:
         """While this process submits an order, its outcome is the gate's to record and report.
 
-        Updates of that order that arrive meanwhile update the cache at once but are
-        parked, not journaled: the submitter records the broker's answer first
-        (``Submission.recorded``), then the parked updates that say more than the
-        answer are journaled. The stream and the gate never write the same order's
-        record at the same time, and a parked update that adds nothing costs no
-        journal access.
+        Updates of that order that arrive meanwhile are held, parsed or not: the
+        submitter records the broker's answer first (``Submission.recorded``), then
+        the held updates that say more than the answer are applied and journaled.
+        The stream and the gate never write the same order's record at the same
+        time, and a held update that adds nothing (the broker's echo of the order)
+        costs no parsing and no journal access.
         """
         submission = Submission(intent.intent_id)
         with self._own_lock:
@@ -134,19 +134,23 @@ class StreamConsumer:
         finally:
             with self._own_lock:
                 self._own.pop(intent.client_order_id, None)
-            for update in submission.parked:
-                if self._says_more(submission, update.order.status.value, update.order.filled_qty):
-                    self._journal_update(update)
-            for status, filled, parse in submission.unparsed:
-                if self._says_more(submission, status, filled):
-                    self._parsed(parse, submission)
+            for status, filled, parse in submission.held:
+                recorded = submission.recorded
+                if recorded is None or advances(*recorded, status, filled):
+                    self._handle_held(parse)
 
-    @staticmethod
-    def _says_more(submission: Submission, status: str, filled: Decimal) -> bool:
-        return submission.recorded is None or advances(*submission.recorded, status, filled)
+    def _hold(
+        self, client_order_id: str, status: str, filled: Decimal, parse: Callable[[], OrderUpdate]
+    ) -> bool:
+        """Hold an update of an order this process is submitting; False when it is not."""
+        with self._own_lock:
+            submission = self._own.get(client_order_id)
+            if submission is not None:
+                submission.held.append((status, filled, parse))
+            return submission is not None
 
-    def _parsed(self, parse: Callable[[], OrderUpdate], submission: Submission) -> None:
-        """An update taken unparsed that says more than the answer: parsed and handled now."""
+    def _handle_held(self, parse: Callable[[], OrderUpdate]) -> None:
+        """A held update that says more than the answer: parsed (if need be) and journaled."""
         try:
             update = parse()
         except Exception as exc:  # noqa: BLE001 - unreadable: resynchronise, never fail the order
@@ -154,7 +158,6 @@ class StreamConsumer:
             self.cache.mark_dirty(f"an order update could not be read ({what})")
             log.warning("the %s order stream sent an unreadable update: %s", self.gated.name, what)
             return
-        self.cache.apply(update.order, intent_id=submission.intent_id)
         self._journal_update(update)
 
     # -- the listener -----------------------------------------------------------------
@@ -190,13 +193,9 @@ class StreamConsumer:
         The submitter records the broker's answer first; the update is parsed and
         handled only when it says more than that answer (see :meth:`submitting`).
         """
-        if self._closed:
+        if self._closed or not self._hold(client_order_id, status, filled_qty, parse):
             return False
         with self._own_lock:
-            submission = self._own.get(client_order_id)
-            if submission is None:
-                return False
-            submission.unparsed.append((status, filled_qty, parse))
             self.updates += 1
         self.cache.alive()
         return True
@@ -245,14 +244,11 @@ class StreamConsumer:
         return True
 
     def _handle(self, update: OrderUpdate) -> None:
-        with self._own_lock:
-            submission = self._own.get(update.order.client_order_id)
-            if submission is not None:
-                submission.parked.append(update)
-        if submission is not None:
-            self.cache.apply(update.order, intent_id=submission.intent_id)
-            return
-        self._journal_update(update)
+        order = update.order
+        if not self._hold(
+            order.client_order_id, order.status.value, order.filled_qty, lambda: update
+        ):
+            self._journal_update(update)
 
     def _journal_update(self, update: OrderUpdate) -> None:
         gated, order = self.gated, update.order

@@ -5,9 +5,9 @@ an order accepted before a 504 can be placed twice - and sets no timeout, so a
 stalled socket blocks forever. Its ``TradingClient`` exposes neither setting, so
 this module switches off the client's retries (``_retry``, ``_retry_codes``) and
 gives it a session of the plugin's own (``_session``, a :class:`~.wire.Wire`):
-urllib3 with finite ``(connect, read)`` timeouts, the environment's proxy and CA
-bundle read once per host, and none of requests' per-call work. A test fails if
-a release of alpaca-py moves those attributes.
+kept-alive connections with finite ``(connect, read)`` timeouts, the
+environment's proxy and CA bundle read once per host, and none of requests'
+per-call work. A test fails if a release of alpaca-py moves those attributes.
 
 Retries are the plugin's: reads are retried on 429 (waiting until
 ``X-RateLimit-Reset``) and 5xx with backoff; order-creating calls never are - a
