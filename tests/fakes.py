@@ -279,18 +279,57 @@ class FakeOrderStream:
         self.closed = True
 
 
+class FakeQuoteStream:
+    """A quote stream the test drives: ``confirm``, ``trade``, ``alive``, ``drop``.
+
+    ``want`` only records what the gate asked for, as a real stream would before
+    the broker confirms; ``broken`` makes it raise.
+    """
+
+    def __init__(self, broker: BookBroker, listener: Any) -> None:
+        self.broker = broker
+        self.listener = listener
+        self.wanted: list[str] = []
+        self.broken = False
+        self.closed = False
+
+    def want(self, symbol: str) -> None:
+        if self.broken:
+            raise RuntimeError("the quote stream is broken")
+        self.wanted.append(symbol)
+
+    def confirm(self, *symbols: str) -> None:
+        """The broker confirms ``symbols`` (default: everything wanted so far)."""
+        self.listener.on_subscribed(set(symbols or self.wanted))
+
+    def trade(self, symbol: str, price: Any, at: dt.datetime | None = None) -> None:
+        when = at or self.broker.now()
+        self.listener.on_quote(Quote(symbol=symbol, price=price, as_of=when, source="stream"))
+
+    def alive(self) -> None:
+        self.listener.on_alive()
+
+    def drop(self) -> None:
+        self.listener.on_disconnected("dropped by the test")
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class BookBroker(FakeBroker):
     """A fake broker with a book: orders rest until :meth:`fill`, positions follow the fills.
 
     It logs every change as an :class:`OrderUpdate` and streams them
-    (``subscribe_order_updates``). ``reads`` counts the read calls risk checks make.
+    (``subscribe_order_updates``); its quote stream is the test's to drive
+    (``subscribe_quotes``). ``reads`` counts the read calls risk checks make.
     """
 
     def __init__(self) -> None:
-        super().__init__(attrs.evolve(FAKE_CAPABILITIES, order_updates=True))
+        super().__init__(attrs.evolve(FAKE_CAPABILITIES, order_updates=True, quote_updates=True))
         self.positions: dict[str, Decimal] = {}
         self.updates: list[OrderUpdate] = []
         self.streams: list[FakeOrderStream] = []
+        self.quote_streams: list[FakeQuoteStream] = []
         self.reads: collections.Counter[str] = collections.Counter()
         #: The clock quotes are stamped with (tests that move time replace it).
         self.now = lambda: dt.datetime.now(dt.UTC)
@@ -301,6 +340,11 @@ class BookBroker(FakeBroker):
     def subscribe_order_updates(self, listener: Any) -> FakeOrderStream:
         stream = FakeOrderStream(self, listener)
         self.streams.append(stream)
+        return stream
+
+    def subscribe_quotes(self, listener: Any) -> FakeQuoteStream:
+        stream = FakeQuoteStream(self, listener)
+        self.quote_streams.append(stream)
         return stream
 
     def place_order(self, request: OrderRequest) -> Order:

@@ -220,6 +220,44 @@ def test_hook_subscribe_order_updates_delegates_to_a_streaming_broker(fake_host)
     assert fake_host.subscribe_order_updates("fake", object(), listener=object()) is None
 
 
+def test_hook_subscribe_quotes_delegates_to_a_streaming_broker(fake_host):
+    from .fakes import BookBroker
+
+    book = BookBroker()
+    stream = fake_host.subscribe_quotes("fake", book, listener=object())
+    assert stream is book.quote_streams[0]
+    assert fake_host.subscribe_quotes("fake", object(), listener=object()) is None
+
+
+def test_hook_subscribe_quotes_can_be_answered_by_a_plugin(fake_host):
+    from tradingagents_brokers import PluginLoadError
+
+    class Feed:
+        def want(self, symbol):
+            pass
+
+        def close(self):
+            pass
+
+    class FeedPlugin:
+        @hookimpl
+        def subscribe_quotes(self, broker_name, listener):
+            return Feed() if broker_name == "fake" else None
+
+    fake_host.pm.register(FeedPlugin(), name="feed")
+    assert isinstance(fake_host.subscribe_quotes("fake", object(), listener=object()), Feed)
+    assert fake_host.subscribe_quotes("other", object(), listener=object()) is None
+
+    class Broken:
+        @hookimpl(tryfirst=True)
+        def subscribe_quotes(self):
+            return "not a stream"
+
+    fake_host.pm.register(Broken(), name="broken")
+    with pytest.raises(PluginLoadError, match="returned str"):
+        fake_host.subscribe_quotes("fake", object(), listener=object())
+
+
 def test_hook_subscribe_order_updates_can_be_answered_by_a_plugin(fake, fake_host):
     from tradingagents_brokers import PluginLoadError
 

@@ -148,3 +148,81 @@ def test_a_plugin_that_crashes_on_an_unknown_status(pytester):
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*the broker raised ValueError: 'new' is not a status I know*"])
     result.stdout.fnmatch_lines(["*an unknown status becomes OrderStatus(value)*"])
+
+
+QUOTING = """
+import threading
+import attrs
+from tradingagents_brokers import BrokerType, hookimpl
+from tradingagents_brokers.sim.plugin import build_sim, SIM_CAPABILITIES
+
+class Quotes:
+    def __init__(self, listener):
+        self.listener = listener
+        self.symbols = set()
+        self.stop = threading.Event()
+        threading.Thread(target=self.beat, daemon=True).start()
+
+    def want(self, symbol):
+        if {confirm}:
+            self.symbols.add(symbol)
+            self.listener.on_subscribed(set(self.symbols))
+
+    def beat(self):
+        for _ in range(60):
+            if {stop}:
+                return
+            self.listener.on_alive()
+
+    def close(self):
+        self.stop.set()
+
+def build(settings):
+    broker = build_sim(settings)
+    broker.subscribe_quotes = Quotes
+    return broker
+
+@hookimpl
+def register_brokers():
+    capabilities = attrs.evolve(SIM_CAPABILITIES, quote_updates=True)
+    return [BrokerType(name="broken", factory=build, description="quotes",
+                       capabilities=capabilities)]
+"""
+
+QUOTE_KIT_TEST = """
+from tradingagents_brokers.testing.kit import BrokerTradingTests
+
+class TestQuotes(BrokerTradingTests):
+    broker_name = "broken"
+    stream_timeout = 1.0
+
+    def broker_options(self):
+        return {"prices": {"AAPL": 100}}
+"""
+
+HEARTBEAT = "self.stop.wait(self.listener.heartbeat_seconds / 2)"
+
+
+@pytest.mark.parametrize(
+    ("confirm", "stop", "failure"),
+    [
+        ("True", HEARTBEAT, None),
+        ("False", HEARTBEAT, "*AAPL was never confirmed*"),
+        ("True", "self.stop.wait(60) or True", "*no heartbeats*"),
+        ("True", "__import__('time').sleep(0.05)", "*called its listener after close()*"),
+    ],
+    ids=["sound", "never-confirms", "no-heartbeat", "calls-after-close"],
+)
+def test_a_quote_stream_is_held_to_its_contract(pytester, confirm, stop, failure):
+    pytester.syspathinsert()
+    pytester.makeconftest(CONFTEST)
+    plugin = QUOTING.format(confirm=confirm, stop=stop)
+    pytester.makepyfile(broken_plugin=plugin, test_kit=QUOTE_KIT_TEST)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:asyncio", "-q", "-k", "wanted_symbol"
+    )
+    if failure is None:
+        result.assert_outcomes(passed=1)
+    else:
+        assert result.ret != 0
+        result.stdout.fnmatch_lines([failure])

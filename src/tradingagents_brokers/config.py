@@ -82,6 +82,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "order_stream": True,
     "state_max_age_seconds": 30,
     "quote_cache_seconds": 1,
+    "quote_stream": True,
 }
 
 #: The keys that shape risk decisions; their hash is journaled with every decision.
@@ -101,6 +102,7 @@ RISK_KEYS = (
     "order_stream",
     "state_max_age_seconds",
     "quote_cache_seconds",
+    "quote_stream",
 )
 
 
@@ -244,6 +246,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "order_stream": _bool,
     "state_max_age_seconds": _count(1),
     "quote_cache_seconds": _count(0),
+    "quote_stream": _bool,
 }
 
 _MERGED = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})

@@ -105,6 +105,7 @@ class GatedBroker:
                 log.error("start-up reconciliation of %s failed: %s", name, exc.message)
         if config["order_stream"] and self.capabilities.order_updates:
             self.stream.start()
+            self._start_quote_stream()
 
     def __repr__(self) -> str:
         return f"<GatedBroker {self.name!r} mode={self.mode.value}>"
@@ -113,7 +114,21 @@ class GatedBroker:
     def capabilities(self) -> BrokerCapabilities:
         return self.broker_type.capabilities
 
+    def _start_quote_stream(self) -> None:
+        """Follow the broker's trades where it can stream them (``safety/quotes.py``)."""
+        board = self.cache.quotes
+        if not self.config["quote_stream"] or board.max_age.total_seconds() <= 0:
+            board.attach(None, "quote_stream is off (or quote_cache_seconds is 0)")
+        elif not self.capabilities.quote_updates:
+            board.attach(None, f"broker {self.name!r} offers no quote stream")
+        else:
+            stream = self.host.subscribe_quotes(self.name, self.broker, board)
+            board.attach(stream, "no symbol confirmed yet" if stream else "no quote stream offered")
+
     def close(self) -> None:
+        quotes = self.cache.quotes.detach("closed")
+        if quotes is not None:
+            quotes.close()
         self.stream.close()
         self.broker.close()
         if self._owns_journal:
@@ -249,6 +264,10 @@ class GatedBroker:
             "updates": self.stream.updates,
             "snapshots": self.cache.snapshots,
         }
+
+    def quote_stream_status(self) -> dict[str, Any]:
+        """Whether reference prices come from the broker's quote stream, for which symbols."""
+        return self.cache.quotes.status()
 
     def restart_order_stream(self) -> bool:
         """Drop the order stream and subscribe again; the cache is re-read on connect."""

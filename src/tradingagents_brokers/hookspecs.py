@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         Quote,
     )
     from .orders import Order, OrderChanges, OrderRequest
-    from .streams import OrderStream, OrderUpdateListener
+    from .streams import OrderStream, OrderUpdateListener, QuoteListener, QuoteStream
 
 
 class BrokerHookSpecs:
@@ -229,6 +229,25 @@ class BrokerHookSpecs:
                 if broker_name == "mybroker":
                     return MyFeed(listener).start()
                 return None
+        """
+
+    @hookspec(firstresult=True)
+    def subscribe_quotes(
+        self, broker_name: str, broker: Broker, listener: QuoteListener
+    ) -> QuoteStream | None:
+        """Start streaming the trades of the symbols ``listener`` asks for; return the stream.
+
+        Called once per gated broker whose order stream is on, when ``quote_stream``
+        is on and the broker type declares ``quote_updates``. The default
+        implementation calls ``broker.subscribe_quotes(listener)`` when the broker
+        has it, and returns None otherwise (quotes are read, and reused for
+        ``quote_cache_seconds``). ``tradingagents_brokers.streams`` has the contract.
+
+        Example (trades from another feed than the broker's)::
+
+            @hookimpl
+            def subscribe_quotes(broker_name, listener):
+                return MyTradeFeed(listener) if broker_name == "mybroker" else None
         """
 
     # -- safety ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from .models import (
 )
 from .orders import Order, OrderChanges, OrderRequest
 from .plugins import BrokerPluginManager, PluginInfo, make_plugin_manager
-from .streams import OrderStream, OrderUpdateListener
+from .streams import OrderStream, OrderUpdateListener, QuoteListener, QuoteStream
 
 if TYPE_CHECKING:
     from .gateway import GatedBroker
@@ -269,6 +269,20 @@ class PluginHost:
             raise PluginLoadError(
                 f"subscribe_order_updates for broker {broker_name!r} returned "
                 f"{type(stream).__name__}, which has no poll() and close(); return an OrderStream"
+            )
+        return stream
+
+    def subscribe_quotes(
+        self, broker_name: str, broker: Broker, listener: QuoteListener
+    ) -> QuoteStream | None:
+        """The broker's quote stream, or None when nothing offers one."""
+        stream: QuoteStream | None = self.pm.hook.subscribe_quotes(
+            broker_name=broker_name, broker=broker, listener=listener
+        )
+        if stream is not None and not isinstance(stream, QuoteStream):
+            raise PluginLoadError(
+                f"subscribe_quotes for broker {broker_name!r} returned "
+                f"{type(stream).__name__}, which has no want() and close(); return a QuoteStream"
             )
         return stream
 

@@ -267,6 +267,8 @@ class BrokerCapabilities:
     replace: bool = True
     #: The broker can stream its order updates (``subscribe_order_updates``).
     order_updates: bool = False
+    #: The broker can stream trades of the symbols it is asked for (``subscribe_quotes``).
+    quote_updates: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -279,4 +281,5 @@ class BrokerCapabilities:
             "extended_hours": self.extended_hours,
             "replace": self.replace,
             "order_updates": self.order_updates,
+            "quote_updates": self.quote_updates,
         }

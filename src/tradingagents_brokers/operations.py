@@ -23,7 +23,7 @@ from .models import (
     Quote,
 )
 from .orders import Order, OrderChanges, OrderRequest
-from .streams import OrderStream, OrderUpdateListener
+from .streams import OrderStream, OrderUpdateListener, QuoteListener, QuoteStream
 
 
 @hookimpl(trylast=True)
@@ -111,4 +111,13 @@ def subscribe_order_updates(broker: Broker, listener: OrderUpdateListener) -> Or
     if subscribe is None:
         return None
     stream: OrderStream = subscribe(listener)
+    return stream
+
+
+@hookimpl(trylast=True)
+def subscribe_quotes(broker: Broker, listener: QuoteListener) -> QuoteStream | None:
+    subscribe = getattr(broker, "subscribe_quotes", None)
+    if subscribe is None:
+        return None
+    stream: QuoteStream = subscribe(listener)
     return stream

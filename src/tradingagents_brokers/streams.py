@@ -35,12 +35,37 @@ It keeps the broker's echo of an order off the order's own path.
 A pull-based stream (one that reads a local log rather than a socket) delivers
 in :meth:`OrderStream.poll`, which the gate calls before it decides an order;
 push-based streams make ``poll`` do nothing.
+
+Quote streams
+-------------
+
+A broker that can push trades (Alpaca's market-data websocket) declares
+``BrokerCapabilities(quote_updates=True)`` and offers ``subscribe_quotes(listener)``,
+returning a :class:`QuoteStream`. The gate asks it, with :meth:`QuoteStream.want`,
+for each symbol whose quote it had to read; once the stream confirms a symbol,
+the gate takes that symbol's price from the stream instead of reading it before
+each order (see :mod:`tradingagents_brokers.safety.quotes`). The contract:
+
+* :meth:`QuoteStream.want` is called from the order path: it must not block and
+  must not raise. Asking for a symbol already wanted is allowed. A stream may
+  limit how many symbols it follows and drop the ones wanted longest ago;
+* call :meth:`QuoteListener.on_subscribed` with the complete set of symbols whose
+  trades will be delivered from now on, each time that set changes: after the
+  broker confirms a subscription, and *before* asking the broker to drop one;
+* call :meth:`QuoteListener.on_quote` for each trade of those symbols, in the
+  order they arrive, and :meth:`QuoteListener.on_alive` at least every
+  ``listener.heartbeat_seconds`` while connected, when the connection is known to
+  have delivered everything sent before (an answered ping does);
+* call :meth:`QuoteListener.on_disconnected` when the connection drops; after
+  reconnecting, subscribe again and call ``on_subscribed``.
+
+The listener's methods do not block and may be called from an event loop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +73,7 @@ import attrs
 
 from ._numbers import broker_decimal, parse_datetime
 from ._serialize import to_json
+from .models import Quote
 from .orders import Order
 
 __all__ = [
@@ -55,6 +81,9 @@ __all__ = [
     "OrderUpdate",
     "OrderUpdateListener",
     "OwnUpdateListener",
+    "QuoteListener",
+    "QuoteStream",
+    "QuoteStreamingBroker",
     "StreamingBroker",
 ]
 
@@ -152,4 +181,45 @@ class StreamingBroker(Protocol):
 
     def subscribe_order_updates(self, listener: OrderUpdateListener) -> OrderStream:
         """Start delivering this account's order updates to ``listener``."""
+        ...
+
+
+class QuoteListener(Protocol):
+    """What the core gives a broker's quote stream. See the module docstring for the contract."""
+
+    #: Call :meth:`on_alive` at least this often (seconds) while connected.
+    heartbeat_seconds: float
+
+    def on_subscribed(self, symbols: Collection[str]) -> None:
+        """From now on, every trade of exactly these symbols will be delivered."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """A trade of a subscribed symbol (its price and market time)."""
+
+    def on_alive(self) -> None:
+        """Everything the broker sent before now has been delivered."""
+
+    def on_disconnected(self, reason: str) -> None:
+        """The connection dropped; no symbol is subscribed until ``on_subscribed``."""
+
+
+@runtime_checkable
+class QuoteStream(Protocol):
+    """A running quote subscription, returned by ``subscribe_quotes``."""
+
+    def want(self, symbol: str) -> None:
+        """Follow ``symbol`` from now on; never blocks, never raises."""
+        ...
+
+    def close(self) -> None:
+        """Stop delivering and release the connection. Called once."""
+        ...
+
+
+@runtime_checkable
+class QuoteStreamingBroker(Protocol):
+    """A broker that can stream trades as quotes (optional beside :class:`~.broker.Broker`)."""
+
+    def subscribe_quotes(self, listener: QuoteListener) -> QuoteStream:
+        """Start delivering the trades of the symbols ``listener`` asks for."""
         ...

@@ -146,6 +146,7 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         report["brokers"][name] = {
             "credentials": entry,
             "order_updates": broker_type.capabilities.order_updates,
+            "quote_updates": broker_type.capabilities.quote_updates,
         }
     selected = config["trading_broker"]
     if selected not in host.broker_types:

@@ -44,6 +44,7 @@ from ..models import Account, Position, Quote
 from ..orders import Order
 from .book import OpenBook
 from .journal import Journal
+from .quotes import QuoteBoard
 from .records import UNRESOLVED, IntentRecord, advances, stamp
 
 __all__ = ["SnapshotMarks", "StateCache"]
@@ -89,7 +90,6 @@ class StateCache:
         self.journal = journal
         self.broker_name = broker_name
         self.max_age = dt.timedelta(seconds=max_age_seconds)
-        self.quote_age = dt.timedelta(seconds=quote_seconds)
         self.now = now or journal.now
         self._lock = threading.RLock()
         self.connected = False
@@ -111,7 +111,7 @@ class StateCache:
         self._account_at: dt.datetime | None = None
         self._account_pending: dict[int, IntentRecord] = {}
         self._account_buys = Decimal(0)  # the value of the buys among them
-        self._quotes: dict[str, tuple[dt.datetime, Quote]] = {}
+        self.quotes = QuoteBoard(quote_seconds, self.now)
         #: When each intent admitted in the last RATE_WINDOW seconds was created (sorted).
         self._admitted: list[str] = []
 
@@ -201,7 +201,7 @@ class StateCache:
             self._account = account
             self._account_at = marks.at
             self._reset_account(pending.values())
-            self._quotes.clear()
+            self.quotes.forget_reads()
             self.dirty = None
             self.last_alive = self.now()
 
@@ -430,16 +430,8 @@ class StateCache:
             return result
 
     def quote(self, symbol: str, read: Callable[[str], Quote]) -> Quote:
-        """A quote fetched within ``quote_cache_seconds``, else a fresh one."""
-        now = self.now()
-        with self._lock:
-            cached = self._quotes.get(symbol)
-        if cached is not None and now - cached[0] <= self.quote_age:
-            return cached[1]
-        quote = read(symbol)
-        with self._lock:
-            self._quotes[symbol] = (now, quote)
-        return quote
+        """A streamed quote, one read within ``quote_cache_seconds``, or a fresh one."""
+        return self.quotes.quote(symbol, read)
 
     def as_of(self) -> dict[str, Any]:
         """When the state the checks read was last known to be true, for the audit trail."""

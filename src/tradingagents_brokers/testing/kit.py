@@ -19,7 +19,9 @@ Two levels, modelled on langchain-tests::
   order ids resolve to the one order, and the ``to_dict()`` contracts. Brokers
   that declare ``order_updates`` also prove their stream: an update for every
   state change (a marketable order must fill where the tests run), and nothing
-  missed once a dropped stream is back and reconciled.
+  missed once a dropped stream is back and reconciled. Brokers that declare
+  ``quote_updates`` prove their quote stream: a wanted symbol is confirmed,
+  heartbeats come as often as asked, and nothing arrives after ``close``.
 
 Tests of a capability run only for brokers that declare it, and a broker that
 declares a capability must pass them. A test your broker cannot pass is
@@ -30,7 +32,7 @@ without that mark is an error at collection.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -52,7 +54,7 @@ from .. import (
     get_broker,
     make_plugin_manager,
 )
-from ..models import ACCOUNT_FIELDS, POSITION_FIELDS
+from ..models import ACCOUNT_FIELDS, POSITION_FIELDS, Quote
 from ..orders import ORDER_FIELDS
 from ..streams import OrderStream, OrderUpdate
 
@@ -362,6 +364,68 @@ class BrokerTradingTests(BrokerConformanceTests):
                 f"{status}: reconcile on every connect"
             )
         streaming.cancel_order(second.order_id)
+
+    # -- the quote stream (brokers that declare quote_updates) ------------------------
+
+    def test_a_wanted_symbol_is_confirmed_and_kept_alive(self, gated: GatedBroker) -> None:
+        if not gated.capabilities.quote_updates:
+            pytest.skip("the broker declares no quote_updates")
+        recorder = _QuoteRecorder(heartbeat_seconds=0.2)
+        stream = gated.host.subscribe_quotes(gated.name, gated.broker, recorder)
+        assert stream is not None, (
+            "the broker declares quote_updates but subscribe_quotes returned nothing"
+        )
+        try:
+            stream.want(self.symbol)
+            stream.want(self.symbol)  # asking twice is allowed
+            _until(
+                lambda: self.symbol in recorder.subscribed,
+                [],
+                self.stream_timeout,
+                f"{self.symbol} was never confirmed: call on_subscribed with the whole set",
+            )
+            seen = recorder.alive
+            _until(
+                lambda: recorder.alive >= seen + 2,
+                [],
+                self.stream_timeout,
+                "no heartbeats: call on_alive every listener.heartbeat_seconds",
+            )
+            assert all(q.symbol in recorder.subscribed for q in recorder.quotes), (
+                "a quote of a symbol that is not confirmed"
+            )
+        finally:
+            stream.close()
+        calls = recorder.calls
+        time.sleep(recorder.heartbeat_seconds * 3)
+        assert recorder.calls == calls, "the quote stream called its listener after close()"
+
+
+class _QuoteRecorder:
+    """A quote listener that keeps what a broker's quote stream delivers."""
+
+    def __init__(self, heartbeat_seconds: float) -> None:
+        self.heartbeat_seconds = heartbeat_seconds
+        self.subscribed: set[str] = set()
+        self.quotes: list[Quote] = []
+        self.alive = 0
+        self.calls = 0
+
+    def on_subscribed(self, symbols: Collection[str]) -> None:
+        self.calls += 1
+        self.subscribed = set(symbols)
+
+    def on_quote(self, quote: Quote) -> None:
+        self.calls += 1
+        self.quotes.append(quote)
+
+    def on_alive(self) -> None:
+        self.calls += 1
+        self.alive += 1
+
+    def on_disconnected(self, reason: str) -> None:
+        self.calls += 1
+        self.subscribed = set()
 
 
 class _Recorder:

@@ -1,0 +1,298 @@
+"""Reference prices from the broker's quote stream: when they are trusted, and when not."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from tradingagents_brokers.errors import OrderRejectedError
+from tradingagents_brokers.models import Quote
+from tradingagents_brokers.safety.quotes import QuoteBoard
+
+from ..fakes import ManualClock
+from .streaming import buy, decision_state, gated_on, warm
+
+AGE = 1.0
+
+
+class Reads:
+    """A quote reader that counts its calls; prices from ``price``."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.symbols: list[str] = []
+        self.price = Decimal(100)
+
+    def __call__(self, symbol: str) -> Quote:
+        self.symbols.append(symbol)
+        return Quote(symbol=symbol, price=self.price, as_of=self.clock(), source="read")
+
+
+class Stream:
+    def __init__(self) -> None:
+        self.wanted: list[str] = []
+        self.broken = False
+
+    def want(self, symbol: str) -> None:
+        if self.broken:
+            raise RuntimeError("boom")
+        self.wanted.append(symbol)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def reads(clock: ManualClock) -> Reads:
+    return Reads(clock)
+
+
+@pytest.fixture
+def board(clock: ManualClock) -> tuple[QuoteBoard, Stream]:
+    board = QuoteBoard(AGE, clock)
+    stream = Stream()
+    board.attach(stream, "nothing confirmed yet")
+    return board, stream
+
+
+def _trade(clock: ManualClock, price: int | str, symbol: str = "AAPL", ago: float = 0) -> Quote:
+    return Quote(symbol=symbol, price=price, as_of=clock() - dt.timedelta(seconds=ago))
+
+
+def _streaming(board: QuoteBoard, reads: Reads, clock: ManualClock) -> None:
+    """AAPL confirmed, then read once: from now on the stream alone keeps it current."""
+    board.quote("AAPL", reads)
+    board.on_subscribed({"AAPL"})
+    clock.advance(AGE + 0.001)
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 2
+
+
+def test_a_read_quote_is_reused_for_quote_cache_seconds_and_no_longer(clock, reads):
+    board = QuoteBoard(AGE, clock)
+    board.quote("AAPL", reads)
+    clock.advance(AGE)
+    board.quote("AAPL", reads)
+    assert reads.symbols == ["AAPL"]
+    clock.advance(0.001)
+    board.quote("AAPL", reads)
+    assert reads.symbols == ["AAPL", "AAPL"]
+
+
+def test_each_read_asks_the_stream_for_the_symbol(board, reads):
+    board, stream = board
+    board.quote("AAPL", reads)
+    board.quote("MSFT", reads)
+    assert stream.wanted == ["AAPL", "MSFT"]
+    board.quote("AAPL", reads)  # reused: no read, no ask
+    assert stream.wanted == ["AAPL", "MSFT"]
+
+
+def test_a_confirmed_symbol_needs_no_read_while_the_stream_is_heard_from(board, reads, clock):
+    board, _ = board
+    _streaming(board, reads, clock)
+    for _ in range(10):
+        clock.advance(AGE)  # at the limit: heard from exactly quote_cache_seconds ago
+        board.on_alive()
+        clock.advance(AGE)
+        assert board.quote("AAPL", reads).price == 100
+    assert len(reads.symbols) == 2
+    assert board.status()["streamed"] == 10
+
+
+def test_a_stream_silent_one_tick_longer_than_quote_cache_seconds_is_not_trusted(
+    board, reads, clock
+):
+    board, _ = board
+    _streaming(board, reads, clock)
+    clock.advance(AGE + 0.001)
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 3
+    assert "silent" in board.status()["reason"]
+
+
+def test_the_newest_trade_is_the_price(board, reads, clock):
+    board, _ = board
+    _streaming(board, reads, clock)
+    board.on_quote(_trade(clock, 101))
+    assert board.quote("AAPL", reads).price == 101
+    board.on_quote(_trade(clock, 99, ago=5))  # late: an older trade changes nothing
+    assert board.quote("AAPL", reads).price == 101
+    clock.advance(0.5)
+    board.on_quote(_trade(clock, 102))
+    assert board.quote("AAPL", reads).price == 102
+    assert len(reads.symbols) == 2
+
+
+def test_a_trade_keeps_the_stream_current_like_a_heartbeat(board, reads, clock):
+    board, _ = board
+    _streaming(board, reads, clock)
+    clock.advance(AGE)
+    board.on_quote(_trade(clock, 101, symbol="MSFT"))  # another symbol's trade, unconfirmed
+    clock.advance(AGE)
+    assert board.quote("AAPL", reads).price == 100
+    assert board.quote("MSFT", reads).price == 100  # MSFT is not confirmed: read
+    assert reads.symbols[2:] == ["MSFT"]
+
+
+def test_a_read_begun_before_the_confirmation_is_not_followed_by_the_stream(board, reads, clock):
+    board, _ = board
+    board.quote("AAPL", reads)
+    clock.advance(0.1)
+    board.on_subscribed({"AAPL"})  # a trade between the read and this may have been missed
+    clock.advance(AGE - 0.1)
+    board.on_alive()
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 1  # still within quote_cache_seconds of the read
+    clock.advance(0.001)
+    board.on_alive()
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 2
+    clock.advance(30)
+    board.on_alive()
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 2  # the second read began after the confirmation
+
+
+def test_a_trade_after_the_confirmation_is_enough_without_a_second_read(board, reads, clock):
+    board, _ = board
+    board.quote("AAPL", reads)
+    board.on_subscribed({"AAPL"})
+    board.on_quote(_trade(clock, 105))
+    clock.advance(10)
+    board.on_alive()
+    assert board.quote("AAPL", reads).price == 105
+    assert len(reads.symbols) == 1
+
+
+def test_a_disconnect_forgets_everything_the_stream_said(board, reads, clock):
+    board, _ = board
+    _streaming(board, reads, clock)
+    board.on_disconnected("reset")
+    assert "reset" in board.status()["reason"]
+    clock.advance(AGE + 0.001)
+    board.on_alive()  # a heartbeat (of the old connection, or a new one) confirms nothing
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 3
+    assert board.status()["symbols"] == []
+
+
+def test_a_symbol_dropped_from_the_confirmed_set_is_read_again(board, reads, clock):
+    board, _ = board
+    _streaming(board, reads, clock)
+    board.on_subscribed({"MSFT"})
+    board.on_quote(_trade(clock, 120))  # AAPL no longer followed: ignored
+    clock.advance(AGE + 0.001)
+    board.on_alive()
+    assert board.quote("AAPL", reads).price == 100
+    assert len(reads.symbols) == 3
+    clock.advance(AGE + 0.001)
+    board.on_subscribed({"MSFT", "AAPL"})  # again: nothing from before counts
+    reads.price = Decimal(101)
+    assert board.quote("AAPL", reads).price == 101
+    assert len(reads.symbols) == 4
+    board.on_quote(_trade(clock, 103))
+    assert board.quote("AAPL", reads).price == 103
+
+
+def test_a_read_that_began_before_the_confirmation_arrived_is_not_followed(board, reads, clock):
+    board, _ = board
+
+    def confirmed_meanwhile(symbol):
+        clock.advance(0.01)
+        board.on_subscribed({symbol})  # arrives while the read is on the wire
+        return reads(symbol)
+
+    board.quote("AAPL", confirmed_meanwhile)
+    clock.advance(AGE)
+    board.on_alive()
+    board.quote("AAPL", reads)
+    assert len(reads.symbols) == 2
+
+
+def test_a_stream_that_fails_to_take_a_symbol_costs_only_the_read(board, reads):
+    board, stream = board
+    stream.broken = True
+    assert board.quote("AAPL", reads).price == 100
+    assert reads.symbols == ["AAPL"]
+
+
+def test_without_a_stream_the_status_says_why(clock):
+    board = QuoteBoard(AGE, clock)
+    board.attach(None, "quote_stream is off")
+    assert board.status() == {
+        "subscribed": False,
+        "current": False,
+        "symbols": [],
+        "reason": "quote_stream is off",
+        "reads": 0,
+        "streamed": 0,
+    }
+
+
+# -- through the gate ------------------------------------------------------------------
+
+
+def _follow(gated, book, calls):
+    """The quote stream confirms AAPL after a read; the next read anchors it."""
+    warm(gated, calls)
+    quotes = book.quote_streams[0]
+    assert quotes.wanted == ["AAPL"]
+    quotes.confirm()
+    return quotes
+
+
+def test_an_order_on_a_followed_symbol_costs_only_its_own_request(gated, book, calls, clock):
+    quotes = _follow(gated, book, calls)
+    clock.advance(1.001)
+    quotes.alive()
+    buy(gated)
+    assert calls.take() == ["get_quote", "place_order"]  # read after the confirmation
+    for _ in range(5):
+        clock.advance(5)
+        quotes.alive()
+        buy(gated)
+        assert calls.take() == ["place_order"]
+    assert gated.quote_stream_status()["symbols"] == ["AAPL"]
+
+
+def test_the_checks_judge_the_streamed_price(gated, book, calls, clock):
+    quotes = _follow(gated, book, calls)
+    quotes.trade("AAPL", 120)  # the limit of 99 is now 17.5% away
+    with pytest.raises(OrderRejectedError) as denied:
+        buy(gated)
+    assert [r.code for r in denied.value.reasons] == ["PRICE_OUTSIDE_COLLAR"]
+    assert "reference price 120" in denied.value.message
+    assert calls.take() == []
+    state = decision_state(gated, 2)
+    assert state["source"] == "stream"
+
+
+def test_a_silent_quote_stream_sends_the_gate_back_to_reading(gated, book, calls, clock):
+    quotes = _follow(gated, book, calls)
+    quotes.trade("AAPL", 100)
+    clock.advance(1.001)  # no heartbeat from the quote stream
+    buy(gated)
+    assert calls.take() == ["get_quote", "place_order"]
+
+
+def test_quote_stream_off_subscribes_nothing(host, book, clock, tmp_path, calls):
+    with gated_on(host, book, clock, tmp_path, quote_stream=False) as gated:
+        warm(gated, calls)
+        assert book.quote_streams == []
+        assert gated.quote_stream_status()["reason"].startswith("quote_stream is off")
+
+
+def test_closing_the_gated_broker_closes_its_quote_stream(host, book, clock, tmp_path):
+    gated = gated_on(host, book, clock, tmp_path)
+    quotes = book.quote_streams[0]
+    gated.close()
+    assert quotes.closed
+    assert gated.quote_stream_status()["subscribed"] is False
