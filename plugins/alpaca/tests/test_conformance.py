@@ -10,6 +10,8 @@ import pytest
 
 from tradingagents_brokers.testing.kit import BrokerTradingTests
 
+from .fake_data import FakeMarketData
+
 
 class TestAlpacaConformance(BrokerTradingTests):
     broker_name = "alpaca"
@@ -20,12 +22,17 @@ class TestAlpacaConformance(BrokerTradingTests):
         self.url = fake.url
         self.stream_url = fake.stream_url
         fake.fill_market_orders = True  # as in market hours: the kit's fill test needs one
+        market = FakeMarketData()
+        self.quote_stream_url = market.url
+        yield
+        market.close()
 
     def broker_options(self):
         return {
             "base_url": self.url,
             "data_url": self.url,
             "stream_url": self.stream_url,
+            "quote_stream_url": self.quote_stream_url,
             "read_timeout": 1,
             "connect_timeout": 1,
         }

@@ -29,7 +29,12 @@ from tradingagents_brokers.models import (
     Position,
     Quote,
 )
-from tradingagents_brokers.streams import OrderStream, OrderUpdateListener
+from tradingagents_brokers.streams import (
+    OrderStream,
+    OrderUpdateListener,
+    QuoteListener,
+    QuoteStream,
+)
 
 from . import mapping
 from .errors import map_error
@@ -41,6 +46,7 @@ __all__ = ["LIVE_URL", "PAPER_URL", "AlpacaBroker", "build_alpaca"]
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
+DATA_STREAM_URL = "wss://stream.data.alpaca.markets"
 PAGE = 500
 #: Asset attributes (tradable, fractionable) change rarely; look them up at most this often.
 ASSET_TTL = 600.0
@@ -53,6 +59,9 @@ OPTIONS = {
     "max_requests_per_minute": int,
     "read_retries": int,
     "stream_heartbeat_seconds": float,
+    "quote_stream_url": str,
+    "quote_feed": str,
+    "quote_stream_symbols": int,
 }
 #: Options that must be above zero.
 _POSITIVE = (
@@ -60,7 +69,10 @@ _POSITIVE = (
     "read_timeout",
     "max_requests_per_minute",
     "stream_heartbeat_seconds",
+    "quote_stream_symbols",
 )
+#: Alpaca's stock feeds that stream trades: IEX (every plan), SIP (paid plans).
+QUOTE_FEEDS = ("iex", "sip")
 
 
 def _option(options: Mapping[str, Any], name: str, default: Any) -> Any:
@@ -74,13 +86,7 @@ def _option(options: Mapping[str, Any], name: str, default: Any) -> Any:
         ) from None
     if kind in (int, float) and (converted < 0 or converted != converted):
         raise BrokerConfigurationError(f"broker_options.alpaca.{name} must not be negative")
-    positive = (
-        "connect_timeout",
-        "read_timeout",
-        "max_requests_per_minute",
-        "stream_heartbeat_seconds",
-    )
-    if name in positive and converted <= 0:
+    if name in _POSITIVE and converted <= 0:
         raise BrokerConfigurationError(f"broker_options.alpaca.{name} must be above 0")
     return converted
 
@@ -136,6 +142,23 @@ def _stream_url(mode: TradingMode, base_url: str, configured: str | None) -> str
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/stream"
 
 
+def _quote_stream_url(options: Mapping[str, Any], data_url: str) -> str | None:
+    """Alpaca's market-data websocket for ``quote_feed``; None where it cannot be known.
+
+    ``quote_stream_url`` wins ('' turns the stream off). With a ``data_url`` of
+    one's own and no ``quote_stream_url``, there is no stream: prices are read.
+    """
+    feed = str(options.get("quote_feed", "iex"))
+    if feed not in QUOTE_FEEDS:
+        raise BrokerConfigurationError(
+            f"broker_options.alpaca.quote_feed must be one of {', '.join(QUOTE_FEEDS)}, "
+            f"got {feed!r}"
+        )
+    if "quote_stream_url" in options:
+        return str(options["quote_stream_url"]).rstrip("/") or None
+    return f"{DATA_STREAM_URL}/v2/{feed}" if data_url == DATA_URL else None
+
+
 def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
     """Build an Alpaca broker for ``settings.mode`` from the environment's keys."""
     options = dict(settings.options)
@@ -172,6 +195,8 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
         stream_url=_stream_url(settings.mode, base_url, options.get("stream_url")),
         heartbeat=_option(options, "stream_heartbeat_seconds", 5.0),
         connect_timeout=_option(options, "connect_timeout", 5.0),
+        quote_stream_url=_quote_stream_url(options, data_url),
+        quote_symbols=_option(options, "quote_stream_symbols", 30),
     )
 
 
@@ -188,6 +213,8 @@ class AlpacaBroker:
         stream_url: str | None = None,
         heartbeat: float = 5.0,
         connect_timeout: float = 5.0,
+        quote_stream_url: str | None = None,
+        quote_symbols: int = 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = transport
@@ -197,6 +224,8 @@ class AlpacaBroker:
         self.stream_url = stream_url or _stream_url(mode, base_url, None)
         self.heartbeat = heartbeat
         self.connect_timeout = connect_timeout
+        self.quote_stream_url = quote_stream_url
+        self.quote_symbols = quote_symbols
         self._clock = clock
         self._assets: dict[str, tuple[float, Asset]] = {}
 
@@ -221,6 +250,22 @@ class AlpacaBroker:
             self.stream_url,
             listener,
             heartbeat=self.heartbeat,
+            connect_timeout=self.connect_timeout,
+        )
+
+    def subscribe_quotes(self, listener: QuoteListener) -> QuoteStream | None:
+        """Stream the trades of the symbols the gate asks for (see :mod:`.quotes`)."""
+        if not self.quote_stream_url:
+            return None
+        from .quotes import AlpacaQuoteStream
+
+        key, secret = _credentials(self.mode)
+        return AlpacaQuoteStream(
+            key,
+            secret,
+            self.quote_stream_url,
+            listener,
+            limit=self.quote_symbols,
             connect_timeout=self.connect_timeout,
         )
 

@@ -23,6 +23,7 @@ CAPABILITIES = BrokerCapabilities(
     short_selling=True,
     extended_hours=True,
     order_updates=True,
+    quote_updates=True,
 )
 
 
