@@ -1,7 +1,9 @@
 """P1: a gated Alpaca order against raw alpaca-py, on one loopback Alpaca emulator.
 
 Both send ``POST /v2/orders`` (a resting limit buy) to the same emulator
-(``plugins/alpaca/tests/fake_alpaca.py``, HTTP and the trade_updates websocket),
+(``plugins/alpaca/tests/fake_alpaca.py``, HTTP and the trade_updates websocket;
+``fake_data.py``, the market-data websocket, on which each symbol trades every
+``TRADE_EVERY`` seconds),
 which runs in a process of its own as a real server would, in one run,
 interleaved in rounds so both see the same machine. Where the machine has two
 CPUs or more, the emulator is pinned to one of them and the benchmark to the
@@ -9,7 +11,8 @@ others: a broker's servers do not run on its client's cores, and unpinned the
 emulator's own work (streaming the gated orders, which the raw client's orders
 are not) lands on the cores the gated client is measured on. The gated broker runs with
 the default configuration (but for the client-side rate limit, which would
-throttle the raw client just the same at Alpaca) and its order stream live:
+throttle the raw client just the same at Alpaca), its order stream live and its
+quote stream following the symbols:
 the figure is the ratio of medians, at 0 and at 1,000 open orders, and the HTTP
 requests each gated order cost (counted at the gated broker's HTTP session).
 The gated order's HTTP is the plugin's (kept-alive ``http.client`` connections
@@ -28,6 +31,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -39,6 +43,8 @@ sys.path.insert(0, str(ROOT / "plugins" / "alpaca"))
 RATIO_BUDGET = 1.5
 RATIO_STRETCH = 1.25
 ORDERS = 300
+#: How often each symbol trades on the emulator's market-data stream (seconds).
+TRADE_EVERY = 0.2
 SYMBOLS = [f"S{n}" for n in range(20)]
 #: A RAM file system: the journal there shows what the disk's fsync adds (a comparison only).
 TMPFS = Path("/dev") / "shm"
@@ -66,7 +72,7 @@ def _raw_order(client: Any, symbol: str) -> None:
     )
 
 
-def _gated(fake: Any, state: str) -> Any:
+def _gated(fake: Any, state: str, quote_stream: bool = True) -> Any:
     from tradingagents_brokers import get_broker
 
     config = {
@@ -80,18 +86,35 @@ def _gated(fake: Any, state: str) -> Any:
                 "base_url": fake.url,
                 "data_url": fake.url,
                 "stream_url": fake.stream_url,
+                "quote_stream_url": fake.market_url if quote_stream else "",
                 # no rate limit on loopback; the real 200 a minute applies to raw clients too
                 "max_requests_per_minute": 10**6,
             }
         },
     }
     gated = get_broker("alpaca", config=config)
-    deadline = time.monotonic() + 10
-    while not gated.order_stream_status()["live"]:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the stream never went live: {gated.order_stream_status()}")
-        time.sleep(0.01)
+    _until(lambda: gated.order_stream_status()["live"], "the order stream never went live")
     return gated
+
+
+def _until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(what)
+        time.sleep(0.01)
+
+
+def _warm(gated: Any, symbols: list[str]) -> None:
+    """An order on each symbol (its asset, its quote), until the quote stream follows them all."""
+    for symbol in symbols:
+        _gated_order(gated, symbol)
+    if gated.quote_stream_status()["subscribed"]:
+        _until(
+            lambda: set(symbols) <= set(gated.quote_stream_status()["symbols"]),
+            f"the quote stream never followed the symbols: {gated.quote_stream_status()}",
+        )
+        time.sleep(2 * TRADE_EVERY)  # a trade of each, after its confirmation
 
 
 def _gated_order(gated: Any, symbol: str) -> None:
@@ -102,17 +125,32 @@ def _gated_order(gated: Any, symbol: str) -> None:
 
 def _serve(conn: Any, open_orders: int, cpus: set[int] | None) -> None:  # pragma: no cover
     from tests.fake_alpaca import FakeAlpaca
+    from tests.fake_data import FakeMarketData
 
     if cpus:
         os.sched_setaffinity(0, cpus)
 
+    market = FakeMarketData()
+    done = threading.Event()
+
+    def tape() -> None:  # the market trades: each symbol every TRADE_EVERY seconds
+        n = 0
+        while not done.wait(TRADE_EVERY / len(SYMBOLS)):
+            market.trade(SYMBOLS[n % len(SYMBOLS)], "180.5")
+            n += 1
+
+    ticker = threading.Thread(target=tape, daemon=True)
+    ticker.start()
     with FakeAlpaca() as fake:
         fake.unstreamed = ("raw-",)  # raw orders stand for another account's: not streamed
         for n in range(open_orders):
             body = {"symbol": f"Q{n % 50}", "side": "buy", "type": "limit", "time_in_force": "gtc"}
             fake.new_order({**body, "qty": "1", "limit_price": "1", "client_order_id": f"seed-{n}"})
-        conn.send((fake.url, fake.stream_url))
+        conn.send((fake.url, fake.stream_url, market.url))
         conn.recv()  # until the benchmark is done
+    done.set()
+    ticker.join()
+    market.close()
 
 
 class _Server:
@@ -126,7 +164,7 @@ class _Server:
             target=_serve, args=(child, open_orders, server_cpus), daemon=True
         )
         self._process.start()
-        self.url, self.stream_url = self._conn.recv()
+        self.url, self.stream_url, self.market_url = self._conn.recv()
         self._cpus_before = None
         if self.client_cpus:
             self._cpus_before = os.sched_getaffinity(0)
@@ -189,9 +227,9 @@ def measure(open_orders: int, journal_dir: str | None = None) -> dict[str, float
         gated = _gated(fake, state)
         sent = _count_requests(gated)
         marks = _time_the_send(gated)
-        for symbol in SYMBOLS:  # warm: each symbol's asset and first quote
+        for symbol in SYMBOLS:  # warm: each symbol's asset (and quote, for the raw side)
             _raw_order(raw, symbol)
-            _gated_order(gated, symbol)
+        _warm(gated, SYMBOLS)
         raw_times: list[float] = []
         gated_times: list[float] = []
         costs: list[int] = []
@@ -222,15 +260,15 @@ def measure(open_orders: int, journal_dir: str | None = None) -> dict[str, float
     }
 
 
-def sparse(orders: int = 3) -> float:
-    """HTTP requests per order when each order finds its symbol's quote expired."""
+def sparse(quote_stream: bool, orders: int = 3) -> float:
+    """HTTP requests per order when each symbol is traded less often than its quote is kept."""
     from tradingagents_brokers.config import DEFAULT_CONFIG
 
     gap = float(DEFAULT_CONFIG["quote_cache_seconds"]) + 0.1
     with _Server(0) as fake, tempfile.TemporaryDirectory() as state:
-        gated = _gated(fake, state)
+        gated = _gated(fake, state, quote_stream)
         sent = _count_requests(gated)
-        _gated_order(gated, SYMBOLS[0])  # warm: the asset and the snapshot
+        _warm(gated, SYMBOLS[:1])
         before = sent[0]
         for _ in range(orders):
             time.sleep(gap)
@@ -285,8 +323,9 @@ def main() -> int:
     if TMPFS.is_dir():  # what the journal's fsync costs on this machine's disk
         _report("    0 open orders, journal on tmpfs (no fsync cost)", measure(0, str(TMPFS)))
     print(
-        f"  one order every quote_cache_seconds + 0.1 s on a symbol: {sparse():.2f} HTTP "
-        "requests per order (the quote is read again)"
+        "  one order every quote_cache_seconds + 0.1 s on a symbol: "
+        f"{sparse(quote_stream=True):.2f} HTTP requests per order with the quote stream, "
+        f"{sparse(quote_stream=False):.2f} without it (the quote is read again)"
     )
     print("over budget: " + ", ".join(over) if over else "P1 within budget")
     return 1 if over else 0
