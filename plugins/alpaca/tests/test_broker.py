@@ -164,3 +164,42 @@ def test_the_asset_is_checked_before_an_order_and_cached(alpaca, fake, monkeypat
         with pytest.raises(InvalidOrderError, match=message):
             alpaca.place_order(_request(9, **fields))
     assert not any(b.get("client_order_id") == "c-9" for m, p, b in fake.requests if m == "POST")
+
+
+def test_an_order_passes_on_a_day_old_look_but_is_refused_only_on_a_fresh_one(
+    alpaca, fake, monkeypatch
+):
+    from tradingagents_brokers import InvalidOrderError
+    from tradingagents_brokers_alpaca.broker import ASSET_REFUSAL_TTL, ASSET_TTL
+
+    now = [1000.0]
+    alpaca._clock = lambda: now[0]
+
+    def looks():
+        return sum(1 for m, p, _ in fake.requests if p == "/v2/assets/AAPL")
+
+    def tradable(value):
+        asset = {**fixture("asset.json"), "tradable": value}
+        monkeypatch.setattr(
+            fake_alpaca, "fixture", lambda name: asset if name == "asset.json" else fixture(name)
+        )
+
+    alpaca.place_order(_request(1))
+    now[0] += ASSET_TTL - 0.001
+    alpaca.place_order(_request(2))
+    assert looks() == 1  # a pass rests on a look up to a day old
+    now[0] += 0.001
+    tradable(False)  # a day on, it is looked up again: halted
+    with pytest.raises(InvalidOrderError, match="not tradable"):
+        alpaca.place_order(_request(3))
+    assert looks() == 2
+    tradable(True)  # trading again
+    now[0] += ASSET_REFUSAL_TTL - 0.001
+    with pytest.raises(InvalidOrderError, match="not tradable"):
+        alpaca.place_order(_request(4))  # refused on a look not yet a minute old
+    assert looks() == 2
+    now[0] += 0.001
+    alpaca.place_order(_request(5))  # a minute: looked again, and it trades
+    assert looks() == 3
+    posted = [b.get("client_order_id") for m, p, b in fake.requests if m == "POST"]
+    assert posted == ["c-1", "c-2", "c-5"]

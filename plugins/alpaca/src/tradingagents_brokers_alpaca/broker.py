@@ -48,8 +48,11 @@ LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
 DATA_STREAM_URL = "wss://stream.data.alpaca.markets"
 PAGE = 500
-#: Asset attributes (tradable, fractionable) change rarely; look them up at most this often.
-ASSET_TTL = 600.0
+#: Asset attributes (tradable, fractionable) change rarely, and Alpaca refuses an order
+#: its asset does not allow: an order may pass on a look this old (seconds)...
+ASSET_TTL = 86_400.0
+#: ... but is refused by the plugin only on a look this recent (else it looks again).
+ASSET_REFUSAL_TTL = 60.0
 OPTIONS = {
     "base_url": str,
     "data_url": str,
@@ -370,34 +373,48 @@ class AlpacaBroker:
     def get_asset(self, symbol: str) -> Asset:
         return mapping.to_asset(self._http.call("GET", f"/assets/{_path(symbol)}"))
 
-    def _cached_asset(self, symbol: str) -> Asset:
+    def _cached_asset(self, symbol: str, max_age: float) -> Asset:
         now = self._clock()
         cached = self._assets.get(symbol)
-        if cached is not None and now - cached[0] < ASSET_TTL:
+        if cached is not None and now - cached[0] < max_age:
             return cached[1]
         asset = self.get_asset(symbol)
         self._assets[symbol] = (now, asset)
         return asset
 
     def _check_asset(self, request: OrderRequest) -> None:
-        """Refuse what the asset does not allow: untradable, fractional or short where it cannot."""
-        asset = self._cached_asset(request.symbol)
-        if not asset.tradable:
-            raise InvalidOrderError(f"Alpaca does not trade {request.symbol} (asset not tradable)")
-        fractional = request.notional is not None or (
-            request.qty is not None and request.qty != request.qty.to_integral_value()
-        )
-        if fractional and not asset.fractionable:
-            raise InvalidOrderError(
-                f"{request.symbol} is not fractionable at Alpaca: order whole shares, not notional "
-                "amounts or fractions"
-            )
+        """Refuse what the asset does not allow: untradable, or fractional where it cannot be.
+
+        The check saves a round trip and says more than Alpaca's refusal would; it
+        never lets through what Alpaca would refuse. So an order passes on what
+        the plugin looked up in the last day, but is refused only on a look of the
+        last minute: a halted asset trades again, an asset becomes fractionable.
+        """
+        problem = _asset_problem(self._cached_asset(request.symbol, ASSET_TTL), request)
+        if problem is not None:
+            problem = _asset_problem(self._cached_asset(request.symbol, ASSET_REFUSAL_TTL), request)
+        if problem is not None:
+            raise InvalidOrderError(problem)
 
     def get_quote(self, symbol: str) -> Quote:
         data = self._http.call(
             "GET", f"/stocks/{_path(symbol)}/trades/latest", base_url=self.data_url
         )
         return mapping.to_quote(symbol, data)
+
+
+def _asset_problem(asset: Asset, request: OrderRequest) -> str | None:
+    if not asset.tradable:
+        return f"Alpaca does not trade {request.symbol} (asset not tradable)"
+    fractional = request.notional is not None or (
+        request.qty is not None and request.qty != request.qty.to_integral_value()
+    )
+    if fractional and not asset.fractionable:
+        return (
+            f"{request.symbol} is not fractionable at Alpaca: order whole shares, not notional "
+            "amounts or fractions"
+        )
+    return None
 
 
 def _path(symbol: str) -> str:
