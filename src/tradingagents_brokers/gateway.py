@@ -122,7 +122,12 @@ class GatedBroker:
         elif not self.capabilities.quote_updates:
             board.attach(None, f"broker {self.name!r} offers no quote stream")
         else:
-            stream = self.host.subscribe_quotes(self.name, self.broker, board)
+            try:
+                stream = self.host.subscribe_quotes(self.name, self.broker, board)
+            except Exception as exc:  # prices are read instead; the status says why
+                log.exception("the %s quote stream could not start; prices are read", self.name)
+                board.attach(None, f"the quote stream could not start ({type(exc).__name__})")
+                return
             board.attach(stream, "no symbol confirmed yet" if stream else "no quote stream offered")
 
     def close(self) -> None:

@@ -296,3 +296,22 @@ def test_closing_the_gated_broker_closes_its_quote_stream(host, book, clock, tmp
     gated.close()
     assert quotes.closed
     assert gated.quote_stream_status()["subscribed"] is False
+
+
+def test_a_quote_stream_that_cannot_start_leaves_prices_to_reads(
+    host, book, clock, tmp_path, calls, caplog
+):
+    def broken(listener):
+        raise RuntimeError("no socket today")
+
+    book.subscribe_quotes = broken
+    with gated_on(host, book, clock, tmp_path) as gated:
+        warm(gated, calls)
+        buy(gated)
+        assert calls.take() == ["place_order"]  # the read quote, reused
+        clock.advance(1.001)
+        buy(gated)
+        assert calls.take() == ["get_quote", "place_order"]
+        status = gated.quote_stream_status()
+    assert status["reason"] == "the quote stream could not start (RuntimeError)"
+    assert "quote stream could not start" in caplog.text
