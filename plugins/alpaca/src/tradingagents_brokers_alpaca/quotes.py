@@ -6,7 +6,10 @@ with ``[{"T":"success","msg":"connected"}]``, the client sends
 ``{"action":"subscribe","trades":[...]}`` (and ``unsubscribe``); every change of
 the subscription is answered with the complete set (``"T":"subscription"``), and
 trades arrive as ``{"T":"t","S":symbol,"p":price,"t":time,...}``. Frames are
-JSON, read with exact decimals.
+JSON, read with exact decimals. Trade corrections and cancellations (``"c"``,
+``"x"``), which a trade subscription brings along, are not applied: a busted
+trade's price stands until the next trade. Busted trades are rare, and the price
+collar needs a price within its band (10% by default), not the exact print.
 
 alpaca-py's ``StockDataStream`` is not used: it spins its loop until something
 is subscribed, blocks the caller of ``subscribe_trades`` until the message is
