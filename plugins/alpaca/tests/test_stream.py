@@ -9,6 +9,7 @@ answering) leave the journal and the cache agreeing with the emulator's book.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from decimal import Decimal
 
@@ -269,3 +270,13 @@ def test_an_update_is_offered_unparsed_to_a_listener_that_takes_its_own():
     for unusable in ({}, {"order": {"status": "new"}}, {"order": {**order, "filled_qty": "x"}}):
         assert AlpacaOrderStream.offer_own(owner, unusable) is False
     assert AlpacaOrderStream.offer_own(SimpleNamespace(_take_own=None), data) is False
+
+
+def test_closing_the_broker_stops_the_stream_without_a_warning(fake, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, "alpaca.trading.stream"):
+        gated = get_broker("alpaca", config=_config(fake, tmp_path))
+        wait_until(lambda: gated.order_stream_status()["live"])
+        caplog.clear()
+        gated.close()
+    stream_records = [r for r in caplog.records if r.name == "alpaca.trading.stream"]
+    assert [r.getMessage() for r in stream_records] == ["Trading stream stopped"]

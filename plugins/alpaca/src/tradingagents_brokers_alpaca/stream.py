@@ -40,6 +40,7 @@ from typing import Any, cast
 from alpaca.common.utils import get_default_user_agent
 from alpaca.trading.stream import TradingStream
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tradingagents_brokers import BrokerError
 from tradingagents_brokers.streams import OrderUpdate, OrderUpdateListener
@@ -124,10 +125,21 @@ class _TradeUpdates(TradingStream):
             if not self._should_run:
                 await self.close()
                 return
-            message = json.loads(await self._ws.recv())
+            try:
+                frame = await self._ws.recv()
+            except ConnectionClosed:
+                if not self._stopping():
+                    raise  # a drop: alpaca-py reconnects
+                await self.close()  # our own stop: not an error to log
+                return
+            message = json.loads(frame)
             if message.get("stream") == "trade_updates":
                 self._data_received = True
             await self._dispatch(message)
+
+    def _stopping(self) -> bool:
+        """Whether a stop was asked for (set by another task while this one waited)."""
+        return not self._should_run
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         if msg.get("stream") == "listening":
