@@ -94,6 +94,7 @@ class GatedBroker:
             name,
             max_age_seconds=int(config["state_max_age_seconds"]),
             quote_seconds=int(config["quote_cache_seconds"]),
+            quote_max_age_seconds=int(config["quote_max_age_seconds"]),
         )
         self.stream = StreamConsumer(self, self.cache)
         self._needs_reconcile = False

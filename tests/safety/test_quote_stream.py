@@ -131,6 +131,25 @@ def test_the_newest_trade_is_the_price(board, reads, clock):
     assert len(reads.symbols) == 2
 
 
+def test_a_streamed_trade_older_than_quote_max_age_is_read_again(clock, reads):
+    board = QuoteBoard(AGE, clock, trade_age_seconds=120)
+    board.attach(Stream(), "nothing confirmed yet")
+    board.quote("AAPL", reads)
+    board.on_subscribed({"AAPL"})
+    clock.advance(AGE + 0.001)
+    board.on_quote(_trade(clock, 101, ago=120))  # the feed's last trade, long ago
+    assert board.quote("AAPL", reads).price == 101  # exactly quote_max_age old: used
+    clock.advance(0.001)
+    board.on_alive()
+    reads.price = Decimal(102)
+    quote = board.quote("AAPL", reads)  # one tick older: the broker may know a later trade
+    assert (quote.price, len(reads.symbols)) == (102, 2)
+    clock.advance(0.5)
+    board.on_alive()
+    assert board.quote("AAPL", reads).price == 102  # the read is the newest trade now
+    assert len(reads.symbols) == 2
+
+
 def test_a_trade_keeps_the_stream_current_like_a_heartbeat(board, reads, clock):
     board, _ = board
     _streaming(board, reads, clock)

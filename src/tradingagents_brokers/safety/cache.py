@@ -85,6 +85,7 @@ class StateCache:
         *,
         max_age_seconds: float,
         quote_seconds: float,
+        quote_max_age_seconds: float | None = None,
         now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.journal = journal
@@ -111,7 +112,7 @@ class StateCache:
         self._account_at: dt.datetime | None = None
         self._account_pending: dict[int, IntentRecord] = {}
         self._account_buys = Decimal(0)  # the value of the buys among them
-        self.quotes = QuoteBoard(quote_seconds, self.now)
+        self.quotes = QuoteBoard(quote_seconds, self.now, trade_age_seconds=quote_max_age_seconds)
         #: When each intent admitted in the last RATE_WINDOW seconds was created (sorted).
         self._admitted: list[str] = []
 

@@ -18,10 +18,13 @@ Fail-closed rules, each a comment where it is enforced below:
   it is only a read quote (reused for ``quote_cache_seconds``);
 * a disconnect, or a symbol dropped from the confirmed set, forgets what the
   stream said of it;
-* of two prices of a symbol, the one with the later market time is kept.
+* of two prices of a symbol, the one with the later market time is kept;
+* a streamed trade older than ``quote_max_age_seconds`` is not used: the price is
+  read instead, for the broker may know a later trade on another feed than the
+  streamed one (Alpaca's IEX stream against a paid plan's consolidated tape).
 
-How old the trade itself is stays the price collar's business
-(``quote_max_age_seconds``), exactly as for a read quote.
+Whether a read price is too old remains the price collar's call
+(``quote_max_age_seconds``).
 """
 
 from __future__ import annotations
@@ -43,8 +46,17 @@ log = logging.getLogger("tradingagents.broker")
 class QuoteBoard:
     """One gated broker's recent quotes, and the core's listener of its quote stream."""
 
-    def __init__(self, max_age_seconds: float, now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        max_age_seconds: float,
+        now: Callable[[], dt.datetime],
+        *,
+        trade_age_seconds: float | None = None,
+    ) -> None:
         self.max_age = dt.timedelta(seconds=max_age_seconds)
+        self.trade_age = (
+            None if trade_age_seconds is None else dt.timedelta(seconds=trade_age_seconds)
+        )
         self.now = now
         #: How often a quote stream must say it is alive (streams.QuoteListener).
         self.heartbeat_seconds = max_age_seconds / 2
@@ -87,8 +99,9 @@ class QuoteBoard:
         heard = self._heard
         # A stream not heard from within quote_cache_seconds may be dead: read instead.
         if heard is not None and now - heard <= self.max_age and symbol in self._confirmed:
-            latest = self._latest.get(symbol)
-            if latest is not None:
+            latest, too_old = self._latest.get(symbol), self.trade_age
+            # An old trade on the stream: the broker may know a later one on another feed.
+            if latest is not None and (too_old is None or now - latest.as_of <= too_old):
                 self.streamed += 1
                 return latest
         entry = self._read.get(symbol)
