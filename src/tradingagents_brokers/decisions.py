@@ -246,3 +246,7 @@ class CheckContext:
         wanted = symbol or self.request.symbol
         result: Quote = self._cached(f"quote:{wanted}", lambda: self.fetch_quote(wanted))
         return result
+
+    def quotes_used(self) -> list[Quote]:
+        """The reference prices the checks have asked for so far (for the audit trail)."""
+        return [v for k, v in self._cache.items() if k.startswith("quote:")]

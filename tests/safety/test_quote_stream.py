@@ -292,6 +292,7 @@ def test_the_checks_judge_the_streamed_price(gated, book, calls, clock):
     assert calls.take() == []
     state = decision_state(gated, 2)
     assert state["source"] == "stream"
+    assert [(q["price"], q["source"]) for q in state["quotes"]] == [("120", "stream")]
 
 
 def test_a_silent_quote_stream_sends_the_gate_back_to_reading(gated, book, calls, clock):

@@ -306,10 +306,14 @@ class Gate:
         )
 
     def state_record(self, check_ctx: CheckContext) -> dict[str, Any]:
-        """Where the decision's broker state came from, and how old it was (for the journal)."""
+        """Where the decision's broker state came from, how old it was, and the prices used."""
+        record: dict[str, Any] = {"source": check_ctx.state_source}
         if check_ctx.state_source == "stream":
-            return {"source": "stream", **self.gated.cache.as_of()}
-        return {"source": "broker"}
+            record.update(self.gated.cache.as_of())
+        quotes = check_ctx.quotes_used()
+        if quotes:
+            record["quotes"] = [q.to_dict() for q in quotes]
+        return record
 
     def deny(self, request: OrderRequest, ctx: OrderContext, reasons: list[Reason]) -> None:
         summary = "; ".join(f"{r.code}: {r.message}" for r in reasons)
