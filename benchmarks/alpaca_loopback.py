@@ -106,7 +106,11 @@ def _until(condition: Any, what: str) -> None:
 
 
 def _warm(gated: Any, symbols: list[str]) -> None:
-    """An order on each symbol (its asset, its quote), until the quote stream follows them all."""
+    """An order on each symbol (its asset, its quote), until the quote stream follows them all.
+
+    Once the stream has confirmed a symbol, the next order on it reads its price
+    once more: that read anchors the stream (``safety/quotes.py``).
+    """
     for symbol in symbols:
         _gated_order(gated, symbol)
     if gated.quote_stream_status()["subscribed"]:
@@ -114,7 +118,8 @@ def _warm(gated: Any, symbols: list[str]) -> None:
             lambda: set(symbols) <= set(gated.quote_stream_status()["symbols"]),
             f"the quote stream never followed the symbols: {gated.quote_stream_status()}",
         )
-        time.sleep(2 * TRADE_EVERY)  # a trade of each, after its confirmation
+        for symbol in symbols:
+            _gated_order(gated, symbol)
 
 
 def _gated_order(gated: Any, symbol: str) -> None:

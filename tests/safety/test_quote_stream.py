@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 
 import pytest
@@ -134,20 +135,21 @@ def test_the_newest_trade_is_the_price(board, reads, clock):
 def test_a_streamed_trade_older_than_quote_max_age_is_read_again(clock, reads):
     board = QuoteBoard(AGE, clock, trade_age_seconds=120)
     board.attach(Stream(), "nothing confirmed yet")
-    board.quote("AAPL", reads)
-    board.on_subscribed({"AAPL"})
-    clock.advance(AGE + 0.001)
-    board.on_quote(_trade(clock, 101, ago=120))  # the feed's last trade, long ago
-    assert board.quote("AAPL", reads).price == 101  # exactly quote_max_age old: used
+    _streaming(board, reads, clock)  # anchored by a read of a trade made just then
+    for _ in range(240):  # no trade since, heartbeats every half second
+        clock.advance(0.5)
+        board.on_alive()
+    assert board.quote("AAPL", reads).price == 100  # exactly quote_max_age old: used
+    assert len(reads.symbols) == 2
     clock.advance(0.001)
     board.on_alive()
     reads.price = Decimal(102)
     quote = board.quote("AAPL", reads)  # one tick older: the broker may know a later trade
-    assert (quote.price, len(reads.symbols)) == (102, 2)
+    assert (quote.price, len(reads.symbols)) == (102, 3)
     clock.advance(0.5)
     board.on_alive()
     assert board.quote("AAPL", reads).price == 102  # the read is the newest trade now
-    assert len(reads.symbols) == 2
+    assert len(reads.symbols) == 3
 
 
 def test_a_trade_keeps_the_stream_current_like_a_heartbeat(board, reads, clock):
@@ -161,34 +163,39 @@ def test_a_trade_keeps_the_stream_current_like_a_heartbeat(board, reads, clock):
     assert reads.symbols[2:] == ["MSFT"]
 
 
-def test_a_read_begun_before_the_confirmation_is_not_followed_by_the_stream(board, reads, clock):
+def test_after_the_confirmation_the_next_order_reads_once_and_the_stream_follows(
+    board, reads, clock
+):
     board, _ = board
     board.quote("AAPL", reads)
     clock.advance(0.1)
     board.on_subscribed({"AAPL"})  # a trade between the read and this may have been missed
-    clock.advance(AGE - 0.1)
-    board.on_alive()
-    board.quote("AAPL", reads)
-    assert len(reads.symbols) == 1  # still within quote_cache_seconds of the read
     clock.advance(0.001)
     board.on_alive()
-    board.quote("AAPL", reads)
+    board.quote("AAPL", reads)  # so the earlier read is not reused: this read anchors
     assert len(reads.symbols) == 2
-    clock.advance(30)
-    board.on_alive()
-    board.quote("AAPL", reads)
-    assert len(reads.symbols) == 2  # the second read began after the confirmation
+    for _ in range(60):
+        clock.advance(0.5)
+        board.on_alive()
+        board.quote("AAPL", reads)
+    assert len(reads.symbols) == 2
 
 
-def test_a_trade_after_the_confirmation_is_enough_without_a_second_read(board, reads, clock):
+def test_a_streamed_trade_does_not_stand_in_for_the_anchoring_read(board, reads, clock):
     board, _ = board
     board.quote("AAPL", reads)
     board.on_subscribed({"AAPL"})
-    board.on_quote(_trade(clock, 105))
-    clock.advance(10)
+    clock.advance(0.1)
+    # Reported after the confirmation, made before it: a later trade reported earlier
+    # (never delivered) would beat it.
+    board.on_quote(_trade(clock, 105, ago=5))
+    clock.advance(0.1)
     board.on_alive()
-    assert board.quote("AAPL", reads).price == 105
-    assert len(reads.symbols) == 1
+    assert board.quote("AAPL", reads).price == 100  # read: the anchor
+    assert len(reads.symbols) == 2
+    board.on_quote(_trade(clock, 106))  # anchored now: a later trade is the price
+    assert board.quote("AAPL", reads).price == 106
+    assert len(reads.symbols) == 2
 
 
 def test_a_disconnect_forgets_everything_the_stream_said(board, reads, clock):
@@ -214,6 +221,7 @@ def test_a_symbol_dropped_from_the_confirmed_set_is_read_again(board, reads, clo
     assert len(reads.symbols) == 3
     clock.advance(AGE + 0.001)
     board.on_subscribed({"MSFT", "AAPL"})  # again: nothing from before counts
+    clock.advance(0.001)
     reads.price = Decimal(101)
     assert board.quote("AAPL", reads).price == 101
     assert len(reads.symbols) == 4
@@ -284,13 +292,16 @@ def test_an_order_on_a_followed_symbol_costs_only_its_own_request(gated, book, c
 
 def test_the_checks_judge_the_streamed_price(gated, book, calls, clock):
     quotes = _follow(gated, book, calls)
+    clock.advance(0.001)
+    buy(gated)  # the read that anchors the stream
+    assert calls.take() == ["get_quote", "place_order"]
     quotes.trade("AAPL", 120)  # the limit of 99 is now 17.5% away
     with pytest.raises(OrderRejectedError) as denied:
         buy(gated)
     assert [r.code for r in denied.value.reasons] == ["PRICE_OUTSIDE_COLLAR"]
     assert "reference price 120" in denied.value.message
     assert calls.take() == []
-    state = decision_state(gated, 2)
+    state = decision_state(gated, 3)
     assert state["source"] == "stream"
     assert [(q["price"], q["source"]) for q in state["quotes"]] == [("120", "stream")]
 
@@ -335,3 +346,125 @@ def test_a_quote_stream_that_cannot_start_leaves_prices_to_reads(
         status = gated.quote_stream_status()
     assert status["reason"] == "the quote stream could not start (RuntimeError)"
     assert "quote stream could not start" in caplog.text
+
+
+# -- a random history against a model of the market and the stream ------------------------
+
+
+class _Market:
+    """The tape (every trade, by symbol) and a stream that delivers the followed ones."""
+
+    def __init__(self, board: QuoteBoard, clock: ManualClock) -> None:
+        self.board, self.clock = board, clock
+        self.tape: dict[str, list[Quote]] = {s: [] for s in "AB"}
+        self.followed: set[str] = set()  # what the broker sends, this connection
+        self.confirmed: set[str] = set()  # what it has told the board
+        self.connected = True
+        self.muted = False  # a dead link: nothing arrives, and nobody says so
+        self.late: list[Quote] = []  # trades on their way
+        self.racing = False  # the next read races a confirmation
+
+    def trade(self, symbol: str, price: int, *, late: bool = False) -> None:
+        quote = Quote(symbol=symbol, price=price, as_of=self.clock(), source="tape")
+        self.tape[symbol].append(quote)
+        if self.connected and not self.muted and symbol in self.followed:
+            if late:
+                self.late.append(quote)
+            else:
+                self.board.on_quote(quote)
+
+    def arrive(self) -> None:
+        """The trades on their way arrive (after others, and after reads)."""
+        if self.connected and not self.muted:
+            for quote in self.late:
+                if quote.symbol in self.followed:
+                    self.board.on_quote(quote)
+        self.late = []
+
+    def latest(self, symbol: str, before: dt.datetime | None = None) -> Quote | None:
+        """The last trade so far, or the last one strictly before ``before``."""
+        done = [q for q in self.tape[symbol] if before is None or q.as_of < before]
+        return done[-1] if done else None
+
+    def read(self, symbol: str) -> Quote:
+        latest = self.latest(symbol)
+        answer = latest or Quote(symbol=symbol, price=1, as_of=self.clock() - dt.timedelta(days=1))
+        if self.racing and self.connected and not self.muted and symbol not in self.followed:
+            # While the answer travels: a trade it does not show, then the stream starts
+            # following the symbol and confirms it - too late to deliver that trade.
+            self.trade(symbol, 120)
+            self.followed.add(symbol)
+            self.confirmed = set(self.followed)
+            self.board.on_subscribed(self.confirmed)
+        return answer
+
+
+#: What happens, and how often: mostly a working stream, now and then a fault.
+_ACTIONS = [
+    ("trade", 4),
+    ("late", 1),
+    ("arrive", 1),
+    ("tick", 3),
+    ("alive", 4),
+    ("follow", 1),
+    ("confirm", 2),
+    ("drop", 0.5),
+    ("disconnect", 0.3),
+    ("reconnect", 1),
+    ("mute", 0.2),
+    ("order", 4),
+]
+_NAMES = [name for name, _ in _ACTIONS]
+_WEIGHTS = [weight for _, weight in _ACTIONS]
+
+
+def _history(seed: int, steps: int = 1500) -> None:
+    """A random history of the market, the stream and orders; checks every order's price."""
+    rng = random.Random(seed)
+    clock = ManualClock()
+    board = QuoteBoard(AGE, clock)
+    market = _Market(board, clock)
+    board.attach(Stream(), "nothing confirmed yet")
+    for step in range(steps):
+        action = rng.choices(_NAMES, _WEIGHTS)[0]
+        symbol = "A" if rng.random() < 0.8 else "B"
+        live = market.connected and not market.muted
+        if action in ("trade", "late"):
+            market.trade(symbol, rng.randint(90, 110), late=action == "late")
+        elif action == "arrive":
+            market.arrive()
+        elif action == "mute":
+            market.muted = True
+        elif action == "tick":
+            clock.advance(rng.choice([0.001, 0.2, 0.5, 0.999, 1.0, 1.001, 3]))
+        elif action == "alive" and live:
+            market.arrive()  # an answered ping: everything sent before it has arrived
+            board.on_alive()
+        elif action == "follow" and live:
+            market.followed.add(symbol)  # the broker has it; the confirmation comes later
+        elif action == "confirm" and live:
+            market.confirmed = set(market.followed)
+            board.on_subscribed(market.confirmed)
+        elif action == "drop" and live:
+            market.confirmed.discard(symbol)
+            board.on_subscribed(market.confirmed)  # the board hears first ...
+            market.followed.discard(symbol)  # ... then the broker stops sending
+        elif action == "disconnect" and market.connected:
+            market.connected, market.muted, market.late = False, False, []
+            market.followed, market.confirmed = set(), set()
+            board.on_disconnected("gone")
+        elif action == "reconnect" and not market.connected:
+            market.connected = True
+        elif action == "order":
+            market.racing = rng.random() < 0.2
+            quote = board.quote(symbol, market.read)
+            # Never older than the market was quote_cache_seconds ago (a trade at that very
+            # instant may have come just after a read made then).
+            truth = market.latest(symbol, before=clock() - board.max_age)
+            if truth is not None:
+                assert quote.as_of >= truth.as_of, (seed, step, quote, truth)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_a_quote_is_never_older_than_the_market_quote_cache_seconds_ago(seed):
+    _history(seed)

@@ -264,6 +264,7 @@ def _requests(fake, mark):
 def test_a_followed_symbol_costs_one_request_per_order(gated, fake, market):
     _buy(gated)  # the asset and the quote are read; AAPL is asked for
     wait_until(lambda: gated.quote_stream_status()["symbols"] == ["AAPL"])
+    _buy(gated)  # its price is read once more, after the confirmation: the stream's anchor
     market.trade("AAPL", "181")
     wait_until(_streamed_at(gated, Decimal(181)))
     mark = len(fake.requests)
@@ -282,6 +283,7 @@ def _no_read(symbol):
 def test_the_collar_judges_the_streamed_price(gated, fake, market):
     _buy(gated)
     wait_until(lambda: gated.quote_stream_status()["symbols"] == ["AAPL"])
+    _buy(gated)  # its price is read once more, after the confirmation: the stream's anchor
     market.trade("AAPL", "250")
     wait_until(_streamed_at(gated, Decimal(250)))
     mark = len(fake.requests)
@@ -304,6 +306,7 @@ def _streamed_at(gated, price):
 def test_with_the_quote_stream_gone_prices_are_read_again(gated, fake, market):
     _buy(gated)
     wait_until(lambda: gated.quote_stream_status()["symbols"] == ["AAPL"])
+    _buy(gated)  # its price is read once more, after the confirmation: the stream's anchor
     market.trade("AAPL", "181")
     wait_until(_streamed_at(gated, Decimal(181)))
     market.connection_limit = 0  # the reconnect is refused: the stream stops

@@ -13,9 +13,12 @@ Fail-closed rules, each a comment where it is enforced below:
 * the stream counts only while it was heard from (a trade, a confirmation or a
   heartbeat) within ``quote_cache_seconds``: a quiet connection may be a dead
   one, and then the board reads as if there were no stream;
-* a symbol counts from when the stream confirmed it on the current connection;
-  a price read before that confirmation may have missed a trade in between, so
-  it is only a read quote (reused for ``quote_cache_seconds``);
+* a symbol counts once a price was read *after* the stream confirmed it on the
+  current connection: the read holds every trade before it, the stream every
+  one reported since. Until then its streamed trades are not used (one reported
+  before the confirmation, never delivered, may be later than one reported
+  after it: exchanges report some trades late), nor is a price read before the
+  confirmation: the next order reads again, and that read anchors the stream;
 * a disconnect, or a symbol dropped from the confirmed set, forgets what the
   stream said of it;
 * of two prices of a symbol, the one with the later market time is kept;
@@ -90,18 +93,25 @@ class QuoteBoard:
             self.reads += 1
             self._read[symbol] = (now, quote)
             confirmed = self._confirmed.get(symbol)
-            # Only a read begun after the confirmation is followed by every later trade.
-            if confirmed is not None and confirmed <= now:
+            # Only a read begun after the confirmation anchors the stream's trades
+            # (at the same instant, which came first is unknown).
+            if confirmed is not None and confirmed < now:
                 self._keep(quote)
         return quote
 
     def _current(self, symbol: str, now: dt.datetime) -> Quote | None:
-        heard = self._heard
-        # A stream not heard from within quote_cache_seconds may be dead: read instead.
-        if heard is not None and now - heard <= self.max_age and symbol in self._confirmed:
-            latest, too_old = self._latest.get(symbol), self.trade_age
-            # An old trade on the stream: the broker may know a later one on another feed.
-            if latest is not None and (too_old is None or now - latest.as_of <= too_old):
+        if symbol in self._confirmed:
+            latest = self._latest.get(symbol)
+            if latest is None:
+                return None  # confirmed but not anchored yet: read now, which anchors it
+            heard, too_old = self._heard, self.trade_age
+            # A stream not heard from within quote_cache_seconds may be dead; an old trade
+            # on it may be beaten by a later one the broker knows from another feed.
+            if (
+                heard is not None
+                and now - heard <= self.max_age
+                and (too_old is None or now - latest.as_of <= too_old)
+            ):
                 self.streamed += 1
                 return latest
         entry = self._read.get(symbol)
@@ -153,7 +163,8 @@ class QuoteBoard:
         now = self.now()
         with self._lock:
             self._heard = now
-            if quote.symbol in self._confirmed:
+            # Only an anchored symbol's trades count (an anchor holds every earlier one).
+            if quote.symbol in self._confirmed and quote.symbol in self._latest:
                 self._keep(quote)
 
     def on_alive(self) -> None:
