@@ -66,8 +66,14 @@ FATAL = {
         "feed); prices are read before each order instead. Stop the other stream, or set "
         "broker_options.alpaca.quote_stream_url to '' to leave the slot to it"
     ),
-    409: "the account's market-data plan does not include this feed; set quote_feed = 'iex'",
-    410: "the feed does not take trade subscriptions; set quote_feed = 'iex' or 'sip'",
+    409: (
+        "the account's market-data plan does not include this feed; set "
+        "broker_options.alpaca.quote_feed to 'iex'"
+    ),
+    410: (
+        "the feed does not take trade subscriptions; set broker_options.alpaca.quote_feed "
+        "to 'iex' or 'sip'"
+    ),
 }
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
