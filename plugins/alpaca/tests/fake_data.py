@@ -31,7 +31,7 @@ class FakeMarketData:
         #: Every action a client sent (the auth's keys replaced by whether they were sent).
         self.actions: list[dict[str, Any]] = []
         self.logins: list[str] = []
-        self.reject_auth = False
+        self.reject_auth: bool | int = False
         self.connection_limit = 1
         self.trades = 0
         self.server = self._run(self._serve())
@@ -51,8 +51,9 @@ class FakeMarketData:
         auth = json.loads(await ws.recv())
         self.logins.append(str(auth.get("key")))
         self.actions.append({"action": auth.get("action")})
-        if self.reject_auth:
-            await ws.send(json.dumps([{"T": "error", "code": 402, "msg": "auth failed"}]))
+        if self.reject_auth:  # True: the keys (402); or Alpaca's code for another refusal
+            code = 402 if self.reject_auth is True else int(self.reject_auth)
+            await ws.send(json.dumps([{"T": "error", "code": code, "msg": "refused"}]))
             return
         if len(self.clients) >= self.connection_limit:
             refusal = {"T": "error", "code": 406, "msg": "connection limit exceeded"}

@@ -164,14 +164,23 @@ def test_a_slot_let_go_after_a_refusal_or_two_is_taken(market):
         stream.close()
 
 
-def test_refused_keys_stop_the_stream(market):
-    market.reject_auth = True
+@pytest.mark.parametrize(
+    ("refusal", "advice"),
+    [
+        (True, "refused the keys"),
+        (409, "set broker_options.alpaca.quote_feed to 'iex'"),
+        (410, "does not take trade subscriptions"),
+    ],
+)
+def test_refusals_no_retry_can_fix_stop_the_stream(market, refusal, advice):
+    market.reject_auth = refusal
     listener = Listener()
     stream = _stream(market, listener)
     wait_until(lambda: stream.stopped)
     stream.close()
-    assert "refused the keys" in stream.reason
+    assert advice in stream.reason
     assert CANARY_KEY not in stream.reason
+    assert len(market.logins) == 1
 
 
 def test_unreadable_trades_are_skipped_and_the_stream_goes_on(stream, market, listener, caplog):
