@@ -193,6 +193,20 @@ class GatedBroker:
         return self.host.get_asset(self.name, self.broker, normalize_symbol(symbol))
 
     def get_quote(self, symbol: str) -> Quote:
+        """The reference price the risk checks would judge an order by, now.
+
+        While the order stream is live that is the state cache's: streamed by the
+        broker's quote stream, or read within ``quote_cache_seconds`` (an agent that
+        looks at the price and then orders pays one read, not two). Otherwise it
+        is read.
+        """
+        wanted = normalize_symbol(symbol)
+        if self.stream.stream is not None and self.cache.live:
+            return self.cache.quote(wanted, self.read_quote)
+        return self.read_quote(wanted)
+
+    def read_quote(self, symbol: str) -> Quote:
+        """A price read from the broker now (through the ``get_quote`` hook)."""
         return self.host.get_quote(self.name, self.broker, normalize_symbol(symbol))
 
     # -- the order path --------------------------------------------------------------

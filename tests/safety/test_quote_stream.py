@@ -314,6 +314,25 @@ def test_a_silent_quote_stream_sends_the_gate_back_to_reading(gated, book, calls
     assert calls.take() == ["get_quote", "place_order"]
 
 
+def test_a_price_an_agent_looks_at_is_the_one_the_order_is_judged_by(gated, book, calls, clock):
+    quotes = _follow(gated, book, calls)
+    clock.advance(0.001)
+    looked = gated.get_quote("aapl")  # read (the anchor), as the checks would
+    buy(gated)
+    assert calls.take() == ["get_quote", "place_order"]  # one read for the look and the order
+    quotes.trade("AAPL", 101)
+    assert gated.get_quote("AAPL").price == 101  # streamed: no read
+    assert looked.price == 100
+    assert calls.take() == []
+
+
+def test_without_a_live_order_stream_a_price_is_read_every_time(host, book, clock, tmp_path, calls):
+    with gated_on(host, book, clock, tmp_path, order_stream=False) as gated:
+        gated.get_quote("AAPL")
+        gated.get_quote("AAPL")
+        assert calls.take() == ["get_quote", "get_quote"]
+
+
 def test_quote_stream_off_subscribes_nothing(host, book, clock, tmp_path, calls):
     with gated_on(host, book, clock, tmp_path, quote_stream=False) as gated:
         warm(gated, calls)

@@ -276,7 +276,7 @@ class Gate:
                 fetch_open_orders=cache.open_orders,
                 fetch_symbol_orders=cache.open_orders,
                 fetch_unfilled=cache.unfilled,
-                fetch_quote=lambda symbol: cache.quote(symbol, gated.get_quote),
+                fetch_quote=lambda symbol: cache.quote(symbol, gated.read_quote),
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,
                 fetch_account_in_flight_buys=cache.account_in_flight_buys,
@@ -292,7 +292,7 @@ class Gate:
                 fetch_account=gated.get_account,
                 fetch_positions=gated.get_positions,
                 fetch_open_orders=lambda: gated.get_orders("open"),
-                fetch_quote=gated.get_quote,
+                fetch_quote=gated.read_quote,
                 fetch_in_flight=lambda: journal.intents(broker=name, statuses=UNRESOLVED),
             )
         return CheckContext(
