@@ -42,9 +42,10 @@ Quote streams
 A broker that can push trades (Alpaca's market-data websocket) declares
 ``BrokerCapabilities(quote_updates=True)`` and offers ``subscribe_quotes(listener)``,
 returning a :class:`QuoteStream`. The gate asks it, with :meth:`QuoteStream.want`,
-for each symbol whose quote it had to read; once the stream confirms a symbol,
-the gate takes that symbol's price from the stream instead of reading it before
-each order (see :mod:`tradingagents_brokers.safety.quotes`). The contract:
+for each symbol whose quote it had to read; once the stream confirms a symbol
+(and one more read, begun after the confirmation, anchors it), the gate takes
+that symbol's price from the stream instead of reading it before each order (see
+:mod:`tradingagents_brokers.safety.quotes`). The contract:
 
 * :meth:`QuoteStream.want` is called from the order path: it must not block and
   must not raise. Asking for a symbol already wanted is allowed. A stream may
