@@ -283,10 +283,11 @@ class FakeQuoteStream:
     """A quote stream the test drives: ``confirm``, ``trade``, ``alive``, ``drop``.
 
     ``want`` only records what the gate asked for, as a real stream would before
-    the broker confirms; ``broken`` makes it raise.
+    the broker confirms; ``broken`` makes it raise. The quote board's own tests
+    give it no broker (they call ``want`` only).
     """
 
-    def __init__(self, broker: BookBroker, listener: Any) -> None:
+    def __init__(self, broker: BookBroker | None, listener: Any) -> None:
         self.broker = broker
         self.listener = listener
         self.wanted: list[str] = []

@@ -201,8 +201,8 @@ class GatedBroker:
         is read.
         """
         wanted = normalize_symbol(symbol)
-        if self.stream.stream is not None and self.cache.live:
-            return self.cache.quote(wanted, self.read_quote)
+        if self.stream.live:
+            return self.cache.quotes.quote(wanted, self.read_quote)
         return self.read_quote(wanted)
 
     def read_quote(self, symbol: str) -> Quote:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from tradingagents_brokers import Account, Order, Position, Quote
+from tradingagents_brokers import Account, Order, Position
 from tradingagents_brokers.safety import cache as cache_module
 from tradingagents_brokers.safety.cache import StateCache
 from tradingagents_brokers.safety.journal import Journal
@@ -262,22 +262,6 @@ def test_the_account_is_reread_after_max_age_and_forgets_older_intents(cache, jo
     account, at = cache.account(read)
     assert (account.buying_power, at, reads) == (Decimal(200), clock(), [clock()])
     assert cache.account_in_flight() == []  # the fresh read shows it
-
-
-def test_quotes_are_reused_for_quote_cache_seconds(cache, clock):
-    fetched = []
-
-    def read(symbol):
-        fetched.append(symbol)
-        return Quote(symbol=symbol, price=100, as_of=clock())
-
-    cache.quote("AAPL", read)
-    clock.advance(2)
-    cache.quote("AAPL", read)
-    assert fetched == ["AAPL"]
-    clock.advance(0.001)
-    cache.quote("AAPL", read)
-    assert fetched == ["AAPL", "AAPL"]
 
 
 def test_forgotten_final_orders_make_a_late_fill_doubtful(cache, monkeypatch):

@@ -12,7 +12,7 @@ from tradingagents_brokers.errors import OrderRejectedError
 from tradingagents_brokers.models import Quote
 from tradingagents_brokers.safety.quotes import QuoteBoard
 
-from ..fakes import ManualClock
+from ..fakes import FakeQuoteStream, ManualClock
 from .streaming import buy, decision_state, gated_on, warm
 
 AGE = 1.0
@@ -31,20 +31,6 @@ class Reads:
         return Quote(symbol=symbol, price=self.price, as_of=self.clock(), source="read")
 
 
-class Stream:
-    def __init__(self) -> None:
-        self.wanted: list[str] = []
-        self.broken = False
-
-    def want(self, symbol: str) -> None:
-        if self.broken:
-            raise RuntimeError("boom")
-        self.wanted.append(symbol)
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
@@ -56,9 +42,9 @@ def reads(clock: ManualClock) -> Reads:
 
 
 @pytest.fixture
-def board(clock: ManualClock) -> tuple[QuoteBoard, Stream]:
+def board(clock: ManualClock) -> tuple[QuoteBoard, FakeQuoteStream]:
     board = QuoteBoard(AGE, clock)
-    stream = Stream()
+    stream = FakeQuoteStream(broker=None, listener=board)
     board.attach(stream, "nothing confirmed yet")
     return board, stream
 
@@ -134,7 +120,7 @@ def test_the_newest_trade_is_the_price(board, reads, clock):
 
 def test_a_streamed_trade_older_than_quote_max_age_is_read_again(clock, reads):
     board = QuoteBoard(AGE, clock, trade_age_seconds=120)
-    board.attach(Stream(), "nothing confirmed yet")
+    board.attach(FakeQuoteStream(None, board), "nothing confirmed yet")
     _streaming(board, reads, clock)  # anchored by a read of a trade made just then
     for _ in range(240):  # no trade since, heartbeats every half second
         clock.advance(0.5)
@@ -443,7 +429,7 @@ def _history(seed: int, steps: int = 1500) -> None:
     clock = ManualClock()
     board = QuoteBoard(AGE, clock)
     market = _Market(board, clock)
-    board.attach(Stream(), "nothing confirmed yet")
+    board.attach(FakeQuoteStream(None, board), "nothing confirmed yet")
     for step in range(steps):
         action = rng.choices(_NAMES, _WEIGHTS)[0]
         symbol = "A" if rng.random() < 0.8 else "B"

@@ -270,12 +270,17 @@ def _requests(fake, mark):
     return [(method, path) for method, path, _ in fake.requests[mark:]]
 
 
-def test_a_followed_symbol_costs_one_request_per_order(gated, fake, market):
+def _streaming(gated, market, price):
+    """AAPL followed and anchored, and a trade at ``price`` on the stream."""
     _buy(gated)  # the asset and the quote are read; AAPL is asked for
     wait_until(lambda: gated.quote_stream_status()["symbols"] == ["AAPL"])
     _buy(gated)  # its price is read once more, after the confirmation: the stream's anchor
-    market.trade("AAPL", "181")
-    wait_until(_streamed_at(gated, Decimal(181)))
+    market.trade("AAPL", price)
+    wait_until(_streamed_at(gated, Decimal(price)))
+
+
+def test_a_followed_symbol_costs_one_request_per_order(gated, fake, market):
+    _streaming(gated, market, "181")
     mark = len(fake.requests)
     for _ in range(5):
         _buy(gated)
@@ -290,11 +295,7 @@ def _no_read(symbol):
 
 
 def test_the_collar_judges_the_streamed_price(gated, fake, market):
-    _buy(gated)
-    wait_until(lambda: gated.quote_stream_status()["symbols"] == ["AAPL"])
-    _buy(gated)  # its price is read once more, after the confirmation: the stream's anchor
-    market.trade("AAPL", "250")
-    wait_until(_streamed_at(gated, Decimal(250)))
+    _streaming(gated, market, "250")
     mark = len(fake.requests)
     with pytest.raises(OrderRejectedError) as denied:
         _buy(gated)
@@ -313,11 +314,7 @@ def _streamed_at(gated, price):
 
 
 def test_with_the_quote_stream_gone_prices_are_read_again(gated, fake, market):
-    _buy(gated)
-    wait_until(lambda: gated.quote_stream_status()["symbols"] == ["AAPL"])
-    _buy(gated)  # its price is read once more, after the confirmation: the stream's anchor
-    market.trade("AAPL", "181")
-    wait_until(_streamed_at(gated, Decimal(181)))
+    _streaming(gated, market, "181")
     market.connection_limit = 0  # the reconnect is refused: the stream stops
     market.drop()
     wait_until(lambda: not gated.quote_stream_status()["current"])
@@ -328,3 +325,4 @@ def test_with_the_quote_stream_gone_prices_are_read_again(gated, fake, market):
         ("GET", "/v2/stocks/AAPL/trades/latest"),
         ("POST", "/v2/orders"),
     ]
+

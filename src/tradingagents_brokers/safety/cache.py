@@ -40,7 +40,7 @@ from typing import Any
 import attrs
 
 from ..enums import OrderSide
-from ..models import Account, Position, Quote
+from ..models import Account, Position
 from ..orders import Order
 from .book import OpenBook
 from .journal import Journal
@@ -429,10 +429,6 @@ class StateCache:
                     else Position(symbol=symbol, qty=qty, avg_entry_price=0, cost_basis=0)
                 )
             return result
-
-    def quote(self, symbol: str, read: Callable[[str], Quote]) -> Quote:
-        """A streamed quote, one read within ``quote_cache_seconds``, or a fresh one."""
-        return self.quotes.quote(symbol, read)
 
     def as_of(self) -> dict[str, Any]:
         """When the state the checks read was last known to be true, for the audit trail."""

@@ -269,14 +269,14 @@ class Gate:
                 name, since(seconds), key
             ),
         }
-        if gated.stream.stream is not None and cache.live:
+        if gated.stream.live:
             reads.update(
                 fetch_account=lambda: cache.account(gated.get_account)[0],
                 fetch_positions=cache.positions,
                 fetch_open_orders=cache.open_orders,
                 fetch_symbol_orders=cache.open_orders,
                 fetch_unfilled=cache.unfilled,
-                fetch_quote=lambda symbol: cache.quote(symbol, gated.read_quote),
+                fetch_quote=lambda symbol: cache.quotes.quote(symbol, gated.read_quote),
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,
                 fetch_account_in_flight_buys=cache.account_in_flight_buys,

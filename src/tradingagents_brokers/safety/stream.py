@@ -92,6 +92,11 @@ class StreamConsumer:
             self.cache.mark_dirty(f"broker {gated.name!r} offers no order stream")
         return self.stream is not None
 
+    @property
+    def live(self) -> bool:
+        """Subscribed, and the cache kept from the stream is what the checks read."""
+        return self.stream is not None and self.cache.live
+
     def poll(self) -> None:
         """Let a pull-based stream deliver what is waiting (before the checks)."""
         if self.stream is None:

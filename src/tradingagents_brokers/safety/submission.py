@@ -116,7 +116,7 @@ class Submitter:
                 kind="broker_answer",
                 event={"attempt": attempt, "order": order.to_dict()},
             )
-            # Parked stream updates that say no more than this answer need no journal access.
+            # Held stream updates that say no more than this answer need no journal access.
             submission.recorded = (status, order.filled_qty)
             gated.cache.apply(order, intent_id=intent.intent_id)
             gated.record(kind_of_status(status), request, ctx, order=order)

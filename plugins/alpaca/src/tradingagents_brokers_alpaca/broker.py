@@ -385,10 +385,11 @@ class AlpacaBroker:
     def _check_asset(self, request: OrderRequest) -> None:
         """Refuse what the asset does not allow: untradable, or fractional where it cannot be.
 
-        The check saves a round trip and says more than Alpaca's refusal would; it
-        never lets through what Alpaca would refuse. So an order passes on what
-        the plugin looked up in the last day, but is refused only on a look of the
-        last minute: a halted asset trades again, an asset becomes fractionable.
+        Alpaca refuses such orders itself; the check only saves the round trip and
+        words the refusal better. So an order passes on what the plugin looked up
+        in the last day (Alpaca still refuses it if the asset changed since), but
+        is refused only on a look of the last minute: a halted asset trades again,
+        an asset becomes fractionable.
         """
         problem = _asset_problem(self._cached_asset(request.symbol, ASSET_TTL), request)
         if problem is not None:
