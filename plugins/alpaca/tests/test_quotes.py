@@ -326,3 +326,23 @@ def test_with_the_quote_stream_gone_prices_are_read_again(gated, fake, market):
         ("POST", "/v2/orders"),
     ]
 
+
+def _key_pieces() -> list[str]:
+    """Every 8-character piece of the planted key past its fixed prefix."""
+    return [CANARY_KEY[i : i + 8] for i in range(14, len(CANARY_KEY) - 8)]
+
+
+def client_logs_hold_no_key(records) -> bool:
+    texts = [r.getMessage() for r in records if not r.name.startswith("websockets.server")]
+    return not any(piece in text for piece in _key_pieces() for text in texts)
+
+
+def test_no_piece_of_the_keys_reaches_a_debug_log(market, caplog):
+    with caplog.at_level(logging.DEBUG):
+        listener = Listener()
+        stream = _stream(market, listener)
+        stream.want("AAPL")
+        wait_until(lambda: listener.subscribed == {"AAPL"})
+        stream.close()
+    assert any(r.name == "websockets.server" for r in caplog.records)  # DEBUG was on
+    assert client_logs_hold_no_key(caplog.records)

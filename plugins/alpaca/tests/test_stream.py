@@ -280,3 +280,14 @@ def test_closing_the_broker_stops_the_stream_without_a_warning(fake, tmp_path, c
         gated.close()
     stream_records = [r for r in caplog.records if r.name == "alpaca.trading.stream"]
     assert [r.getMessage() for r in stream_records] == ["Trading stream stopped"]
+
+
+def test_the_order_streams_keys_reach_no_debug_log(fake, tmp_path, caplog):
+    from .test_quotes import client_logs_hold_no_key
+
+    with caplog.at_level(logging.DEBUG):
+        gated = get_broker("alpaca", config=_config(fake, tmp_path))
+        wait_until(lambda: gated.order_stream_status()["live"])
+        gated.close()
+    assert any(r.name == "websockets.server" for r in caplog.records)  # DEBUG was on
+    assert client_logs_hold_no_key(caplog.records)

@@ -54,6 +54,8 @@ from websockets.exceptions import WebSocketException as _WebSocketError
 from tradingagents_brokers.models import Quote
 from tradingagents_brokers.streams import QuoteListener
 
+from .stream import WEBSOCKET_LOG
+
 __all__ = ["AlpacaQuoteStream", "QuoteStreamStopped"]
 
 log = logging.getLogger("tradingagents.broker.alpaca")
@@ -208,6 +210,7 @@ class AlpacaQuoteStream:
         """One connection, until it closes; True if it got as far as subscribing."""
         async with connect(
             self.url,
+            logger=WEBSOCKET_LOG,
             additional_headers={"User-Agent": get_default_user_agent()},
             compression=None,
             open_timeout=self.connect_timeout,

@@ -52,6 +52,22 @@ __all__ = ["AlpacaOrderStream", "to_update"]
 log = logging.getLogger("tradingagents.broker.alpaca")
 
 
+class _NoFrames(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' logger for sockets that send the keys: nothing below INFO, ever.
+
+    At DEBUG, websockets logs every frame and handshake header, shortened but not
+    cut out: the start and the end of the authentication message, key id and
+    secret included. These sockets' own messages (connected, dropped) are INFO.
+    """
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level >= logging.INFO and self.logger.isEnabledFor(level)
+
+
+#: Give this to every websocket that authenticates with the keys.
+WEBSOCKET_LOG = _NoFrames(logging.getLogger("websockets.client"), {})
+
+
 def to_update(data: dict[str, Any]) -> OrderUpdate:
     """One ``trade_updates`` message's ``data`` as an :class:`OrderUpdate`."""
     return OrderUpdate(
@@ -100,6 +116,7 @@ class _TradeUpdates(TradingStream):
         params: dict[str, Any] = dict(self._websocket_params or {})
         self._ws = await connect(
             self._endpoint,
+            logger=WEBSOCKET_LOG,
             additional_headers={"User-Agent": get_default_user_agent()},
             **params,
         )
