@@ -419,3 +419,22 @@ class BookBroker(FakeBroker):
     def get_quote(self, symbol: str) -> Quote:
         self.reads["get_quote"] += 1
         return Quote(symbol=symbol, price=self.price, as_of=self.now(), source="book")
+
+
+#: A pid no process has (above Linux's pid_max of 2**22).
+DEAD_PID = 2**30
+
+
+def die_in_place(gated: Any) -> None:
+    """What a killed process leaves behind, without killing this one.
+
+    Its heartbeat stops and its registry row stays, naming a pid that no longer
+    exists; its in-flight intents are then another process's to judge.
+    """
+    heartbeat, owner = gated._heartbeat, gated._owner
+    if heartbeat is not None:
+        heartbeat.stop()
+    if owner is not None:
+        gated.registry.backend.execute(
+            "UPDATE processes SET pid = ? WHERE owner = ?", (DEAD_PID, owner.owner)
+        )

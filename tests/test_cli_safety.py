@@ -150,7 +150,8 @@ def test_status_lists_orders_of_unknown_outcome(cli):
     assert len(json.loads(out)["unresolved_orders"]) == 1
     code, out, _ = cli("reconcile", "--json")
     report = json.loads(out)
-    assert (code, report["ok"], report["checked"]) == (0, True, 0)  # resolved at start-up
+    assert (code, report["ok"], report["checked"]) == (0, True, 1)
+    assert [(c["from"], c["to"]) for c in report["changed"]] == [("unknown", "not_placed")]
     _, out, _ = cli("status", "--json")
     assert json.loads(out)["unresolved_orders"] == []
     code, out, _ = cli("reconcile")
@@ -162,10 +163,10 @@ def test_reconcile_exits_1_when_a_look_up_fails(cli, monkeypatch):
     from tradingagents_brokers import BrokerAPIError
     from tradingagents_brokers.sim.broker import SimBroker
 
-    def down(self, order_id):
+    def down(self, *args, **kwargs):
         raise BrokerAPIError("broker down")
 
-    monkeypatch.setattr(SimBroker, "get_order", down)  # acknowledged: looked up by its id
+    monkeypatch.setattr(SimBroker, "get_orders", down)  # the open orders are listed first
     code, _, err = cli("reconcile")
     assert code == 1
     assert "broker down" in err

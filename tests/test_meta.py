@@ -67,6 +67,7 @@ def test_public_names_are_pinned():
             "Quote",
             "Reason",
             "StopLoss",
+            "StoreUnavailableError",
             "TakeProfit",
             "TimeInForce",
             "TradingMode",

@@ -41,6 +41,7 @@ from .errors import (
     OrderRejectedError,
     PluginLoadError,
     Reason,
+    StoreUnavailableError,
 )
 from .events import OrderEvent
 from .gateway import GatedBroker, OrderPreview
@@ -106,6 +107,7 @@ __all__ = [
     "Quote",
     "Reason",
     "StopLoss",
+    "StoreUnavailableError",
     "TakeProfit",
     "TimeInForce",
     "TradingMode",

@@ -16,9 +16,9 @@ from pathlib import Path
 __all__ = ["connect", "immediate"]
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, timeout: float = 30) -> sqlite3.Connection:
     """A connection to ``path`` in autocommit mode, WAL, ``synchronous=FULL``, rows by name."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

@@ -83,6 +83,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "state_max_age_seconds": 30,
     "quote_cache_seconds": 1,
     "quote_stream": True,
+    # Many processes and hosts on one account (docs/many-processes.md): the store they
+    # share (unset: the SQLite journal), and how long in-flight work belongs to its sender.
+    "store_url": None,
+    "store_timeout_seconds": 5,
+    "max_clock_skew_seconds": 2,
+    "submit_timeout_seconds": 60,
+    "owner_timeout_seconds": 30,
+    "reconcile_lookups": 20,
+    "request_wait_max_seconds": 10,
 }
 
 #: The keys that shape risk decisions; their hash is journaled with every decision.
@@ -159,6 +168,24 @@ def _path(value: Any) -> str | None:
     if not isinstance(value, str | os.PathLike):
         raise _Invalid("a directory path")
     return os.fspath(value)
+
+
+def _url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("a database URL such as postgresql://user@host:5432/db")
+    return value.strip()
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = to_decimal(value, "value")
+    except ValueError:
+        raise _Invalid("a number of seconds above 0") from None
+    if number <= 0 or number > 86_400:
+        raise _Invalid("a number of seconds above 0 and at most 86400")
+    return float(number)
 
 
 def _names(value: Any) -> list[str]:
@@ -247,8 +274,17 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "state_max_age_seconds": _count(1),
     "quote_cache_seconds": _count(0),
     "quote_stream": _bool,
+    "store_url": _url,
+    "store_timeout_seconds": _seconds,
+    "max_clock_skew_seconds": _seconds,
+    "submit_timeout_seconds": _seconds,
+    "owner_timeout_seconds": _seconds,
+    "reconcile_lookups": _count(0),
+    "request_wait_max_seconds": _seconds,
 }
 
+#: Keys whose value may hold a password: never repeated in a message.
+_SECRET_KEYS = frozenset({"store_url"})
 _MERGED = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})
 _JSON_KEYS = frozenset({"broker_vendors", "broker_tool_vendors", "broker_options"})
 
@@ -264,8 +300,9 @@ def _validate(key: str, value: Any, origin: str) -> Any:
     try:
         return check(value)
     except _Invalid as exc:
+        shown = "a value that is not shown" if key in _SECRET_KEYS else repr(value)
         raise BrokerConfigurationError(
-            f"configuration key {key!r} (from {origin}) is malformed: got {value!r}; "
+            f"configuration key {key!r} (from {origin}) is malformed: got {shown}; "
             f"it accepts {exc}",
             details={"key": key, "accepts": str(exc)},
         ) from None

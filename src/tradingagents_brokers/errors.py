@@ -30,6 +30,7 @@ __all__ = [
     "OrderRejectedError",
     "PluginLoadError",
     "Reason",
+    "StoreUnavailableError",
 ]
 
 
@@ -214,6 +215,17 @@ class OrderBlockedError(BrokerError):
         result = super().to_dict()
         result["status"] = "blocked"
         return result
+
+
+class StoreUnavailableError(BrokerError):
+    """The journal's store (its SQLite file or PostgreSQL server) cannot be used right now.
+
+    Nothing was sent: the gate sends no order it cannot journal first. The message
+    says what to check; retry once the store is back.
+    """
+
+    code = "store_unavailable"
+    retryable = True
 
 
 class OrderOutcomeUnknownError(BrokerError):

@@ -11,17 +11,17 @@ pass the gate's checks that apply to them; cancels are never blocked.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from ._numbers import to_decimal
 from .broker import Broker, BrokerType, OrderQuery
-from .config import risk_limits_hash, state_paths
+from .config import risk_limits_hash
 from .decisions import OrderContext
 from .enums import TradingMode
 from .errors import (
@@ -43,12 +43,17 @@ from .models import (
 )
 from .orders import MAX_QTY_PLACES, Order, OrderChanges, OrderRequest, normalize_symbol
 from .safety.cache import StateCache
-from .safety.gate import Gate, OrderPreview, check_capabilities, replacement_request
-from .safety.journal import OPEN_STATUSES, Journal
-from .safety.reconcile import ReconcileReport, reconcile
+from .safety.closing import Closer
+from .safety.gate import Gate
+from .safety.journal import Journal
+from .safety.link import BrokerLink, Recorder
+from .safety.reconcile import Reconciler, ReconcileReport
 from .safety.state import TradingState, set_state
 from .safety.stream import StreamConsumer
 from .safety.submission import Submitter
+from .safety.validation import OrderPreview, check_capabilities, replacement_request
+from .store import open_journal
+from .store.registry import Heartbeat, Owner, Registry
 from .streams import OrderUpdate
 
 __all__ = ["GatedBroker", "OrderPreview", "check_capabilities"]
@@ -75,6 +80,7 @@ class GatedBroker:
         journal: Journal | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        owns_journal: bool | None = None,
     ) -> None:
         self.host = host
         self.name = name
@@ -83,11 +89,17 @@ class GatedBroker:
         self.mode = TradingMode(config["broker_mode"])
         self.broker_type: BrokerType = host.broker_type(name)
         self.limits_hash = risk_limits_hash(config)
-        self._owns_journal = journal is None
-        self.journal = journal if journal is not None else Journal(state_paths(config)[1])
-        self.gate = Gate(self)
-        self.gate.require_checks()
-        self.submitter = Submitter(self, retries=int(config["submit_retries"]), sleep=sleep)
+        self._owns_journal = journal is None if owns_journal is None else owns_journal
+        self.journal = journal if journal is not None else open_journal(config)
+        owner_timeout = float(config["owner_timeout_seconds"])
+        self.registry = Registry(
+            self.journal.backend, now=self.journal.now, owner_timeout=owner_timeout
+        )
+        self._owner: Owner | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._owner_lock = threading.Lock()
+        link = BrokerLink(host, name, broker, self.mode)
+        self.recorder = Recorder(host, name, self.mode)
         #: What the risk checks read while the order stream is live (``docs/order-path.md``).
         self.cache = StateCache(
             self.journal,
@@ -96,17 +108,67 @@ class GatedBroker:
             quote_seconds=int(config["quote_cache_seconds"]),
             quote_max_age_seconds=int(config["quote_max_age_seconds"]),
         )
-        self.stream = StreamConsumer(self, self.cache)
-        self._needs_reconcile = False
-        if self.journal.intents(broker=name, statuses=OPEN_STATUSES, limit=1):
-            try:
-                self.reconcile()
-            except BrokerError as exc:
-                self._needs_reconcile = True
-                log.error("start-up reconciliation of %s failed: %s", name, exc.message)
+        self.reconciler = Reconciler(
+            link,
+            self.journal,
+            self.registry,
+            owner=lambda: self._owner.owner if self._owner else None,
+            sending=lambda: self.submitter.sending(),
+            submit_timeout=float(config["submit_timeout_seconds"]),
+            owner_timeout=owner_timeout,
+            lookups=int(config["reconcile_lookups"]),
+        )
+        self.stream = StreamConsumer(
+            link=link,
+            journal=self.journal,
+            cache=self.cache,
+            recorder=self.recorder,
+            reconciler=self.reconciler,
+        )
+        self.submitter = Submitter(
+            link=link,
+            journal=self.journal,
+            cache=self.cache,
+            stream=self.stream,
+            recorder=self.recorder,
+            retries=int(config["submit_retries"]),
+            timeout=float(config["submit_timeout_seconds"]),
+            sleep=sleep,
+        )
+        self.gate = Gate(
+            link=link,
+            capabilities=self.broker_type.capabilities,
+            journal=self.journal,
+            cache=self.cache,
+            stream=self.stream,
+            submitter=self.submitter,
+            recorder=self.recorder,
+            reconciler=self.reconciler,
+            config=self.config,
+            limits_hash=self.limits_hash,
+            owner=self.owner,
+        )
+        self.closer = Closer(
+            link=link,
+            gate=self.gate,
+            journal=self.journal,
+            cache=self.cache,
+            recorder=self.recorder,
+            config=self.config,
+        )
+        self.gate.require_checks()
         if config["order_stream"] and self.capabilities.order_updates:
             self.stream.start()
             self._start_quote_stream()
+
+    def owner(self) -> str:
+        """This gated broker's id in the store's registry (registered before its first order)."""
+        with self._owner_lock:
+            if self._owner is None:
+                self._owner = self.registry.register(self.name)
+                interval = float(self.config["owner_timeout_seconds"]) / 6
+                self._heartbeat = Heartbeat(self.registry, self._owner, interval, holder=self)
+            return self._owner.owner
 
     def __repr__(self) -> str:
         return f"<GatedBroker {self.name!r} mode={self.mode.value}>"
@@ -137,6 +199,15 @@ class GatedBroker:
             quotes.close()
         self.stream.close()
         self.broker.close()
+        with self._owner_lock:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+            if self._owner is not None:
+                try:
+                    self.registry.leave(self._owner)
+                except BrokerError as exc:  # it will look gone once its heartbeat is old
+                    log.warning("could not leave the registry: %s", exc.message)
+            self._owner = self._heartbeat = None
         if self._owns_journal:
             self.journal.close()
 
@@ -246,7 +317,7 @@ class GatedBroker:
         update: OrderUpdate | None = None,
     ) -> None:
         """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
-        self.gate.record(kind, request, ctx, order=order, error=error, update=update)
+        self.recorder.record(kind, request, ctx, order=order, error=error, update=update)
 
     # -- trading state and reconciliation ---------------------------------------------
 
@@ -296,11 +367,11 @@ class GatedBroker:
     def reconcile(self) -> ReconcileReport:
         """Bring every open intent of this broker to the broker's truth.
 
-        See :mod:`tradingagents_brokers.safety.reconcile`.
+        The report includes what earlier passes in this gated broker changed (at
+        the stream's connect, before the first order). See
+        :mod:`tradingagents_brokers.safety.reconcile`.
         """
-        report = reconcile(self)
-        self._needs_reconcile = not report.ok
-        return report
+        return self.reconciler.report()
 
     # -- other order-changing operations --------------------------------------------
 
@@ -387,12 +458,11 @@ class GatedBroker:
 
         This is what ``confirm_order`` approvers are asked about for a close.
         """
-        amount, share = _close_amounts(qty, percentage)
-        return _closing(self.get_position(symbol), amount, share)
+        return self.closer.request(normalize_symbol(symbol), qty=qty, percentage=percentage)
 
     def close_all_requests(self) -> list[OrderRequest]:
         """The orders that closing every position amounts to (see :meth:`close_request`)."""
-        return [_closing(position, None, None) for position in self.get_positions()]
+        return self.closer.all_requests()
 
     def close_position(
         self,
@@ -407,23 +477,9 @@ class GatedBroker:
         With ``require_confirmation`` the close needs a ``confirm_order`` approval, as
         an order does (paper closes pass the default policy).
         """
-        ctx = context or OrderContext()
-        wanted = normalize_symbol(symbol)
-        amount, share = _close_amounts(qty, percentage)
-        self.gate.require_mode(None, ctx)
-        self.gate.require_closable(ctx)
-        if self.config["require_confirmation"]:
-            self.gate.confirm_closes([_closing(self.get_position(wanted), amount, share)], ctx)
-        generation = self.cache.generation
-        order = self.host.close_position(self.name, self.broker, wanted, amount, share)
-        self.cache.apply(order, generation=generation)
-        self.journal.append(
-            "close",
-            {"symbol": wanted, "order": order.to_dict(), **ctx.provenance()},
-            broker=self.name,
+        return self.closer.close(
+            normalize_symbol(symbol), qty=qty, percentage=percentage, context=context
         )
-        self.record("accepted", None, ctx, order=order)
-        return order
 
     def close_all_positions(
         self, *, cancel_orders: bool = False, context: OrderContext | None = None
@@ -433,46 +489,4 @@ class GatedBroker:
         With ``require_confirmation`` every position's close needs an approval first;
         one refusal refuses them all.
         """
-        ctx = context or OrderContext()
-        self.gate.require_mode(None, ctx)
-        self.gate.require_closable(ctx)
-        if self.config["require_confirmation"]:
-            self.gate.confirm_closes(self.close_all_requests(), ctx)
-        generation = self.cache.generation
-        results = self.host.close_all_positions(self.name, self.broker, cancel_orders)
-        for result in results:
-            if result.order is not None:
-                self.cache.apply(result.order, generation=generation)
-        self.journal.append(
-            "close_all",
-            {"results": [r.to_dict() for r in results], **ctx.provenance()},
-            broker=self.name,
-        )
-        for result in results:
-            if result.order is not None:
-                self.record("accepted", None, ctx, order=result.order)
-        return results
-
-
-def _close_amounts(qty: Any, percentage: Any) -> tuple[Decimal | None, Decimal | None]:
-    """``qty`` and ``percentage`` of a close, validated: at most one, within range."""
-    if qty is not None and percentage is not None:
-        raise InvalidOrderError("give qty or percentage to close, not both")
-    amount = None if qty is None else to_decimal(qty, "qty", InvalidOrderError)
-    if amount is not None and amount <= 0:
-        raise InvalidOrderError("qty to close must be greater than zero")
-    share = None if percentage is None else to_decimal(percentage, "percentage", InvalidOrderError)
-    if share is not None and not 0 < share <= 100:
-        raise InvalidOrderError("percentage to close must be above 0 and at most 100")
-    return amount, share
-
-
-def _closing(position: Position, amount: Decimal | None, share: Decimal | None) -> OrderRequest:
-    """The market order on the other side of ``position`` that a close sends."""
-    held = abs(position.qty)
-    qty = amount if amount is not None else held * (share or 100) / 100
-    return OrderRequest(
-        symbol=position.symbol,
-        side="sell" if position.qty > 0 else "buy",
-        qty=qty.quantize(QTY_STEP, ROUND_DOWN),
-    )
+        return self.closer.close_all(cancel_orders=cancel_orders, context=context)

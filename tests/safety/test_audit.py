@@ -110,6 +110,7 @@ INTENTS_COLUMNS = (
     "created_at",
     "updated_at",
     "filled_qty",
+    "owner",
 )
 
 

@@ -41,9 +41,14 @@ def _intent(gated, *, broker="fake", status="submitting", coid=None):
 
 
 def test_reconcile_goes_on_past_an_intent_the_broker_does_not_know(fake, fake_broker):
+    from tradingagents_brokers import OrderRequest
+
     lost = _intent(fake)  # never reached the broker
-    placed = fake.place_order(symbol="AAPL", side="buy", qty=2)
-    fake_broker.orders[placed.order_id] = attrs.evolve(placed, status="filled")
+    placed = _intent(fake)  # reached it, and filled
+    order = fake_broker.place_order(
+        OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id=placed.client_order_id)
+    )
+    fake_broker.orders[order.order_id] = attrs.evolve(order, status="filled", filled_qty=1)
     report = fake.reconcile()
     assert report.checked == 2
     assert [(c["client_order_id"], c["to"]) for c in report.changed] == [
@@ -63,10 +68,13 @@ def test_an_order_a_lagging_look_up_missed_is_found_by_the_next_reconcile(fake, 
     hidden = fake_broker.place_order(
         OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id=lagged.client_order_id)
     )
+    listing = fake_broker.get_orders
+    fake_broker.get_orders = lambda *args, **kwargs: []  # not listed yet either
     fake_broker.lookup_error = NotFoundError("not visible yet")
     first = fake.reconcile()
     assert [c["to"] for c in first.changed] == ["not_placed"]
     fake_broker.lookup_error = None
+    fake_broker.get_orders = listing
     second = fake.reconcile()
     assert (second.checked, second.rechecked) == (0, 1)
     assert [(c["from"], c["to"]) for c in second.changed] == [("not_placed", "new")]
@@ -139,6 +147,9 @@ def test_reconcile_records_a_new_order_id_even_when_the_status_is_unchanged(fake
         "ok": True,
         "checked": 1,
         "rechecked": 0,
+        "in_flight": 0,
+        "deferred": 0,
+        "requests": 1,  # the open orders, listed once: no look-up of its own
         "changed": list(report.changed),
         "failed": [],
     }
@@ -199,11 +210,11 @@ def test_verify_reports_a_damaged_file(tmp_path):
             raise sqlite3.DatabaseError("file is not a database")
 
     journal = Journal(tmp_path / "j.db")
-    real, journal._db = journal._db, Broken()
+    real, journal.backend.connection = journal.backend.connection, Broken()
     assert journal.verify() == VerifyResult(
         False, 0, None, "the journal file is damaged: file is not a database"
     )
-    journal._db = real
+    journal.backend.connection = real
     assert journal.integrity_check() == "ok"
     journal.close()
 
@@ -290,6 +301,7 @@ def test_a_refusal_names_the_approver_and_its_reason(fake, fake_host):
 
 
 def test_a_replayed_client_order_id_of_an_unsent_order_fails_like_a_lookup(fake, fake_broker):
+    fake.reconcile()  # the pass a gated broker runs before its first order
     fake_broker.lookup_error = BrokerAPIError("down")
     _intent(fake, status="new", coid="mine-1")
     with pytest.raises(BrokerAPIError):
@@ -437,6 +449,7 @@ def test_reconcile_goes_on_past_a_failed_look_up(fake, fake_broker):
         return real(order_id)
 
     fake_broker.get_order = lookup
+    fake_broker.get_orders = lambda *args, **kwargs: []  # neither is listed: both looked up
     report = fake.reconcile()
     assert [f["client_order_id"] for f in report.failed] == [first.client_order_id]
     assert [c["to"] for c in report.changed] == ["filled"]
@@ -498,6 +511,7 @@ def test_only_unresolved_intents_of_this_broker_count_as_in_flight(fake_host, fa
         duplicate_window_seconds=0,
     )
     fake_broker.get_orders = lambda *a, **k: []  # nothing open at the broker
+    fake.reconcile()  # the pass before the first order: the unknown ones below come after it
     for status in ("filled", "denied", "not_placed", "canceled"):
         _intent(fake, status=status)  # settled: must not count
     _intent(fake, broker="elsewhere", status="unknown")  # another broker's: must not count
@@ -514,14 +528,16 @@ def test_rate_windows_count_this_brokers_recent_admitted_intents_only(fake_host,
     import datetime as dt
 
     clock = {"now": dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)}
+    from tradingagents_brokers import GatedBroker
+    from tradingagents_brokers.config import effective_config
+
     journal = Journal(tmp_path / "j.db", now=lambda: clock["now"])
-    gated = make_gated(
-        fake_host,
-        journal_path=str(tmp_path / "unused.db"),
-        max_orders_per_minute=2,
-        max_orders_per_second=10,
+    config = effective_config(
+        {"trading_broker": "fake", "max_orders_per_minute": 2, "max_orders_per_second": 10}
     )
-    gated.journal = journal
+    gated = GatedBroker(
+        fake_host, "fake", fake_host.build_broker("fake", config), config, journal=journal
+    )
     _intent(gated, broker="elsewhere", status="new")
     _intent(gated, status="denied")
     gated.place_order(symbol="AAPL", side="buy", qty=1)

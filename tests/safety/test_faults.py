@@ -53,7 +53,7 @@ from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.gateway import GatedBroker
 from tradingagents_brokers.safety.journal import UNRESOLVED, Journal
 
-from ..fakes import BookBroker, ManualClock
+from ..fakes import BookBroker, ManualClock, die_in_place
 
 FAULTS = (
     "429",
@@ -188,7 +188,8 @@ class OrderPath(RuleBasedStateMachine):
 
     @rule()
     def crash_and_restart(self):
-        """A new process on the same journal: start-up reconciliation runs."""
+        """A new process on the same journal: its first order reconciles."""
+        die_in_place(self.gated)
         self.gated = self._start()
 
     @precondition(lambda self: self.placed > 0)

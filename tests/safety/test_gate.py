@@ -138,7 +138,8 @@ def test_unregistering_a_required_check_stops_every_order(fake, fake_host, fake_
 
 def test_only_the_gate_reaches_a_brokers_place_order():
     """Static proof: broker.place_order is called only by the default operation hook, the
-    place_order hook only by the submitter, and the submitter only by the gate."""
+    place_order hook only by the broker link, the link only by the submitter, and the
+    submitter only by the gate."""
     calls: dict[str, set[str]] = {}
     for path in (ROOT / "src" / "tradingagents_brokers").rglob("*.py"):
         tree = ast.parse(path.read_text())
@@ -151,8 +152,9 @@ def test_only_the_gate_reaches_a_brokers_place_order():
                     calls.setdefault(target + ".send", set()).add(path.name)
     assert calls == {
         "broker": {"operations.py"},  # the default operation hook, called by the submitter only
-        "gated.host": {"submission.py"},
-        "self.gated.submitter.send": {"gate.py"},  # after every check and the journal commit
+        "self.host": {"link.py"},  # BrokerLink: the place_order hook for one broker
+        "link": {"submission.py"},
+        "self.submitter.send": {"gate.py"},  # after every check and the journal commit
         "self": {"broker.py"},  # the sim's own close and replace, inside the broker
         "gated": {"commands.py", "kit.py"},  # GatedBroker.place_order: the gate's front door
         "streaming": {"kit.py"},  # a GatedBroker too: the kit's order stream tests
@@ -314,6 +316,8 @@ def test_startup_reconciles_an_intent_that_never_reached_the_broker(fake_host, t
     intent = _crashed_intent(first)  # a crash between the commit and the send
     first.close()
     second = make_gated(fake_host, journal_path=journal)
+    assert second.journal.intent(intent.intent_id).status == "submitting"  # nothing read yet
+    second.place_order(symbol="AAPL", side="buy", qty=1)  # the first order reconciles first
     assert second.journal.intent(intent.intent_id).status == "not_placed"
     assert second.journal.events(intent_id=intent.intent_id)[-1]["kind"] == "reconcile"
 

@@ -47,7 +47,7 @@ def test_every_connection_runs_wal_with_synchronous_full(journal):
 def test_events_are_append_only(journal, statement):
     _intent(journal)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        journal._db.execute(statement)
+        journal.backend.connection.execute(statement)
     assert journal.verify().ok
 
 
@@ -179,10 +179,11 @@ def test_tampering_with_any_single_byte_of_any_event_is_detected(tmp_path):
     for n in range(12):
         intent = _intent(journal, symbol=f"S{n:02d}", dedupe_key=f"key-{n}")
         journal.set_status(intent.intent_id, "filled", order_id=f"order-{n:04d}")
-    journal._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    rows = journal._db.execute(
-        "SELECT seq, at, kind, payload, prev_hash, hash FROM events"
-    ).fetchall()
+    journal.backend.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    rows = [
+        tuple(row.values())
+        for row in journal.backend.query("SELECT seq, at, kind, payload, prev_hash, hash FROM events")
+    ]
     journal.close()
     original = template.read_bytes()
     for trial in range(200):
@@ -239,9 +240,9 @@ def test_an_answer_is_recorded_as_observe_would_record_it(tmp_path, status, fill
         event = {"attempt": 1, "order": order.to_dict()}
         if journal is fast:
             statements: list[str] = []
-            journal._db.set_trace_callback(statements.append)
+            journal.backend.connection.set_trace_callback(statements.append)
             assert journal.record_answer(intent, order, kind="broker_answer", event=event) == status
-            journal._db.set_trace_callback(None)
+            journal.backend.connection.set_trace_callback(None)
             assert not [s for s in statements if s.startswith("SELECT * FROM intents")]
         else:
             assert (

@@ -49,11 +49,11 @@ def _journal_steps(gated, order):
         steps[0] += 1
         return 0
 
-    gated.journal._db.set_progress_handler(count, 10)
+    gated.journal.backend.connection.set_progress_handler(count, 10)
     try:
         order()
     finally:
-        gated.journal._db.set_progress_handler(None, 10)
+        gated.journal.backend.connection.set_progress_handler(None, 10)
     return steps[0]
 
 

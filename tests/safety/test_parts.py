@@ -27,10 +27,11 @@ from tradingagents_brokers import (
 )
 from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.decisions import CheckContext
-from tradingagents_brokers.safety.gate import replacement_request
+from tradingagents_brokers.safety.validation import replacement_request
 from tradingagents_brokers.safety.journal import Journal
 from tradingagents_brokers.safety.state import TradingState, state_decision
 from tradingagents_brokers.safety.submission import _as_unknown, _backoff, is_ambiguous
+from tradingagents_brokers.store.sqlite import SqliteBackend
 
 NOW = dt.datetime(2026, 11, 2, 15, tzinfo=dt.UTC)
 
@@ -355,6 +356,7 @@ def test_reconcile_reports_each_change_and_each_failure(fake, fake_broker):
         return real_lookup(order_id)
 
     fake_broker.get_order = lookup
+    fake_broker.get_orders = lambda *args, **kwargs: []  # not listed: each is looked up
     report = fake.reconcile()
     assert report.checked == 2
     assert report.changed == (
@@ -397,11 +399,17 @@ def test_verify_counts_events_and_reports_a_damaged_file(tmp_path):
     data = bytearray(path.read_bytes())
     data[100:4096] = b"\x00" * (4096 - 100)  # wipe the schema page's content
     path.write_bytes(bytes(data))
-    broken = Journal.__new__(Journal)
     import sqlite3
+    import threading
 
-    broken._db = sqlite3.connect(path)
-    broken._db.row_factory = sqlite3.Row
+    from tradingagents_brokers.store.sqlite import _dict_row
+
+    backend = SqliteBackend.__new__(SqliteBackend)  # opened without a write or a pragma
+    backend.connection = sqlite3.connect(path)
+    backend.connection.row_factory = _dict_row
+    backend._lock, backend._depth = threading.RLock(), 0
+    broken = Journal.__new__(Journal)
+    broken.backend = backend
     result = broken.verify()
     assert result.ok is False
     assert "damaged" in result.problem or result.broken_at is not None

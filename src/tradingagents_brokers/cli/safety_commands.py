@@ -7,13 +7,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from ..config import state_paths
 from ..decisions import OrderContext
 from ..errors import BrokerConfigurationError, BrokerError
 from ..routing import get_broker
 from ..safety.audit import audit, parse_head
 from ..safety.journal import UNRESOLVED, Journal
 from ..safety.state import TradingState, current_state, set_state
+from ..store import open_journal
 from .commands import confirm
 from .render import Output
 
@@ -34,7 +34,7 @@ INTENT_COLUMNS = (
 
 @contextmanager
 def _journal(config: Mapping[str, Any]) -> Iterator[Journal]:
-    journal = Journal(state_paths(config)[1])
+    journal = open_journal(config)
     try:
         yield journal
     finally:
@@ -91,14 +91,14 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         if args.journal_command == "list":
             statuses = set(args.statuses) if args.statuses else None
             records = [i.to_dict() for i in journal.intents(statuses=statuses, limit=args.limit)]
-            out.rows(f"Journal {journal.path}", records, INTENT_COLUMNS, empty="no intents")
+            out.rows(f"Journal {journal.location}", records, INTENT_COLUMNS, empty="no intents")
             return 0
         if args.journal_command == "show":
             key: int | str = int(args.intent) if args.intent.isdigit() else args.intent
             try:
                 intent = journal.intent(key)
             except KeyError:
-                raise BrokerError(f"no intent {args.intent!r} in {journal.path}") from None
+                raise BrokerError(f"no intent {args.intent!r} in {journal.location}") from None
             events = journal.events(intent_id=intent.intent_id)
             if out.as_json:
                 out.data({"intent": intent.to_dict(), "events": events})
@@ -116,11 +116,11 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
             out.note(report.head_text())
             return 0 if report.ok else 1
         if out.as_json:
-            out.data({**report.to_dict(), "path": str(journal.path)})
+            out.data({**report.to_dict(), "path": str(journal.location)})
         elif report.ok:
             checked = " and the anchor" if anchor else ""
             out.note(
-                f"journal {journal.path}: {report.events} events, chain intact, tables match "
+                f"journal {journal.location}: {report.events} events, chain intact, tables match "
                 f"the chain{checked}, integrity ok; head {report.head_text()}"
             )
             if report.unverifiable:
@@ -130,7 +130,7 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
                 )
         else:
             for problem in report.problems:
-                out.fail(f"journal {journal.path}: {problem}")
+                out.fail(f"journal {journal.location}: {problem}")
         return 0 if report.ok else 1
 
 

@@ -103,7 +103,8 @@ def _identity(events: list[dict[str, Any]], meta: list[dict[str, Any]]) -> list[
     if rows.get("journal_id") != ids[0]:
         problems.append(f"meta journal_id is {rows.get('journal_id')!r}, the chain says {ids[0]!r}")
     problems.extend(
-        f"meta has a row the journal never writes: {key!r}" for key in rows.keys() - {"journal_id"}
+        f"meta has a row the journal never writes: {key!r}"
+        for key in rows.keys() - {"journal_id", "schema_version"}
     )
     return problems
 

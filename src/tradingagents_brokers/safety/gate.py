@@ -1,108 +1,113 @@
 """The gate: the one path every new order takes (DESIGN §5).
 
-:class:`Gate` belongs to one :class:`~tradingagents_brokers.gateway.GatedBroker`.
-``submit`` runs, in order:
+:class:`Gate` belongs to one gated broker and is handed the narrow parts it uses
+(the broker link, the journal, the state cache, the stream consumer, the
+submitter, the recorder, the reconciler and the configuration). ``submit`` runs,
+in order:
 
 1. validation: the :class:`~tradingagents_brokers.orders.OrderRequest` itself, then
    the broker's capabilities -> ``InvalidOrderError``;
 2. the mode gate: live needs ``broker_mode="live"``, ``auto_execute_trades=True``
    and the live credentials -> ``OrderBlockedError`` (journaled);
-3. inside one journal transaction (``BEGIN IMMEDIATE``, so two processes cannot
-   both pass a limit only one should): the trading state, every ``check_order``
-   risk check (failing closed), the ``confirm_order`` approval, and the intent
-   with its decisions - one durable commit before anything is sent;
-4. submission by :class:`~tradingagents_brokers.safety.submission.Submitter` with
+3. outside the store's write section: a first decision, in which the risk checks
+   read the broker (recorded, :mod:`.reads`), and - when it passes and
+   ``require_confirmation`` is on - the ``confirm_order`` approval, which may wait
+   for a person;
+4. inside the write section (one writer at a time across every process and host
+   of the store, and no network call): the trading state, every ``check_order``
+   risk check again on the recorded broker state and the store's current state
+   (orders in flight, recent orders), and the intent with its decisions - one
+   durable commit before anything is sent. Should a check need a broker read
+   the first decision did not make, the gate reads it outside and decides again;
+5. submission by :class:`~tradingagents_brokers.safety.submission.Submitter` with
    the intent's ``client_order_id``; the answer is the second commit;
-5. the outcome is logged to ``tradingagents.broker.trades`` and sent to
+6. the outcome is logged to ``tradingagents.broker.trades`` and sent to
    ``on_order_event``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import logging
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from typing import Any
 
 from ..decisions import Approval, CheckContext, Decision, OrderContext
 from ..enums import TradingMode
 from ..errors import (
     BrokerConfigurationError,
     BrokerError,
-    InvalidOrderError,
     OrderBlockedError,
     OrderRejectedError,
     Reason,
 )
-from ..events import OrderEvent, OrderEventKind
+from ..events import OrderEventKind
 from ..models import BrokerCapabilities
-from ..orders import Order, OrderChanges, OrderRequest
+from ..orders import Order, OrderRequest
 from ..streams import OrderUpdate
-from .cache import RATE_WINDOW
+from .cache import NEVER_EXECUTED, RATE_WINDOW, StateCache
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
-from .journal import UNRESOLVED
+from .journal import UNRESOLVED, IntentRecord, Journal
+from .link import BrokerLink, Recorder
+from .reads import BrokerReads
+from .reconcile import Reconciler
 from .state import TradingState, current_state, state_decision
+from .stream import StreamConsumer
+from .submission import Submitter
+from .validation import OrderPreview, check_capabilities
 
-if TYPE_CHECKING:
-    from ..gateway import GatedBroker
+__all__ = ["DECIDE_ATTEMPTS", "Gate"]
 
-__all__ = ["Gate", "OrderPreview", "check_capabilities", "replacement_request"]
+#: How often the gate decides again when the write section needs a read nobody made.
+DECIDE_ATTEMPTS = 3
 
-trades_log = logging.getLogger("tradingagents.broker.trades")
-
-
-@attrs.frozen
-class OrderPreview:
-    """What the gate would decide for an order, without sending it."""
-
-    request: OrderRequest
-    allowed: bool
-    reasons: tuple[Reason, ...]
-    decisions: tuple[Decision, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "request": self.request.to_dict(),
-            "reasons": [r.to_dict() for r in self.reasons],
-            "decisions": [d.to_dict() for d in self.decisions],
-        }
-
-
-def check_capabilities(request: OrderRequest, name: str, caps: BrokerCapabilities) -> None:
-    """Refuse what broker ``name`` cannot do, before anything is sent."""
-
-    def refuse(what: str, supported: Any = None) -> InvalidOrderError:
-        hint = f"; it supports: {', '.join(sorted(str(s) for s in supported))}" if supported else ""
-        return InvalidOrderError(f"broker {name!r} does not support {what}{hint}")
-
-    if request.order_type not in caps.order_types:
-        raise refuse(f"order type {request.order_type.value!r}", caps.order_types)
-    if request.time_in_force not in caps.time_in_force:
-        raise refuse(f"time in force {request.time_in_force.value!r}", caps.time_in_force)
-    if request.order_class not in caps.order_classes:
-        raise refuse(f"order class {request.order_class.value!r}", caps.order_classes)
-    if request.notional is not None and not caps.notional:
-        raise refuse("notional (dollar) orders; give qty in shares")
-    fractional = request.qty is not None and request.qty != request.qty.to_integral_value()
-    if fractional and not caps.fractional:
-        raise refuse("fractional quantities; use a whole number of shares")
-    if request.extended_hours and not caps.extended_hours:
-        raise refuse("extended-hours orders")
+#: The store as it stood before the broker was read: (newest intent id, unresolved ids).
+Marks = tuple[int, frozenset[int]]
 
 
 class Gate:
     """Validation, the mode gate, trading state, risk checks, confirmation and the journal."""
 
-    def __init__(self, gated: GatedBroker) -> None:
-        self.gated = gated
+    def __init__(
+        self,
+        *,
+        link: BrokerLink,
+        capabilities: BrokerCapabilities,
+        journal: Journal,
+        cache: StateCache,
+        stream: StreamConsumer,
+        submitter: Submitter,
+        recorder: Recorder,
+        reconciler: Reconciler,
+        config: Mapping[str, Any],
+        limits_hash: str,
+        owner: Callable[[], str],
+    ) -> None:
+        self.link = link
+        self.capabilities = capabilities
+        self.journal = journal
+        self.cache = cache
+        self.stream = stream
+        self.submitter = submitter
+        self.recorder = recorder
+        self.reconciler = reconciler
+        self.config = config
+        self.limits_hash = limits_hash
+        self.owner = owner
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    @property
+    def mode(self) -> TradingMode:
+        return self.link.mode
 
     def preview(self, request: OrderRequest, context: OrderContext | None = None) -> OrderPreview:
         """Run validation, the mode gate, the trading state and every risk check; send nothing."""
         ctx = context or OrderContext()
-        check_capabilities(request, self.gated.name, self.gated.capabilities)
+        check_capabilities(request, self.name, self.capabilities)
         reasons: list[Reason] = []
         blocked = self.mode_block()
         if blocked:
@@ -114,67 +119,130 @@ class Gate:
     def submit(self, request: OrderRequest, context: OrderContext | None = None) -> Order:
         """Take ``request`` through the whole gate and send it. See the module docstring."""
         ctx = context or OrderContext()
-        check_capabilities(request, self.gated.name, self.gated.capabilities)
+        check_capabilities(request, self.name, self.capabilities)
         self.require_mode(request, ctx)
         self.require_ready()
         if request.client_order_id is not None:
             replay = self.replay(request.client_order_id)
             if replay is not None:
                 return replay
-        self.gated.stream.poll()
-        journal, cache = self.gated.journal, self.gated.cache
-        with journal.transaction():
-            synced = cache.sync() if self.gated.stream.stream is not None else None
-            check_ctx = self.check_context(request, ctx, synced=True)
-            decisions = self.decide(request, check_ctx)
-            reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
-            approval = None
-            if not reasons and self.gated.config["require_confirmation"]:
-                approval = self.gated.host.confirm_order(
-                    request, ctx, self.gated.name, self.gated.mode
-                )
-                if not approval.approved:
-                    reasons.append(_approval_reason(approval))
-            # One event holds the intent, what was decided, on what state and under which
-            # limits, who approved it, and (when admitted) that attempt 1 is being sent.
-            record: dict[str, Any] = {
-                "request": request.to_dict(),
-                "context": ctx.to_dict(),
-                "mode": self.gated.mode.value,
-                "limits_hash": self.gated.limits_hash,
-                "decisions": [d.to_dict() for d in decisions],
-                "state": self.state_record(check_ctx),
-            }
-            if approval is not None:
-                record["approval"] = approval.to_dict()
-            if not reasons:
-                record["attempt"] = 1
-            intent = journal.new_intent(
-                {
-                    "broker": self.gated.name,
-                    "symbol": request.symbol,
-                    "side": request.side.value,
-                    "qty": request.qty,
-                    "notional": request.notional,
-                    "value": _estimated_value(request, check_ctx) if not reasons else None,
-                    "dedupe_key": dedupe_key(request),
-                    "status": "denied" if reasons else "submitting",
-                    "source": ctx.source,
-                    "client_order_id": request.client_order_id,
-                },
-                record,
+        self.stream.poll()
+        reads = BrokerReads()
+        approval: Approval | None = None
+        for attempt in range(1, DECIDE_ATTEMPTS + 1):
+            marks = None if self.stream.live else self._marks()
+            first = self._first_decision(request, ctx, reads, marks)
+            if self.config["require_confirmation"] and approval is None and first:
+                approval = self.link.host.confirm_order(request, ctx, self.name, self.mode)
+            decided = self._decide_and_journal(
+                request, ctx, reads, marks, approval, last=attempt == DECIDE_ATTEMPTS
             )
-            if synced is not None:
-                cache.adopt(intent, after=synced)
+            if decided is not None:
+                break
+            reads.read_missed()
+        assert decided is not None
+        intent, reasons = decided
         request = request.with_client_order_id(intent.client_order_id)
         if reasons:
             self.deny(request, ctx, reasons)
-        return self.gated.submitter.send(intent, request, ctx)
+        return self.submitter.send(intent, request, ctx)
+
+    def _first_decision(
+        self, request: OrderRequest, ctx: OrderContext, reads: BrokerReads, marks: Marks | None
+    ) -> bool:
+        """Decide outside the write section, reading the broker; True when every check allows."""
+        check_ctx = self.check_context(request, ctx, reads, marks)
+        if check_ctx.state_source == "broker":
+            # Open orders before positions: an order that fills in between is counted
+            # twice (refusing too much), never not at all.
+            with contextlib.suppress(BrokerError):  # recorded: the checks deny for want of it
+                check_ctx.open_orders()
+        return all(d.allowed for d in self.decide(request, check_ctx))
+
+    def _decide_and_journal(
+        self,
+        request: OrderRequest,
+        ctx: OrderContext,
+        reads: BrokerReads,
+        marks: Marks | None,
+        approval: Approval | None,
+        *,
+        last: bool,
+    ) -> tuple[IntentRecord, list[Reason]] | None:
+        """The write section: decide on recorded broker state and journal the intent.
+
+        None (nothing written) when the decision needs a read made outside first.
+        """
+        reads.frozen = True
+        confirm = bool(self.config["require_confirmation"])
+        claimed = None
+        try:
+            with self.journal.transaction():
+                synced = self.cache.sync() if self.stream.stream is not None else None
+                check_ctx = self.check_context(request, ctx, reads, marks)
+                decisions = self.decide(request, check_ctx)
+                reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
+                unasked = confirm and approval is None and not reasons
+                if (reads.missed or unasked) and not last:
+                    return None
+                if confirm and not reasons and (approval is None or not approval.approved):
+                    reasons.append(_approval_reason(approval))
+                intent = self._journal_intent(request, ctx, check_ctx, decisions, reasons, approval)
+                if not reasons:
+                    # This process sends it: no reconciliation here may judge it meanwhile.
+                    claimed = self.submitter.claim(intent.client_order_id)
+                if synced is not None:
+                    self.cache.adopt(intent, after=synced)
+        except BaseException:
+            if claimed is not None:
+                self.submitter.release(claimed)
+            raise
+        return intent, reasons
+
+    def _journal_intent(
+        self,
+        request: OrderRequest,
+        ctx: OrderContext,
+        check_ctx: CheckContext,
+        decisions: list[Decision],
+        reasons: list[Reason],
+        approval: Approval | None,
+    ) -> IntentRecord:
+        # One event holds the intent, what was decided, on what state and under which
+        # limits, who approved it, and (when admitted) that attempt 1 is being sent.
+        record: dict[str, Any] = {
+            "request": request.to_dict(),
+            "context": ctx.to_dict(),
+            "mode": self.mode.value,
+            "limits_hash": self.limits_hash,
+            "decisions": [d.to_dict() for d in decisions],
+            "state": self.state_record(check_ctx),
+        }
+        if approval is not None:
+            record["approval"] = approval.to_dict()
+        if not reasons:
+            record["attempt"] = 1
+        return self.journal.new_intent(
+            {
+                "broker": self.name,
+                "symbol": request.symbol,
+                "side": request.side.value,
+                "qty": request.qty,
+                "notional": request.notional,
+                "value": _estimated_value(request, check_ctx) if not reasons else None,
+                "dedupe_key": dedupe_key(request),
+                "status": "denied" if reasons else "submitting",
+                "source": ctx.source,
+                "client_order_id": request.client_order_id,
+                "owner": self.owner(),
+            },
+            record,
+        )
 
     def replay(self, client_order_id: str) -> Order | None:
         """A caller resending its own client order id gets the first outcome, not a second order."""
         try:
-            intent = self.gated.journal.intent(client_order_id)
+            intent = self.journal.intent(client_order_id)
         except KeyError:
             return None
         if intent.status == "denied":
@@ -182,15 +250,15 @@ class Gate:
                 f"client_order_id {client_order_id} was refused before; "
                 "use a new id for a new order"
             )
-        return self.gated.get_order_by_client_id(client_order_id)
+        return self.link.get_order_by_client_id(client_order_id)
 
     def decide(self, request: OrderRequest, ctx: CheckContext) -> list[Decision]:
-        state = current_state(self.gated.journal)
-        return [state_decision(state, request, ctx), *self.gated.host.check_order(request, ctx)]
+        state = current_state(self.journal)
+        return [state_decision(state, request, ctx), *self.link.host.check_order(request, ctx)]
 
     def require_checks(self) -> None:
         """Refuse to work without every required risk check (checked at start-up and per order)."""
-        missing = [name for name in REQUIRED_CHECKS if self.gated.host.pm.get_plugin(name) is None]
+        missing = [name for name in REQUIRED_CHECKS if self.link.host.pm.get_plugin(name) is None]
         if missing:
             raise BrokerConfigurationError(
                 f"required risk check(s) {', '.join(missing)} are not registered; the gate "
@@ -198,9 +266,11 @@ class Gate:
             )
 
     def require_ready(self) -> None:
+        """Every check registered, this gated broker registered, the journal reconciled."""
         self.require_checks()
-        if self.gated._needs_reconcile:
-            report = self.gated.reconcile()
+        self.owner()
+        if self.reconciler.needed:
+            report = self.reconciler.run()
             if not report.ok:
                 raise BrokerError(
                     "the journal could not be reconciled with the broker, so no new orders are "
@@ -212,28 +282,26 @@ class Gate:
     ) -> None:
         blocked = self.mode_block()
         if blocked:
-            self.gated.journal.append(
+            self.journal.append(
                 "blocked",
                 {
                     "reason": blocked,
                     "request": request.to_dict() if request else None,
                     "context": ctx.to_dict() if ctx else None,
                 },
-                broker=self.gated.name,
+                broker=self.name,
             )
-            raise OrderBlockedError(
-                blocked, details={"broker": self.gated.name, "mode": self.gated.mode.value}
-            )
+            raise OrderBlockedError(blocked, details={"broker": self.name, "mode": self.mode.value})
 
     def mode_block(self) -> str | None:
-        if self.gated.mode is not TradingMode.LIVE:
+        if self.mode is not TradingMode.LIVE:
             return None
-        if not self.gated.config["auto_execute_trades"]:
+        if not self.config["auto_execute_trades"]:
             return (
                 "live trading is not enabled, so nothing was sent: set "
                 "'auto_execute_trades: True' (with broker_mode 'live') to send live orders"
             )
-        missing = self.gated.host.missing_credentials(self.gated.name, self.gated.mode)
+        missing = self.link.host.missing_credentials(self.name, self.mode)
         if missing:
             return (
                 f"live credentials are missing ({', '.join(missing)}), so nothing was sent: "
@@ -241,24 +309,47 @@ class Gate:
             )
         return None
 
+    def _marks(self) -> Marks:
+        unresolved = self.journal.intents(broker=self.name, statuses=UNRESOLVED)
+        return self.journal.max_intent_id(), frozenset(i.intent_id for i in unresolved)
+
+    def _in_flight(self, marks: Marks | None) -> list[IntentRecord]:
+        """Intents the broker state read after ``marks`` may not show (see the module doc).
+
+        Unresolved now, unresolved when the reads began, or newer than them: what
+        became of those meanwhile may or may not be in what was read.
+        """
+        found = {
+            i.intent_id: i for i in self.journal.intents(broker=self.name, statuses=UNRESOLVED)
+        }
+        if marks is not None:
+            last, earlier = marks
+            for intent in (
+                *self.journal.intents_by_id(earlier),
+                *self.journal.intents_after(last, self.name),
+            ):
+                found.setdefault(intent.intent_id, intent)
+        return [i for i in found.values() if i.status not in NEVER_EXECUTED]
+
     def check_context(
-        self, request: OrderRequest, ctx: OrderContext, *, synced: bool = False
+        self,
+        request: OrderRequest,
+        ctx: OrderContext,
+        reads: BrokerReads | None = None,
+        marks: Marks | None = None,
     ) -> CheckContext:
         """What the checks read: the state cache while the order stream is live, else the broker.
 
-        Call inside the journal transaction when deciding for real, so the journal
-        reads (in flight, recent orders) and the cache's catch-up are atomic with
-        the intent they admit. ``synced``: the caller has just caught the cache up.
+        Broker reads go through ``reads`` (recorded outside the write section,
+        replayed inside it); store reads are made afresh each time.
         """
-        gated, journal, name = self.gated, self.gated.journal, self.gated.name
-        cache = gated.cache
-        if gated.stream.stream is not None and not synced:
-            cache.sync()
+        journal, link, cache, name = self.journal, self.link, self.cache, self.name
+        reads = reads if reads is not None else BrokerReads()
 
         def since(seconds: float) -> dt.datetime:
             return journal.now() - dt.timedelta(seconds=seconds)
 
-        reads: dict[str, Any] = {
+        fetch: dict[str, Any] = {
             "fetch_recent": lambda seconds: [
                 i
                 for i in journal.intents(broker=name, since=since(seconds))
@@ -269,14 +360,16 @@ class Gate:
                 name, since(seconds), key
             ),
         }
-        if gated.stream.live:
-            reads.update(
-                fetch_account=lambda: cache.account(gated.get_account)[0],
+        if self.stream.live:
+            fetch.update(
+                fetch_account=reads.wrap("account", lambda: cache.account(link.get_account)[0]),
                 fetch_positions=cache.positions,
                 fetch_open_orders=cache.open_orders,
                 fetch_symbol_orders=cache.open_orders,
                 fetch_unfilled=cache.unfilled,
-                fetch_quote=lambda symbol: cache.quotes.quote(symbol, gated.read_quote),
+                fetch_quote=reads.wrap(
+                    "quote", lambda symbol: cache.quotes.quote(symbol, link.read_quote)
+                ),
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,
                 fetch_account_in_flight_buys=cache.account_in_flight_buys,
@@ -288,34 +381,34 @@ class Gate:
                 state_source="stream",
             )
         else:
-            reads.update(
-                fetch_account=gated.get_account,
-                fetch_positions=gated.get_positions,
-                fetch_open_orders=lambda: gated.get_orders("open"),
-                fetch_quote=gated.read_quote,
-                fetch_in_flight=lambda: journal.intents(broker=name, statuses=UNRESOLVED),
+            fetch.update(
+                fetch_account=reads.wrap("account", link.get_account),
+                fetch_positions=reads.wrap("positions", link.get_positions),
+                fetch_open_orders=reads.wrap("open_orders", lambda: link.get_orders("open")),
+                fetch_quote=reads.wrap("quote", link.read_quote),
+                fetch_in_flight=lambda: self._in_flight(marks),
             )
         return CheckContext(
             request=request,
             order=ctx,
             broker_name=name,
-            mode=gated.mode,
-            config=gated.config,
+            mode=self.mode,
+            config=self.config,
             now=journal.now,
-            **reads,
+            **fetch,
         )
 
     def state_record(self, check_ctx: CheckContext) -> dict[str, Any]:
         """Where the decision's broker state came from, how old it was, and the prices used."""
         record: dict[str, Any] = {"source": check_ctx.state_source}
         if check_ctx.state_source == "stream":
-            record.update(self.gated.cache.as_of())
+            record.update(self.cache.as_of())
         quotes = check_ctx.quotes_used()
         if quotes:
             record["quotes"] = [q.to_dict() for q in quotes]
         return record
 
-    def deny(self, request: OrderRequest, ctx: OrderContext, reasons: list[Reason]) -> None:
+    def deny(self, request: OrderRequest | None, ctx: OrderContext, reasons: list[Reason]) -> None:
         summary = "; ".join(f"{r.code}: {r.message}" for r in reasons)
         error = OrderRejectedError(f"order refused by the safety gate: {summary}", reasons=reasons)
         self.record("denied", request, ctx, error=error.to_dict())
@@ -332,51 +425,13 @@ class Gate:
         update: OrderUpdate | None = None,
     ) -> None:
         """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
-        if trades_log.isEnabledFor(logging.INFO):
-            self._log(kind, request, ctx, order, error)
-        self.gated.host.emit(
-            OrderEvent(
-                kind=kind,
-                broker_name=self.gated.name,
-                request=request,
-                order=order,
-                context=ctx,
-                error=error,
-                update=update,
-            )
-        )
-
-    def _log(
-        self,
-        kind: OrderEventKind,
-        request: OrderRequest | None,
-        ctx: OrderContext,
-        order: Order | None,
-        error: dict[str, Any] | None,
-    ) -> None:
-        subject = request.to_dict() if request else {}
-        trades_log.info(
-            "%s broker=%s mode=%s source=%s symbol=%s side=%s qty=%s notional=%s "
-            "client_order_id=%s order_id=%s status=%s code=%s",
-            kind,
-            self.gated.name,
-            self.gated.mode.value,
-            ctx.source,
-            subject.get("symbol") or (order.symbol if order else None),
-            subject.get("side"),
-            subject.get("qty"),
-            subject.get("notional"),
-            subject.get("client_order_id") or (order.client_order_id if order else None),
-            order.order_id if order else None,
-            order.status.value if order else None,
-            error["code"] if error else None,
-        )
+        self.recorder.record(kind, request, ctx, order=order, error=error, update=update)
 
     def confirm_closes(self, requests: list[OrderRequest], ctx: OrderContext) -> None:
         """Ask ``confirm_order`` about each closing order; journal each answer; refuse on a no."""
         for request in requests:
-            approval = self.gated.host.confirm_order(request, ctx, self.gated.name, self.gated.mode)
-            self.gated.journal.append(
+            approval = self.link.host.confirm_order(request, ctx, self.name, self.mode)
+            self.journal.append(
                 "confirmation",
                 {
                     **approval.to_dict(),
@@ -384,26 +439,28 @@ class Gate:
                     "request": request.to_dict(),
                     **ctx.provenance(),
                 },
-                broker=self.gated.name,
+                broker=self.name,
             )
             if not approval.approved:
                 self.deny(request, ctx, [_approval_reason(approval)])
 
     def require_closable(self, ctx: OrderContext) -> None:
         """Closing reduces risk, so only HALTED stops it."""
-        if current_state(self.gated.journal) is TradingState.HALTED:
+        if current_state(self.journal) is TradingState.HALTED:
             reason = Reason(
                 "TRADING_HALTED", "trading is halted; only cancels are accepted", "trading_state"
             )
-            self.gated.journal.append(
+            self.journal.append(
                 "denied",
                 {"action": "close", "reason": reason.to_dict(), **ctx.provenance()},
-                broker=self.gated.name,
+                broker=self.name,
             )
-            self.deny(None, ctx, [reason])  # type: ignore[arg-type]
+            self.deny(None, ctx, [reason])
 
 
-def _approval_reason(approval: Approval) -> Reason:
+def _approval_reason(approval: Approval | None) -> Reason:
+    if approval is None:
+        return Reason("CONFIRMATION_DENIED", "nobody was asked to approve the order", "none")
     return Reason(
         "CONFIRMATION_DENIED",
         approval.reason or f"{approval.approver} did not approve the order",
@@ -414,23 +471,5 @@ def _approval_reason(approval: Approval) -> Reason:
 def _estimated_value(request: OrderRequest, ctx: CheckContext) -> Decimal | None:
     try:
         return order_value(request, ctx)
-    except MissingData:
+    except (MissingData, BrokerError):
         return None
-
-
-def replacement_request(order: Order, changes: OrderChanges) -> OrderRequest:
-    """The request an order would become after ``changes`` (for the risk checks)."""
-    return OrderRequest(
-        symbol=order.symbol,
-        side=order.side,
-        qty=changes.qty or order.qty,
-        notional=None if (changes.qty or order.qty) else order.notional,
-        order_type=order.order_type,
-        time_in_force=changes.time_in_force or order.time_in_force,
-        limit_price=changes.limit_price or order.limit_price,
-        stop_price=changes.stop_price or order.stop_price,
-        # A replace's ``trail`` changes whichever trail the order has: a price or a percent.
-        trail_price=None if order.trail_percent is not None else changes.trail or order.trail_price,
-        trail_percent=None if order.trail_percent is None else changes.trail or order.trail_percent,
-        extended_hours=order.extended_hours,
-    )

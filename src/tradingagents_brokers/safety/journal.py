@@ -1,18 +1,22 @@
 """The order journal: a durable, append-only, hash-chained record of every order decision.
 
-Storage is SQLite in WAL mode with ``synchronous=FULL`` (a commit survives power
-loss, not only a crash). ``events`` is append-only - triggers make UPDATE and
-DELETE fail - and each event's ``hash`` is ``sha256(prev_hash + canonical event)``,
-so :meth:`Journal.verify` finds the first edited, inserted or removed event.
+It lives in a store (:mod:`tradingagents_brokers.store`): a SQLite file in WAL
+mode with ``synchronous=FULL`` (one host, many processes; the default) or a
+PostgreSQL database (many hosts). A commit survives power loss, not only a
+crash. ``events`` is append-only - triggers make UPDATE and DELETE fail - and
+each event's ``hash`` is ``sha256(prev_hash + canonical event)``, so
+:meth:`Journal.verify` finds the first edited, inserted or removed event.
 
 ``intents`` is a projection of the events (the current state of each order
 intent) kept in the same transactions, so risk checks can count orders in flight
 with one indexed query. The intent id determines the ``client_order_id``
 (``tab-<journal id>-<intent id>``): retries of an intent reuse it, a new intent
-never does.
+never does. Each intent records its ``owner``, the gated broker sending it (see
+:mod:`tradingagents_brokers.store.registry`).
 
 Every decision that must be atomic across processes (risk checks plus the
-intent they admit) runs in one :meth:`Journal.transaction` (``BEGIN IMMEDIATE``).
+intent they admit) runs in one :meth:`Journal.transaction`: the store's write
+section, one writer at a time across every process and host of the store.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .._sqlite import connect, immediate
 from ..errors import BrokerConfigurationError
+from ..store.backend import Backend
+from ..store.schema import migrate
+from ..store.sqlite import SqliteBackend
+from .queries import IntentQueries
 from .records import (
     FINAL_STATUSES,
     GENESIS,
@@ -45,7 +52,6 @@ from .records import (
     stamp,
     walk_chain,
 )
-from .schema import create
 
 # The record types are re-exported: callers import them from here.
 __all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResult"]
@@ -53,6 +59,16 @@ __all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResu
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _open_sqlite(path: Path) -> SqliteBackend:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteBackend(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise BrokerConfigurationError(
+            f"cannot open the order journal at {path} ({exc}); fix 'journal_path'"
+        ) from None
 
 
 def _observation(was: str, now: str, order: Any, event: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -66,76 +82,73 @@ def _observation(was: str, now: str, order: Any, event: Mapping[str, Any] | None
     }
 
 
-class Journal:
-    """One journal file. Safe to share between threads; several processes may open one file."""
+class Journal(IntentQueries):
+    """The order journal of one store. Safe to share between threads and processes.
 
-    def __init__(self, path: str | Path, *, now: Callable[[], dt.datetime] = _utcnow) -> None:
-        self.path = Path(path)
+    ``location`` is a SQLite file (a path) or a store backend (PostgreSQL:
+    :func:`tradingagents_brokers.store.open_journal` builds one from ``store_url``).
+    """
+
+    def __init__(
+        self, location: str | Path | Backend, *, now: Callable[[], dt.datetime] = _utcnow
+    ) -> None:
         self.now = now
         #: Commits, and those that waited for the disk (``synchronous=FULL``).
         self.commits = 0
         self.durable_commits = 0
-        self._lock = threading.RLock()
-        #: The chain's last (seq, hash), known inside the current transaction only.
-        self._head: tuple[int, str] | None = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = connect(self.path)
-        except (OSError, sqlite3.Error) as exc:
-            raise BrokerConfigurationError(
-                f"cannot open the order journal at {self.path} ({exc}); fix 'journal_path'"
-            ) from None
+        #: The chain's last (seq, hash) inside the current thread's transaction.
+        self._tx = threading.local()
+        if isinstance(location, str | Path):
+            self.path: Path | None = Path(location)
+            self.backend: Backend = _open_sqlite(self.path)
+        else:
+            self.path, self.backend = getattr(location, "path", None), location
+        self.location = self.backend.location
         with self.transaction():
-            create(self._db)
+            migrate(self.backend)
             if self._meta("journal_id") is None:
-                self._db.execute(
+                self.backend.execute(
                     "INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
                     (secrets.token_hex(4),),
                 )
             self.journal_id: str = self._meta("journal_id") or ""
             # The journal's identity, bound to the chain (the first event of a new journal;
             # journals written before identities were chained get theirs now).
-            if not self._db.execute(
-                "SELECT 1 FROM events WHERE kind = 'journal' LIMIT 1"
-            ).fetchone():
+            if not self.backend.query_one("SELECT 1 AS found FROM events WHERE kind = 'journal'"):
                 self.append("journal", {"journal_id": self.journal_id})
 
     def __repr__(self) -> str:
-        return f"<Journal {self.path} id={self.journal_id}>"
+        return f"<Journal {self.location} id={self.journal_id}>"
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.backend.close()
 
     def pragma(self, name: str) -> Any:
-        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+        """A SQLite pragma of the journal's file (SQLite stores only)."""
+        if not isinstance(self.backend, SqliteBackend):
+            raise TypeError(f"{self.location} is not a SQLite journal")
+        return self.backend.pragma(name)
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        row = self.backend.query_one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
 
-    def transaction(self, *, durable: bool = True) -> AbstractContextManager[None]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``: one atomic unit; nested calls join it.
+    @contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """The store's write section: one atomic unit; nested calls join it.
 
         Durable (``synchronous=FULL``) unless ``durable=False``, for records that
         reconciliation can rebuild from the broker (its answers and updates): those
         survive a crash of the process, and a power loss at worst takes them back
         to what the broker is asked again at start-up.
         """
-        on_commit = self._committed_durably if durable else self._committed
-        return immediate(
-            self._db, self._lock, on_commit, on_begin=self._forget_head, durable=durable
-        )
-
-    def _committed(self) -> None:
-        self.commits += 1
-
-    def _committed_durably(self) -> None:
-        self.commits += 1
-        self.durable_commits += 1
-
-    def _forget_head(self) -> None:
-        self._head = None
+        with self.backend.transaction(lock=True, durable=durable) as outermost:
+            if outermost:
+                self._tx.head = None
+            yield
+        if outermost:
+            self.commits += 1
+            self.durable_commits += int(durable)
 
     # -- events ----------------------------------------------------------------------
 
@@ -149,21 +162,22 @@ class Journal:
     ) -> int:
         """Append one event to the chain (inside the current transaction, or its own)."""
         with self.transaction():
-            if self._head is None:  # first event of this transaction: read the chain's end
-                last = self._db.execute(
+            head = getattr(self._tx, "head", None)
+            if head is None:  # first event of this transaction: read the chain's end
+                last = self.backend.query_one(
                     "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                self._head = (0, GENESIS) if last is None else (last["seq"], last["hash"])
-            seq, prev = self._head[0] + 1, self._head[1]
+                )
+                head = (0, GENESIS) if last is None else (int(last["seq"]), str(last["hash"]))
+            seq, prev = head[0] + 1, head[1]
             at = stamp(self.now())
             body = canonical(payload)
             digest = chain_hash(prev, seq, at, kind, intent_id, broker, body)
-            self._db.execute(
+            self.backend.execute(
                 "INSERT INTO events (seq, at, kind, intent_id, broker, payload, prev_hash, hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, at, kind, intent_id, broker, body, prev, digest),
             )
-            self._head = (seq, digest)
+            self._tx.head = (seq, digest)
             return seq
 
     def events(
@@ -179,39 +193,41 @@ class Journal:
         if limit is not None:
             sql += " LIMIT ?"  # pragma: no mutate
             params.append(limit)
-        rows = [dict(row) for row in self._db.execute(sql, params).fetchall()[::-1]]
+        rows = self.backend.query(sql, params)[::-1]
         return [{**row, "payload": json.loads(row["payload"])} for row in rows]
 
     def verify(self) -> VerifyResult:
         """Walk the chain from the first event; report the first broken link."""
         try:
             query = "SELECT * FROM events ORDER BY seq"  # pragma: no mutate
-            rows = [dict(row) for row in self._db.execute(query).fetchall()]
+            rows = self.backend.query(query)
         except sqlite3.DatabaseError as exc:
             return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
         return walk_chain(rows)
 
     def head(self) -> tuple[int, str] | None:
         """The chain's last event as (seq, hash): an anchor to keep outside the file."""
-        row = self._db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self.backend.query_one("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
         return None if row is None else (int(row["seq"]), str(row["hash"]))
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Every row of one of the journal's tables (``meta``, ``intents``), for audits."""
         if name not in ("meta", "intents"):
             raise ValueError(f"not a journal table: {name!r}")
-        return [dict(row) for row in self._db.execute(f"SELECT * FROM {name}").fetchall()]
+        return self.backend.query(f"SELECT * FROM {name}")
 
     def integrity_check(self) -> str:
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+        return self.backend.integrity_check()
 
     # -- intents ---------------------------------------------------------------------
 
     def new_intent(self, values: Mapping[str, Any], payload: Mapping[str, Any]) -> IntentRecord:
         """Record an intent (status ``values["status"]``) and its ``intent`` event."""
         with self.transaction():
-            row = self._db.execute("SELECT COALESCE(MAX(intent_id), 0) + 1 FROM intents").fetchone()
-            intent_id = int(row[0])
+            row = self.backend.query_one(
+                "SELECT COALESCE(MAX(intent_id), 0) + 1 AS next FROM intents"
+            )
+            intent_id = int(row["next"]) if row else 1
             at = stamp(self.now())
             record = {
                 **values,
@@ -227,7 +243,7 @@ class Journal:
                 k: None if v is None else str(v) if isinstance(v, Decimal) else v
                 for k, v in record.items()
             }
-            self._db.execute(
+            self.backend.execute(
                 f"INSERT INTO intents ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
                 tuple(row.values()),
             )
@@ -257,7 +273,7 @@ class Journal:
         with self.transaction():
             current = self.intent(intent_id)
             at = stamp(self.now())
-            self._db.execute(
+            self.backend.execute(
                 "UPDATE intents SET status = ?, order_id = COALESCE(?, order_id), updated_at = ? "
                 "WHERE intent_id = ?",
                 (status, order_id, at, intent_id),
@@ -355,7 +371,7 @@ class Journal:
         )
         if fresh:
             sql += " AND status = 'submitting' AND order_id IS NULL AND filled_qty IS NULL"
-        moved = self._db.execute(sql, (*projection.values(), intent_id)).rowcount
+        moved = self.backend.execute(sql, (*projection.values(), intent_id))
         return projection if moved == 1 else None
 
     @classmethod
@@ -375,105 +391,13 @@ class Journal:
             return status
         return current.status
 
-    def max_intent_id(self) -> int:
-        """The newest intent's id (0 in an empty journal)."""
-        return int(
-            self._db.execute("SELECT COALESCE(MAX(intent_id), 0) FROM intents").fetchone()[0]
-        )
-
-    def intents_after(self, intent_id: int, broker: str) -> list[IntentRecord]:
-        """Intents of ``broker`` newer than ``intent_id``, oldest first."""
-        # ``+broker``: walk the key range from ``intent_id``; an index on broker would
-        # visit (and sort) every intent the broker ever had, on each order.
-        rows = self._db.execute(
-            "SELECT * FROM intents WHERE intent_id > ? AND +broker = ? ORDER BY intent_id",
-            (intent_id, broker),
-        ).fetchall()
-        return [record_from_row(row) for row in rows]
-
-    def intents_by_id(self, intent_ids: Iterable[int]) -> list[IntentRecord]:
-        """The intents with these ids (those that exist)."""
-        wanted = list(intent_ids)
-        if not wanted:
-            return []
-        marks = ", ".join("?" for _ in wanted)
-        rows = self._db.execute(f"SELECT * FROM intents WHERE intent_id IN ({marks})", wanted)
-        return [record_from_row(row) for row in rows.fetchall()]
-
-    def count_admitted(self, broker: str, since: dt.datetime) -> int:
-        """How many intents of ``broker`` were admitted (not denied) since ``since``."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM intents WHERE broker = ? AND created_at >= ? "
-            "AND status != 'denied'",
-            (broker, stamp(since)),
-        ).fetchone()
-        return int(row[0])
-
-    def admitted_stamps(self, broker: str, since: str, up_to: int) -> list[str]:
-        """When each intent of ``broker`` admitted since ``since``, up to id ``up_to``, was made."""
-        rows = self._db.execute(
-            "SELECT created_at FROM intents WHERE broker = ? AND created_at >= ? "
-            "AND status != 'denied' AND intent_id <= ? ORDER BY created_at",
-            (broker, since, up_to),
-        ).fetchall()
-        return [str(row[0]) for row in rows]
-
-    def admitted_with_key(
-        self, broker: str, since: dt.datetime, dedupe_key: str
-    ) -> IntentRecord | None:
-        """The newest admitted intent of ``broker`` since ``since`` with ``dedupe_key``."""
-        row = self._db.execute(
-            "SELECT * FROM intents WHERE broker = ? AND created_at >= ? AND status != 'denied' "
-            "AND dedupe_key = ? ORDER BY intent_id DESC LIMIT 1",
-            (broker, stamp(since), dedupe_key),
-        ).fetchone()
-        return None if row is None else record_from_row(row)
-
-    def intent(self, key: int | str) -> IntentRecord:
-        column = "intent_id" if isinstance(key, int) else "client_order_id"
-        row = self._db.execute(f"SELECT * FROM intents WHERE {column} = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(f"no intent {key!r} in the journal {self.path}")
-        return record_from_row(row)
-
-    def intents(
-        self,
-        *,
-        broker: str | None = None,
-        statuses: Iterable[str] | None = None,
-        since: dt.datetime | None = None,
-        limit: int | None = None,
-        updated_since: dt.datetime | None = None,
-    ) -> list[IntentRecord]:
-        """Intents, newest first, filtered by broker, statuses, creation and update time."""
-        where: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        if broker is not None:
-            where.append("broker = ?")
-            params.append(broker)
-        if statuses is not None:
-            wanted = sorted(statuses)
-            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
-            params.extend(wanted)
-        if since is not None:
-            where.append("created_at >= ?")
-            params.append(stamp(since))
-        if updated_since is not None:
-            where.append("updated_at >= ?")
-            params.append(stamp(updated_since))
-        sql = f"SELECT * FROM intents WHERE {' AND '.join(where)} ORDER BY intent_id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [record_from_row(row) for row in self._db.execute(sql, params).fetchall()]
-
     # -- trading state ---------------------------------------------------------------
 
     def trading_state(self) -> dict[str, Any]:
         """The last trading-state event's payload; ACTIVE when there is none."""
-        row = self._db.execute(
+        row = self.backend.query_one(
             "SELECT payload, at FROM events WHERE kind = 'trading_state' ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
+        )
         if row is None:
             return {"state": "active", "reason": "", "by": "", "at": None}
         return {**json.loads(row["payload"]), "at": row["at"]}

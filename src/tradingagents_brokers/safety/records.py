@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -123,6 +122,8 @@ class IntentRecord:
     updated_at: str
     #: Quantity filled, as last observed from the broker.
     filled_qty: Decimal = Decimal(0)
+    #: The gated broker that journaled it, and sends it (``store.registry``).
+    owner: str | None = None
 
     @property
     def unresolved(self) -> bool:
@@ -170,7 +171,7 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def record_from_row(row: sqlite3.Row | Mapping[str, Any]) -> IntentRecord:
+def record_from_row(row: Mapping[str, Any]) -> IntentRecord:
     return IntentRecord(
         intent_id=row["intent_id"],
         client_order_id=row["client_order_id"],
@@ -187,4 +188,5 @@ def record_from_row(row: sqlite3.Row | Mapping[str, Any]) -> IntentRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         filled_qty=Decimal(row["filled_qty"] or 0),
+        owner=row.get("owner"),
     )

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -38,11 +37,10 @@ from ..errors import BrokerError
 from ..events import kind_of_status
 from ..streams import OrderStream, OrderUpdate
 from .cache import StateCache
-from .reconcile import reconcile
+from .journal import Journal
+from .link import BrokerLink, Recorder
+from .reconcile import Reconciler
 from .records import IntentRecord, advances
-
-if TYPE_CHECKING:
-    from ..gateway import GatedBroker
 
 __all__ = ["StreamConsumer", "Submission"]
 
@@ -64,11 +62,26 @@ class Submission:
 
 
 class StreamConsumer:
-    """Listens to one gated broker's order stream. Callbacks arrive one at a time."""
+    """Listens to one gated broker's order stream. Callbacks arrive one at a time.
 
-    def __init__(self, gated: GatedBroker, cache: StateCache) -> None:
-        self.gated = gated
+    Handed the broker link, the journal, the state cache, the recorder and the
+    reconciler it runs on each (re)connect.
+    """
+
+    def __init__(
+        self,
+        *,
+        link: BrokerLink,
+        journal: Journal,
+        cache: StateCache,
+        recorder: Recorder,
+        reconciler: Reconciler,
+    ) -> None:
+        self.link = link
+        self.journal = journal
         self.cache = cache
+        self.recorder = recorder
+        self.reconciler = reconciler
         self.stream: OrderStream | None = None
         self.updates = 0
         self._closed = False
@@ -79,17 +92,16 @@ class StreamConsumer:
         self.refresh_interval = REFRESH_INTERVAL
 
     def __repr__(self) -> str:
-        return f"<StreamConsumer {self.gated.name!r} {self.cache.status()}>"
+        return f"<StreamConsumer {self.link.name!r} {self.cache.status()}>"
 
     # -- lifecycle (called by the gated broker) ---------------------------------------
 
     def start(self) -> bool:
         """Subscribe to the broker's order updates; False when it offers none."""
         self._closed = False
-        gated = self.gated
-        self.stream = gated.host.subscribe_order_updates(gated.name, gated.broker, self)
+        self.stream = self.link.subscribe_order_updates(self)
         if self.stream is None:
-            self.cache.mark_dirty(f"broker {gated.name!r} offers no order stream")
+            self.cache.mark_dirty(f"broker {self.link.name!r} offers no order stream")
         return self.stream is not None
 
     @property
@@ -105,7 +117,7 @@ class StreamConsumer:
             self.stream.poll()
         except Exception as exc:  # noqa: BLE001 - a broken stream must not stop an order
             self.cache.disconnect(f"polling failed ({type(exc).__name__})")
-            log.warning("the %s order stream failed: %s", self.gated.name, type(exc).__name__)
+            log.warning("the %s order stream failed: %s", self.link.name, type(exc).__name__)
 
     def close(self) -> None:
         """Stop listening; what the stream still delivers afterwards is ignored."""
@@ -161,7 +173,7 @@ class StreamConsumer:
         except Exception as exc:  # noqa: BLE001 - unreadable: resynchronise, never fail the order
             what = exc.message if isinstance(exc, BrokerError) else type(exc).__name__
             self.cache.mark_dirty(f"an order update could not be read ({what})")
-            log.warning("the %s order stream sent an unreadable update: %s", self.gated.name, what)
+            log.warning("the %s order stream sent an unreadable update: %s", self.link.name, what)
             return
         self._journal_update(update)
 
@@ -171,7 +183,7 @@ class StreamConsumer:
         if self._closed:
             return
         self.cache.connect()
-        log.info("the %s order stream is connected; reconciling", self.gated.name)
+        log.info("the %s order stream is connected; reconciling", self.link.name)
         self.refresh()
 
     def on_alive(self) -> None:
@@ -184,7 +196,7 @@ class StreamConsumer:
         if self._closed:
             return
         self.cache.disconnect(reason)
-        log.warning("the %s order stream dropped: %s", self.gated.name, reason)
+        log.warning("the %s order stream dropped: %s", self.link.name, reason)
 
     def on_own_update(
         self,
@@ -212,7 +224,7 @@ class StreamConsumer:
             self._handle(update)
         except Exception as exc:  # never let one message stop the stream
             self.cache.mark_dirty(f"an order update could not be handled ({type(exc).__name__})")
-            log.exception("the %s order stream's update could not be handled", self.gated.name)
+            log.exception("the %s order stream's update could not be handled", self.link.name)
         with self._own_lock:  # on_own_update counts from another thread
             self.updates += 1  # handled
         self.cache.alive()
@@ -230,17 +242,17 @@ class StreamConsumer:
 
     def refresh(self) -> bool:
         """Reconcile the journal and install a new snapshot; True when the cache is live again."""
-        gated, cache = self.gated, self.cache
+        link, cache = self.link, self.cache
         self._last_refresh = time.monotonic()
         try:
             marks = cache.begin_snapshot()
-            open_orders = gated.host.get_orders(gated.name, gated.broker, "open", None, None)
-            positions = gated.host.get_positions(gated.name, gated.broker)
-            account = gated.host.get_account(gated.name, gated.broker)
-            report = reconcile(gated, open_orders=open_orders, include_unresolved=False)
+            open_orders = link.get_orders("open")
+            positions = link.get_positions()
+            account = link.get_account()
+            report = self.reconciler.run(open_orders=open_orders)
         except BrokerError as exc:
             cache.mark_dirty(f"the snapshot could not be read ({exc.message})")
-            log.warning("the %s snapshot failed: %s", gated.name, exc.message)
+            log.warning("the %s snapshot failed: %s", link.name, exc.message)
             return False
         if not report.ok:
             cache.mark_dirty(f"reconciliation failed: {report.failed[0]['error']}")
@@ -256,15 +268,15 @@ class StreamConsumer:
             self._journal_update(update)
 
     def _journal_update(self, update: OrderUpdate) -> None:
-        gated, order = self.gated, update.order
+        journal, name, order = self.journal, self.link.name, update.order
         try:
-            intent = gated.journal.intent(order.client_order_id)
+            intent = journal.intent(order.client_order_id)
         except KeyError:
             intent = None
-        if intent is not None and intent.broker == gated.name:
+        if intent is not None and intent.broker == name:
             status = None
-            if gated.journal.is_news(intent, order):  # a duplicate costs no record
-                status = gated.journal.observe(
+            if journal.is_news(intent, order):  # a duplicate costs no record
+                status = journal.observe(
                     intent.intent_id,
                     order,
                     kind="order_update",
@@ -274,24 +286,22 @@ class StreamConsumer:
             self.cache.apply(order, intent_id=intent.intent_id)
             if status is not None:
                 context = OrderContext(source=intent.source)  # type: ignore[arg-type]
-                gated.gate.record(kind_of_status(status), None, context, order=order, update=update)
+                self.recorder.record(
+                    kind_of_status(status), None, context, order=order, update=update
+                )
             return
         if self.cache.knows(order.order_id):
             # Not an intent, but an order the cache counts from a known point: a close or
             # a replacement made here, or an order placed elsewhere that a snapshot read.
             if self.cache.apply(order) == "news":
-                gated.journal.append(
-                    "order_update", {"update": update.to_dict()}, broker=gated.name
-                )
+                journal.append("order_update", {"update": update.to_dict()}, broker=name)
             return
-        gated.journal.append(
-            "foreign_order_update", {"update": update.to_dict()}, broker=gated.name
-        )
+        journal.append("foreign_order_update", {"update": update.to_dict()}, broker=name)
         self.cache.mark_dirty(
             f"order {order.order_id} ({order.symbol}) was not placed through this journal"
         )
         log.warning(
             "order %s on %s was not placed through this journal; the state cache will be re-read",
             order.order_id,
-            gated.name,
+            name,
         )

@@ -11,9 +11,9 @@ reconciliation. A duplicate-id refusal resolves to the order the broker has.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..decisions import OrderContext
 from ..errors import (
@@ -25,11 +25,10 @@ from ..errors import (
 )
 from ..events import kind_of_status
 from ..orders import Order, OrderRequest
-from .journal import IntentRecord
-from .stream import Submission
-
-if TYPE_CHECKING:
-    from ..gateway import GatedBroker
+from .cache import StateCache
+from .journal import IntentRecord, Journal
+from .link import BrokerLink, Recorder
+from .stream import StreamConsumer, Submission
 
 __all__ = ["Submitter", "is_ambiguous"]
 
@@ -46,28 +45,72 @@ def is_ambiguous(error: BaseException) -> bool:
 
 
 class Submitter:
-    """The send step of the gate for one gated broker."""
+    """The send step of the gate for one gated broker.
+
+    It is handed the broker link, the journal, the state cache, the stream consumer
+    (which holds the order's stream updates while it is sent) and the recorder.
+    ``timeout``: no attempt starts later than this many seconds after the send
+    began; the intent is then left UNKNOWN for reconciliation.
+    """
 
     def __init__(
-        self, gated: GatedBroker, *, retries: int, sleep: Callable[[float], None] = time.sleep
+        self,
+        *,
+        link: BrokerLink,
+        journal: Journal,
+        cache: StateCache,
+        stream: StreamConsumer,
+        recorder: Recorder,
+        retries: int,
+        timeout: float,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.gated = gated
+        self.link = link
+        self.journal = journal
+        self.cache = cache
+        self.stream = stream
+        self.recorder = recorder
         self.retries = retries
+        self.timeout = timeout
         self.sleep = sleep
+        self.monotonic = monotonic
+        self._sending: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, client_order_id: str) -> str:
+        """Mark an intent as this process's to send (before its journal commit)."""
+        with self._lock:
+            self._sending.add(client_order_id)
+        return client_order_id
+
+    def release(self, client_order_id: str) -> None:
+        with self._lock:
+            self._sending.discard(client_order_id)
+
+    def sending(self) -> frozenset[str]:
+        """Client order ids this process is sending now: nobody else may judge them."""
+        with self._lock:
+            return frozenset(self._sending)
 
     def send(self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext) -> Order:
-        with self.gated.stream.submitting(intent) as submission:
-            return self._send(intent, request, ctx, submission)
+        self.claim(intent.client_order_id)
+        try:
+            with self.stream.submitting(intent) as submission:
+                return self._send(intent, request, ctx, submission)
+        finally:
+            self.release(intent.client_order_id)
 
     def _send(
         self, intent: IntentRecord, request: OrderRequest, ctx: OrderContext, submission: Submission
     ) -> Order:
-        gated, journal = self.gated, self.gated.journal
+        journal, link = self.journal, self.link
         coid = intent.client_order_id
+        started = self.monotonic()
         attempt = 1
         while True:
             try:
-                order = gated.host.place_order(gated.name, gated.broker, request)
+                order = link.place_order(request)
             except DuplicateClientOrderIdError:
                 found = self._lookup(coid)
                 if found is None:
@@ -86,18 +129,20 @@ class Submitter:
                         kind="broker_answer",
                         event={"attempt": attempt, "error": exc.to_dict()},
                     )
-                    gated.record("rejected", request, ctx, error=exc.to_dict())
+                    self.recorder.record("rejected", request, ctx, error=exc.to_dict())
                     raise
                 found = self._lookup(coid)
                 if found is None:
-                    if attempt <= self.retries:
+                    wait = _backoff(exc, attempt + 1)
+                    late = self.monotonic() + wait - started > self.timeout
+                    if attempt <= self.retries and not late:
                         attempt += 1
-                        self.sleep(_backoff(exc, attempt))
+                        self.sleep(wait)
                         journal.append(
                             "submit_attempt",
                             {"attempt": attempt, "after": _code(exc)},
                             intent_id=intent.intent_id,
-                            broker=gated.name,
+                            broker=link.name,
                         )
                         continue
                     return self._unknown(intent, request, ctx, _as_unknown(exc, coid))
@@ -118,13 +163,13 @@ class Submitter:
             )
             # Held stream updates that say no more than this answer need no journal access.
             submission.recorded = (status, order.filled_qty)
-            gated.cache.apply(order, intent_id=intent.intent_id)
-            gated.record(kind_of_status(status), request, ctx, order=order)
+            self.cache.apply(order, intent_id=intent.intent_id)
+            self.recorder.record(kind_of_status(status), request, ctx, order=order)
             return order
 
     def _lookup(self, client_order_id: str) -> Order | None:
         try:
-            return self.gated.get_order_by_client_id(client_order_id)
+            return self.link.get_order_by_client_id(client_order_id)
         except Exception:  # noqa: BLE001 - not found, or the look-up failed too: still unknown
             return None
 
@@ -135,10 +180,10 @@ class Submitter:
         ctx: OrderContext,
         error: OrderOutcomeUnknownError,
     ) -> Order:
-        self.gated.journal.set_status(
+        self.journal.set_status(
             intent.intent_id, "unknown", kind="broker_answer", event={"error": error.to_dict()}
         )
-        self.gated.record("unknown", request, ctx, error=error.to_dict())
+        self.recorder.record("unknown", request, ctx, error=error.to_dict())
         log.error("order %s outcome unknown: %s", intent.client_order_id, error.message)
         raise error
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from .._numbers import format_decimal, money
 from ..models import Account, PortfolioHistory, Position
 from ..orders import Order, OrderRequest
-from ..safety.gate import OrderPreview
+from ..safety.validation import OrderPreview
 
 __all__ = [
     "account_text",

@@ -1,0 +1,128 @@
+"""Closing positions: the market orders a close amounts to, confirmed like orders.
+
+Closing reduces risk, so only HALTED stops it (not REDUCING, not the risk
+checks); with ``require_confirmation`` each close is put to ``confirm_order`` as
+the order it amounts to, and every answer is journaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from .._numbers import to_decimal
+from ..decisions import OrderContext
+from ..errors import InvalidOrderError
+from ..models import ClosePositionResult, Position
+from ..orders import MAX_QTY_PLACES, Order, OrderRequest
+from .cache import StateCache
+from .gate import Gate
+from .journal import Journal
+from .link import BrokerLink, Recorder
+
+__all__ = ["Closer"]
+
+QTY_STEP = Decimal(1).scaleb(-MAX_QTY_PLACES)
+
+
+class Closer:
+    """Closes positions of one gated broker; handed the parts it uses."""
+
+    def __init__(
+        self,
+        *,
+        link: BrokerLink,
+        gate: Gate,
+        journal: Journal,
+        cache: StateCache,
+        recorder: Recorder,
+        config: Mapping[str, Any],
+    ) -> None:
+        self.link = link
+        self.gate = gate
+        self.journal = journal
+        self.cache = cache
+        self.recorder = recorder
+        self.config = config
+
+    def request(self, symbol: str, *, qty: Any = None, percentage: Any = None) -> OrderRequest:
+        """The order that closing ``symbol`` (all, ``qty`` shares or ``percentage``) amounts to."""
+        amount, share = _close_amounts(qty, percentage)
+        return _closing(self.link.get_position(symbol), amount, share)
+
+    def all_requests(self) -> list[OrderRequest]:
+        """The orders that closing every position amounts to."""
+        return [_closing(position, None, None) for position in self.link.get_positions()]
+
+    def close(
+        self,
+        symbol: str,
+        *,
+        qty: Any = None,
+        percentage: Any = None,
+        context: OrderContext | None = None,
+    ) -> Order:
+        ctx = context or OrderContext()
+        amount, share = _close_amounts(qty, percentage)
+        self.gate.require_mode(None, ctx)
+        self.gate.require_closable(ctx)
+        if self.config["require_confirmation"]:
+            self.gate.confirm_closes([_closing(self.link.get_position(symbol), amount, share)], ctx)
+        generation = self.cache.generation
+        order = self.link.close_position(symbol, amount, share)
+        self.cache.apply(order, generation=generation)
+        self.journal.append(
+            "close",
+            {"symbol": symbol, "order": order.to_dict(), **ctx.provenance()},
+            broker=self.link.name,
+        )
+        self.recorder.record("accepted", None, ctx, order=order)
+        return order
+
+    def close_all(
+        self, *, cancel_orders: bool = False, context: OrderContext | None = None
+    ) -> list[ClosePositionResult]:
+        ctx = context or OrderContext()
+        self.gate.require_mode(None, ctx)
+        self.gate.require_closable(ctx)
+        if self.config["require_confirmation"]:
+            self.gate.confirm_closes(self.all_requests(), ctx)
+        generation = self.cache.generation
+        results = self.link.close_all_positions(cancel_orders)
+        for result in results:
+            if result.order is not None:
+                self.cache.apply(result.order, generation=generation)
+        self.journal.append(
+            "close_all",
+            {"results": [r.to_dict() for r in results], **ctx.provenance()},
+            broker=self.link.name,
+        )
+        for result in results:
+            if result.order is not None:
+                self.recorder.record("accepted", None, ctx, order=result.order)
+        return results
+
+
+def _close_amounts(qty: Any, percentage: Any) -> tuple[Decimal | None, Decimal | None]:
+    """``qty`` and ``percentage`` of a close, validated: at most one, within range."""
+    if qty is not None and percentage is not None:
+        raise InvalidOrderError("give qty or percentage to close, not both")
+    amount = None if qty is None else to_decimal(qty, "qty", InvalidOrderError)
+    if amount is not None and amount <= 0:
+        raise InvalidOrderError("qty to close must be greater than zero")
+    share = None if percentage is None else to_decimal(percentage, "percentage", InvalidOrderError)
+    if share is not None and not 0 < share <= 100:
+        raise InvalidOrderError("percentage to close must be above 0 and at most 100")
+    return amount, share
+
+
+def _closing(position: Position, amount: Decimal | None, share: Decimal | None) -> OrderRequest:
+    """The market order on the other side of ``position`` that a close sends."""
+    held = abs(position.qty)
+    qty = amount if amount is not None else held * (share or 100) / 100
+    return OrderRequest(
+        symbol=position.symbol,
+        side="sell" if position.qty > 0 else "buy",
+        qty=qty.quantize(QTY_STEP, ROUND_DOWN),
+    )

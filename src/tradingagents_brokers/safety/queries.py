@@ -1,0 +1,114 @@
+"""Reads of the journal's ``intents`` projection: what the risk checks and reconciliation count.
+
+Each is one indexed query, the same SQL on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from ..store.backend import Backend
+from .records import IntentRecord, record_from_row, stamp
+
+__all__ = ["IntentQueries"]
+
+
+class IntentQueries:
+    """The intent reads of :class:`~tradingagents_brokers.safety.journal.Journal`."""
+
+    backend: Backend
+    location: str
+
+    def max_intent_id(self) -> int:
+        """The newest intent's id (0 in an empty journal)."""
+        row = self.backend.query_one("SELECT COALESCE(MAX(intent_id), 0) AS last FROM intents")
+        return int(row["last"]) if row else 0
+
+    def intents_after(self, intent_id: int, broker: str) -> list[IntentRecord]:
+        """Intents of ``broker`` newer than ``intent_id``, oldest first."""
+        # ``+broker``: walk the key range from ``intent_id``; an index on broker would
+        # visit (and sort) every intent the broker ever had, on each order.
+        hint = "+" if self.backend.dialect == "sqlite" else ""
+        rows = self.backend.query(
+            f"SELECT * FROM intents WHERE intent_id > ? AND {hint}broker = ? ORDER BY intent_id",
+            (intent_id, broker),
+        )
+        return [record_from_row(row) for row in rows]
+
+    def intents_by_id(self, intent_ids: Iterable[int]) -> list[IntentRecord]:
+        """The intents with these ids (those that exist)."""
+        wanted = list(intent_ids)
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        rows = self.backend.query(f"SELECT * FROM intents WHERE intent_id IN ({marks})", wanted)
+        return [record_from_row(row) for row in rows]
+
+    def count_admitted(self, broker: str, since: dt.datetime) -> int:
+        """How many intents of ``broker`` were admitted (not denied) since ``since``."""
+        row = self.backend.query_one(
+            "SELECT COUNT(*) AS n FROM intents WHERE broker = ? AND created_at >= ? "
+            "AND status != 'denied'",
+            (broker, stamp(since)),
+        )
+        return int(row["n"]) if row else 0
+
+    def admitted_stamps(self, broker: str, since: str, up_to: int) -> list[str]:
+        """When each intent of ``broker`` admitted since ``since``, up to id ``up_to``, was made."""
+        rows = self.backend.query(
+            "SELECT created_at FROM intents WHERE broker = ? AND created_at >= ? "
+            "AND status != 'denied' AND intent_id <= ? ORDER BY created_at",
+            (broker, since, up_to),
+        )
+        return [str(row["created_at"]) for row in rows]
+
+    def admitted_with_key(
+        self, broker: str, since: dt.datetime, dedupe_key: str
+    ) -> IntentRecord | None:
+        """The newest admitted intent of ``broker`` since ``since`` with ``dedupe_key``."""
+        row = self.backend.query_one(
+            "SELECT * FROM intents WHERE broker = ? AND created_at >= ? AND status != 'denied' "
+            "AND dedupe_key = ? ORDER BY intent_id DESC LIMIT 1",
+            (broker, stamp(since), dedupe_key),
+        )
+        return None if row is None else record_from_row(row)
+
+    def intent(self, key: int | str) -> IntentRecord:
+        column = "intent_id" if isinstance(key, int) else "client_order_id"
+        row = self.backend.query_one(f"SELECT * FROM intents WHERE {column} = ?", (key,))
+        if row is None:
+            raise KeyError(f"no intent {key!r} in the journal {self.location}")
+        return record_from_row(row)
+
+    def intents(
+        self,
+        *,
+        broker: str | None = None,
+        statuses: Iterable[str] | None = None,
+        since: dt.datetime | None = None,
+        limit: int | None = None,
+        updated_since: dt.datetime | None = None,
+    ) -> list[IntentRecord]:
+        """Intents, newest first, filtered by broker, statuses, creation and update time."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if broker is not None:
+            where.append("broker = ?")
+            params.append(broker)
+        if statuses is not None:
+            wanted = sorted(statuses)
+            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(stamp(since))
+        if updated_since is not None:
+            where.append("updated_at >= ?")
+            params.append(stamp(updated_since))
+        sql = f"SELECT * FROM intents WHERE {' AND '.join(where)} ORDER BY intent_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [record_from_row(row) for row in self.backend.query(sql, params)]

@@ -1,0 +1,76 @@
+"""What the gate checks of a request before any state is read: the broker's capabilities.
+
+Also what a preview answers (:class:`OrderPreview`) and the request a replace
+amounts to (:func:`replacement_request`), which the risk checks judge as a new order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ..decisions import Decision
+from ..errors import InvalidOrderError, Reason
+from ..models import BrokerCapabilities
+from ..orders import Order, OrderChanges, OrderRequest
+
+__all__ = ["OrderPreview", "check_capabilities", "replacement_request"]
+
+
+@attrs.frozen
+class OrderPreview:
+    """What the gate would decide for an order, without sending it."""
+
+    request: OrderRequest
+    allowed: bool
+    reasons: tuple[Reason, ...]
+    decisions: tuple[Decision, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "request": self.request.to_dict(),
+            "reasons": [r.to_dict() for r in self.reasons],
+            "decisions": [d.to_dict() for d in self.decisions],
+        }
+
+
+def check_capabilities(request: OrderRequest, name: str, caps: BrokerCapabilities) -> None:
+    """Refuse what broker ``name`` cannot do, before anything is sent."""
+
+    def refuse(what: str, supported: Any = None) -> InvalidOrderError:
+        hint = f"; it supports: {', '.join(sorted(str(s) for s in supported))}" if supported else ""
+        return InvalidOrderError(f"broker {name!r} does not support {what}{hint}")
+
+    if request.order_type not in caps.order_types:
+        raise refuse(f"order type {request.order_type.value!r}", caps.order_types)
+    if request.time_in_force not in caps.time_in_force:
+        raise refuse(f"time in force {request.time_in_force.value!r}", caps.time_in_force)
+    if request.order_class not in caps.order_classes:
+        raise refuse(f"order class {request.order_class.value!r}", caps.order_classes)
+    if request.notional is not None and not caps.notional:
+        raise refuse("notional (dollar) orders; give qty in shares")
+    fractional = request.qty is not None and request.qty != request.qty.to_integral_value()
+    if fractional and not caps.fractional:
+        raise refuse("fractional quantities; use a whole number of shares")
+    if request.extended_hours and not caps.extended_hours:
+        raise refuse("extended-hours orders")
+
+
+def replacement_request(order: Order, changes: OrderChanges) -> OrderRequest:
+    """The request an order would become after ``changes`` (for the risk checks)."""
+    return OrderRequest(
+        symbol=order.symbol,
+        side=order.side,
+        qty=changes.qty or order.qty,
+        notional=None if (changes.qty or order.qty) else order.notional,
+        order_type=order.order_type,
+        time_in_force=changes.time_in_force or order.time_in_force,
+        limit_price=changes.limit_price or order.limit_price,
+        stop_price=changes.stop_price or order.stop_price,
+        # A replace's ``trail`` changes whichever trail the order has: a price or a percent.
+        trail_price=None if order.trail_percent is not None else changes.trail or order.trail_price,
+        trail_percent=None if order.trail_percent is None else changes.trail or order.trail_percent,
+        extended_hours=order.extended_hours,
+    )
