@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ import pytest
 
 from tradingagents_brokers import GatedBroker, PluginHost, get_broker, hookimpl, make_plugin_manager
 from tradingagents_brokers.config import effective_config
+from tradingagents_brokers.safety.journal import Journal
 
 from .fakes import FakeBroker, FakePlugin
 
@@ -84,3 +86,49 @@ def cli(sim_config: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixtur
 
     run.state_dir = sim_config["state_dir"]  # type: ignore[attr-defined]
     return run
+
+
+STORE_ENV = "TAB_TEST_STORE"
+
+
+def on_postgres() -> bool:
+    """Whether this run keeps every gated broker's store in PostgreSQL (``nox -s postgres``)."""
+    return os.environ.get(STORE_ENV) == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _store_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``TAB_TEST_STORE=postgresql``, every configuration's store is a fresh schema."""
+    if on_postgres():
+        from .pg import schema_url
+
+        monkeypatch.setenv("TRADINGAGENTS_BROKER_STORE_URL", schema_url())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each storage test runs once on SQLite and once on PostgreSQL."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def store_config(store_kind: str, tmp_path: Path) -> dict[str, Any]:
+    """Configuration keys that put the store on ``store_kind``, state in this test's directory."""
+    config: dict[str, Any] = {"state_dir": str(tmp_path / "state")}
+    if store_kind == "postgresql":
+        from .pg import schema_url
+
+        config["store_url"] = schema_url()
+    return config
+
+
+def open_test_journal(path: Path, **kwargs: Any) -> Journal:
+    """A journal at ``path``, or in a fresh PostgreSQL schema when the run says so."""
+    if on_postgres():
+        from tradingagents_brokers.store.postgres import PostgresBackend
+
+        from .pg import schema_url
+
+        return Journal(PostgresBackend(schema_url()), **kwargs)
+    return Journal(path, **kwargs)

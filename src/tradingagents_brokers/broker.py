@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -30,6 +30,9 @@ from .models import (
     Quote,
 )
 from .orders import Order, OrderChanges, OrderRequest
+
+if TYPE_CHECKING:
+    from .store.budget import RequestBudget
 
 __all__ = ["Broker", "BrokerFactory", "BrokerSettings", "BrokerType", "OrderQuery"]
 
@@ -144,6 +147,12 @@ class BrokerSettings:
     mode: TradingMode
     options: Mapping[str, Any] = attrs.field(factory=dict)
     state_dir: Path = attrs.field(factory=Path.cwd)
+    #: The account's request budget, shared by every process and host on the store:
+    #: called with the broker's requests-a-minute limit, it returns a
+    #: :class:`~tradingagents_brokers.store.budget.RequestBudget` whose ``acquire()``
+    #: the plugin calls before each request. None when the broker is built without
+    #: a store (then a plugin limits itself alone).
+    request_budget: Callable[[int], RequestBudget] | None = attrs.field(default=None, repr=False)
 
 
 #: Builds a broker from settings. Import the broker's SDK inside the factory,

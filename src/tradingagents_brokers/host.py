@@ -7,6 +7,7 @@ front of the manager and route every hook call through it. The gate
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -32,6 +33,8 @@ from .models import (
 )
 from .orders import Order, OrderChanges, OrderRequest
 from .plugins import BrokerPluginManager, PluginInfo, make_plugin_manager
+from .store.backend import Backend
+from .store.budget import RequestBudget
 from .streams import OrderStream, OrderUpdateListener, QuoteListener, QuoteStream
 
 if TYPE_CHECKING:
@@ -104,15 +107,31 @@ class PluginHost:
                 details={"broker": name},
             ) from None
 
-    def build_broker(self, name: str, config: Mapping[str, Any]) -> Broker:
-        """Build one broker instance of type ``name`` from the configuration."""
+    def build_broker(
+        self, name: str, config: Mapping[str, Any], *, store: Backend | None = None
+    ) -> Broker:
+        """Build one broker instance of type ``name`` from the configuration.
+
+        With the journal's ``store``, the broker's request budget is shared with every
+        process on it (``BrokerSettings.request_budget``).
+        """
         broker_type = self.broker_type(name)
         state_dir = Path(config.get("state_dir") or default_state_dir())
+        mode = TradingMode(config["broker_mode"])
+        budget = None
+        if store is not None:
+            budget = functools.partial(
+                RequestBudget,
+                store,
+                f"{name}:{mode.value}",
+                max_wait=float(config.get("request_wait_max_seconds", 10)),
+            )
         settings = BrokerSettings(
             name=name,
-            mode=TradingMode(config["broker_mode"]),
+            mode=mode,
             options=dict(config.get("broker_options", {}).get(name, {})),
             state_dir=state_dir,
+            request_budget=budget,
         )
         broker: object = broker_type.factory(settings)
         if not isinstance(broker, Broker):

@@ -29,6 +29,7 @@ from .errors import (
 )
 from .gateway import GatedBroker
 from .host import PluginHost
+from .store import open_journal
 
 __all__ = ["broker_for_method", "clear_route_cache", "get_broker", "route_to_broker"]
 
@@ -47,8 +48,19 @@ def get_broker(
     resolved = effective_config(config)
     plugin_host = host or PluginHost.from_config(resolved)
     broker_name = (name or resolved["trading_broker"]).strip().lower()
-    broker = plugin_host.build_broker(broker_name, resolved)
-    return GatedBroker(plugin_host, broker_name, broker, resolved)
+    plugin_host.broker_type(broker_name)  # an unknown broker is named before the store opens
+    journal = open_journal(resolved)
+    try:
+        broker = plugin_host.build_broker(broker_name, resolved, store=journal.backend)
+    except BaseException:
+        journal.close()
+        raise
+    try:
+        return GatedBroker(plugin_host, broker_name, broker, resolved, journal, owns_journal=True)
+    except BaseException:
+        broker.close()
+        journal.close()
+        raise
 
 
 def broker_for_method(method: str, config: Mapping[str, Any]) -> str:

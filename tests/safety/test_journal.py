@@ -6,14 +6,52 @@ import random
 import sqlite3
 from decimal import Decimal
 
+import psycopg
 import pytest
 
 from tradingagents_brokers.safety.journal import Journal
+from tradingagents_brokers.store.postgres import PostgresBackend
+
+from ..pg import schema_url
+
+
+class Place:
+    """Where a test's journal lives: a SQLite file or a PostgreSQL schema; reopened at will."""
+
+    def __init__(self, kind, tmp_path):
+        self.kind = kind
+        self.path = tmp_path / "j.db"
+        self.url = schema_url() if kind == "postgresql" else None
+
+    def open(self, **kwargs):
+        if self.url is None:
+            return Journal(self.path, **kwargs)
+        return Journal(PostgresBackend(self.url), **kwargs)
+
+    def tamper(self, statement, params=()):
+        """Run ``statement`` on the raw database with the append-only triggers off."""
+        if self.url is None:
+            db = sqlite3.connect(self.path)
+            for trigger in ("events_no_update", "events_no_delete"):
+                db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            db.execute(statement, params)
+            db.commit()
+            db.close()
+            return
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
+            conn.execute(statement.replace("?", "%s").encode(), params)
+            conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
 
 
 @pytest.fixture
-def journal(tmp_path):
-    j = Journal(tmp_path / "journal.db")
+def place(store_kind, tmp_path):
+    return Place(store_kind, tmp_path)
+
+
+@pytest.fixture
+def journal(place):
+    j = place.open()
     yield j
     j.close()
 
@@ -35,7 +73,8 @@ def _intent(journal, **overrides):
     return journal.new_intent(values, {"request": {"symbol": "AAPL"}})
 
 
-def test_every_connection_runs_wal_with_synchronous_full(journal):
+def test_every_connection_runs_wal_with_synchronous_full(tmp_path):
+    journal = Journal(tmp_path / "journal.db")
     assert journal.pragma("journal_mode") == "wal"
     assert journal.pragma("synchronous") == 2  # FULL
 
@@ -46,8 +85,8 @@ def test_every_connection_runs_wal_with_synchronous_full(journal):
 )
 def test_events_are_append_only(journal, statement):
     _intent(journal)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        journal.backend.connection.execute(statement)
+    with pytest.raises((sqlite3.IntegrityError, psycopg.Error), match="append-only"):
+        journal.backend.execute(statement)
     assert journal.verify().ok
 
 
@@ -100,12 +139,12 @@ def test_a_rolled_back_transaction_leaves_nothing(journal):
     assert journal.intents() == []
 
 
-def test_trading_state_persists_across_reopening(tmp_path):
-    first = Journal(tmp_path / "j.db")
+def test_trading_state_persists_across_reopening(place):
+    first = place.open()
     assert first.trading_state()["state"] == "active"
     first.set_trading_state("halted", "test", "cli")
     first.close()
-    second = Journal(tmp_path / "j.db")
+    second = place.open()
     assert second.trading_state()["state"] == "halted"
     assert second.trading_state()["by"] == "cli"
     assert second.journal_id == first.journal_id
@@ -121,52 +160,37 @@ def test_an_intact_chain_verifies(journal):
     assert journal.integrity_check() == "ok"
 
 
-def _edit_event(path, seq, column, value):
-    db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER events_no_update")
-    db.execute(f"UPDATE events SET {column} = ? WHERE seq = ?", (value, seq))
-    db.commit()
-    db.close()
-
-
-def test_verify_names_the_first_altered_event(tmp_path):
-    path = tmp_path / "j.db"
-    journal = Journal(path)
+def test_verify_names_the_first_altered_event(place):
+    journal = place.open()
     for _ in range(4):
         _intent(journal)
     journal.close()
-    _edit_event(path, 3, "payload", '{"request":{"symbol":"TSLA"}}')
-    reopened = Journal(path)
+    place.tamper("UPDATE events SET payload = ? WHERE seq = 3", ('{"request":{"symbol":"TSLA"}}',))
+    reopened = place.open()
     result = reopened.verify()
     assert (result.ok, result.broken_at) == (False, 3)
     assert "event 3 was altered" in result.problem
     reopened.close()
 
 
-def test_verify_notices_a_deleted_event(tmp_path):
-    path = tmp_path / "j.db"
-    journal = Journal(path)
+def test_verify_notices_a_deleted_event(place):
+    journal = place.open()
     for _ in range(3):
         _intent(journal)
     journal.close()
-    db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER events_no_delete")
-    db.execute("DELETE FROM events WHERE seq = 2")
-    db.commit()
-    db.close()
-    result = Journal(path).verify()
+    place.tamper("DELETE FROM events WHERE seq = 2")
+    result = place.open().verify()
     assert (result.ok, result.broken_at) == (False, 2)
     assert "missing" in result.problem
 
 
-def test_verify_notices_a_rewritten_link(tmp_path):
-    path = tmp_path / "j.db"
-    journal = Journal(path)
+def test_verify_notices_a_rewritten_link(place):
+    journal = place.open()
     for _ in range(3):
         _intent(journal)
     journal.close()
-    _edit_event(path, 2, "prev_hash", "f" * 64)
-    result = Journal(path).verify()
+    place.tamper("UPDATE events SET prev_hash = ? WHERE seq = 2", ("f" * 64,))
+    result = place.open().verify()
     assert (result.ok, result.broken_at) == (False, 2)
     assert "does not link" in result.problem
 

@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..events import kind_of_status
 from ..orders import Order, OrderRequest
+from ..store.budget import RequestBudgetExhaustedError
 from .cache import StateCache
 from .journal import IntentRecord, Journal
 from .link import BrokerLink, Recorder
@@ -37,6 +38,8 @@ log = logging.getLogger("tradingagents.broker")
 
 def is_ambiguous(error: BaseException) -> bool:
     """True when a failed submission may still have reached the broker."""
+    if isinstance(error, RequestBudgetExhaustedError):  # refused before anything was sent
+        return False
     if isinstance(error, OrderOutcomeUnknownError | BrokerRateLimitError):
         return True
     if isinstance(error, BrokerAPIError):

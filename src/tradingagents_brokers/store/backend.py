@@ -57,6 +57,12 @@ class Backend(Protocol):
     ) -> AbstractContextManager[bool]:
         """A transaction; yields True when it is the outermost one of this thread."""
 
+    def serialize(self, name: str) -> None:
+        """Inside a transaction: wait until no other transaction serialized on ``name`` runs.
+
+        The lock lasts until this transaction ends (SQLite's write lock already does this).
+        """
+
     def in_transaction(self) -> bool:
         """Whether this thread is inside a transaction of this backend."""
 

@@ -140,6 +140,9 @@ class PostgresBackend:
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             raise self._unavailable(exc) from None
 
+    def serialize(self, name: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
+
     def in_transaction(self) -> bool:
         return getattr(self._local, "conn", None) is not None
 

@@ -101,6 +101,9 @@ class SqliteBackend:
                 "look for a process stuck while holding it"
             ) from None
 
+    def serialize(self, name: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds the file's one write lock."""
+
     def in_transaction(self) -> bool:
         # Only the thread holding the lock can be inside; others see 0 once they hold it.
         if not self._lock.acquire(blocking=False):
