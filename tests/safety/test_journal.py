@@ -204,10 +204,8 @@ def test_tampering_with_any_single_byte_of_any_event_is_detected(tmp_path):
         intent = _intent(journal, symbol=f"S{n:02d}", dedupe_key=f"key-{n}")
         journal.set_status(intent.intent_id, "filled", order_id=f"order-{n:04d}")
     journal.backend.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    rows = [
-        tuple(row.values())
-        for row in journal.backend.query("SELECT seq, at, kind, payload, prev_hash, hash FROM events")
-    ]
+    query = "SELECT seq, at, kind, payload, prev_hash, hash FROM events"
+    rows = [tuple(row.values()) for row in journal.backend.query(query)]
     journal.close()
     original = template.read_bytes()
     for trial in range(200):

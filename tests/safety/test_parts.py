@@ -27,10 +27,10 @@ from tradingagents_brokers import (
 )
 from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.decisions import CheckContext
-from tradingagents_brokers.safety.validation import replacement_request
 from tradingagents_brokers.safety.journal import Journal
 from tradingagents_brokers.safety.state import TradingState, state_decision
 from tradingagents_brokers.safety.submission import _as_unknown, _backoff, is_ambiguous
+from tradingagents_brokers.safety.validation import replacement_request
 from tradingagents_brokers.store.sqlite import SqliteBackend
 
 NOW = dt.datetime(2026, 11, 2, 15, tzinfo=dt.UTC)

@@ -70,8 +70,8 @@ class BrokerReads:
         if self.frozen:
             self.missed.append(entry)
             raise ReadDeferredError(
-                f"{entry[0]} was not read before the decision; it is read and the order decided "
-                "again"
+                f"the {entry[0]} was needed only once the state had moved on while the order was "
+                "decided; nothing was sent - place the order again"
             )
         fetch = self._fetchers[entry[0]]
         try:

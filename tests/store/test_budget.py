@@ -1,0 +1,143 @@
+"""The broker request budget: one sliding minute shared by every process on the store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from tradingagents_brokers import (
+    BrokerRateLimitError,
+    BrokerSettings,
+    BrokerType,
+    get_broker,
+    hookimpl,
+    make_plugin_manager,
+)
+from tradingagents_brokers.host import PluginHost
+from tradingagents_brokers.store import open_journal
+from tradingagents_brokers.store.budget import RequestBudget, RequestBudgetExhaustedError
+
+from ..fakes import FakeBroker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _budget(journal, clock, per_minute=3, max_wait=100.0):  # type: ignore[no-untyped-def]
+    return RequestBudget(
+        journal.backend, "fake:paper", per_minute, max_wait=max_wait, clock=clock, sleep=clock.sleep
+    )
+
+
+def test_two_processes_share_one_minute_of_requests(store_config):
+    clock = Clock()
+    one, two = open_journal(store_config), open_journal(store_config)
+    first, second = _budget(one, clock), _budget(two, clock)
+    first.acquire()
+    clock.now += 10
+    second.acquire()
+    first.acquire()
+    assert clock.slept == []
+    second.acquire()  # the fourth in a minute waits for the first to leave the window
+    assert clock.slept == [pytest.approx(50.0)]
+    assert first.used() == 3
+    one.close()
+    two.close()
+
+
+def test_a_wait_longer_than_the_bound_is_a_typed_error_at_once(store_config, caplog):
+    clock = Clock()
+    journal = open_journal(store_config)
+    budget = _budget(journal, clock, per_minute=2, max_wait=5)
+    budget.acquire()
+    budget.acquire()
+    with pytest.raises(RequestBudgetExhaustedError) as raised:
+        budget.acquire()
+    error = raised.value
+    assert isinstance(error, BrokerRateLimitError)
+    assert error.retry_after == pytest.approx(60.0)
+    assert error.details["retry_after"] == error.retry_after
+    assert (error.code, error.outcome_known, error.retryable) == (
+        "request_budget_exhausted",
+        True,
+        True,
+    )
+    assert "nothing was sent" in error.message
+    assert clock.slept == []  # no silent sleep first
+    long_wait = _budget(journal, clock, per_minute=2, max_wait=120)
+    with caplog.at_level(logging.WARNING, logger="tradingagents.broker"):
+        long_wait.acquire()
+    assert "waiting 60.0s for the shared request budget" in caplog.text
+    journal.close()
+
+
+def test_concurrent_takers_never_exceed_the_limit(store_config):
+    journals = [open_journal(store_config) for _ in range(2)]
+    budgets = [
+        RequestBudget(j.backend, "fake:paper", 40, max_wait=0) for j in journals for _ in range(2)
+    ]
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def take(budget: RequestBudget) -> None:
+        for _ in range(30):
+            try:
+                budget.acquire()
+            except RequestBudgetExhaustedError:
+                continue
+            with lock:
+                taken.append(1)
+
+    threads = [threading.Thread(target=take, args=(b,)) for b in budgets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(taken) == 40  # 120 tries, exactly the limit granted
+    for journal in journals:
+        journal.close()
+
+
+def test_a_limit_below_one_is_a_programming_error(tmp_path):
+    journal = open_journal({"state_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="positive limit"):
+        RequestBudget(journal.backend, "x", 0, max_wait=1)
+    journal.close()
+
+
+def test_get_broker_hands_the_plugin_a_budget_on_its_store(tmp_path):
+    seen: list[BrokerSettings] = []
+
+    class Plugin:
+        @hookimpl
+        def register_brokers(self):  # type: ignore[no-untyped-def]
+            def build(settings: BrokerSettings) -> FakeBroker:
+                seen.append(settings)
+                return FakeBroker()
+
+            return [BrokerType(name="fake", factory=build)]
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(Plugin(), name="fake-plugin")
+    config = {"state_dir": str(tmp_path), "order_stream": False, "request_wait_max_seconds": 3}
+    with get_broker("fake", config=config, host=PluginHost(pm)) as gated:
+        factory = seen[0].request_budget
+        assert factory is not None
+        budget = factory(190)
+        assert (budget.name, budget.per_minute, budget.max_wait) == ("fake:paper", 190, 3.0)
+        assert budget.backend is gated.journal.backend
+        budget.acquire()
+        assert budget.used() == 1
+    assert "request_budget" not in repr(seen[0])

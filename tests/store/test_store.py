@@ -1,0 +1,160 @@
+"""The store: both backends, their write section, migrations, and what they say when they fail."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from tradingagents_brokers import BrokerConfigurationError, StoreUnavailableError
+from tradingagents_brokers.config import load_config
+from tradingagents_brokers.safety.journal import Journal
+from tradingagents_brokers.store import describe_store, open_journal
+from tradingagents_brokers.store.backend import redact_url
+from tradingagents_brokers.store.schema import SCHEMA_VERSION
+
+SECRET = "s3cret-pw"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"postgresql://trader:{SECRET}@db:5432/tab", "postgresql://trader:***@db:5432/tab"),
+        ("postgresql://trader@db/tab", "postgresql://trader@db/tab"),
+        (f"postgresql://db/tab?password={SECRET}&sslmode=require", None),
+        (f"host=db password={SECRET} dbname=tab", "host=db password=*** dbname=tab"),
+    ],
+)
+def test_a_password_in_a_store_url_is_never_shown(url, shown):
+    redacted = redact_url(url)
+    assert SECRET not in redacted
+    if shown is not None:
+        assert redacted == shown
+    assert SECRET not in describe_store({"store_url": url, "state_dir": "/x"})
+
+
+def test_a_malformed_store_url_is_refused_without_repeating_it():
+    with pytest.raises(BrokerConfigurationError) as raised:
+        load_config({"store_url": 42}, environ={})
+    assert "store_url" in raised.value.message
+    with pytest.raises(BrokerConfigurationError, match="not a PostgreSQL URL") as raised:
+        open_journal({"store_url": f"mysql://u:{SECRET}@h/db", "state_dir": "/x"})
+    assert SECRET not in raised.value.message
+
+
+def test_an_unreachable_server_is_a_store_error_that_says_what_to_check():
+    # Port 1 on loopback: nothing listens, the refusal is immediate.
+    url = f"postgresql://trader:{SECRET}@127.0.0.1:1/tab"
+    with pytest.raises(StoreUnavailableError) as raised:
+        open_journal({"store_url": url, "store_timeout_seconds": 2})
+    message = raised.value.message
+    assert SECRET not in message
+    assert SECRET not in repr(raised.value)
+    assert "127.0.0.1:1" in message
+    assert "nothing was sent" in message
+    assert raised.value.retryable
+
+
+def test_a_host_whose_clock_is_off_refuses_to_start(monkeypatch):
+    from tradingagents_brokers.store.postgres import PostgresBackend
+
+    from ..pg import schema_url
+
+    monkeypatch.setattr(PostgresBackend, "server_time_skew", lambda self, now: 7.5)
+    with pytest.raises(BrokerConfigurationError, match=r"7\.5s away.*NTP"):
+        open_journal({"store_url": schema_url(), "max_clock_skew_seconds": 2})
+
+
+def test_a_journal_of_the_previous_release_is_brought_up_to_date(tmp_path):
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    db = sqlite3.connect(path)  # what the release before owners wrote: schema 2
+    db.executescript(
+        "ALTER TABLE intents DROP COLUMN owner; DROP TABLE processes; DROP TABLE request_log;"
+        "DELETE FROM meta WHERE key = 'schema_version'; PRAGMA user_version = 0;"
+    )
+    db.close()
+    journal = Journal(path)
+    assert journal.pragma("user_version") == SCHEMA_VERSION
+    columns = {row["name"] for row in journal.backend.query("PRAGMA table_info(intents)")}
+    assert "owner" in columns
+    assert journal.verify().ok
+    journal.close()
+
+
+def test_a_journal_written_by_a_newer_release_is_refused(tmp_path):
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(BrokerConfigurationError, match="newer release"):
+        Journal(path)
+
+
+def test_nested_transactions_join_the_outer_one(store_config):
+    journal = open_journal(store_config)
+    backend = journal.backend
+    with journal.transaction():
+        assert backend.in_transaction()
+        with journal.transaction():
+            journal.append("note", {"n": 1})
+        assert backend.in_transaction()
+    assert not backend.in_transaction()
+    assert [e["kind"] for e in journal.events()] == ["journal", "note"]
+    journal.close()
+
+
+def test_the_write_section_is_one_writer_at_a_time_across_connections(store_config):
+    first, second = open_journal(store_config), open_journal(store_config)
+    entered, leave, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with first.transaction():
+            first.append("held", {})
+            entered.set()
+            assert leave.wait(10)
+
+    def write() -> None:
+        second.append("after", {})
+        done.set()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert entered.wait(10)
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert not done.wait(0.3)  # waits for the first writer's commit
+    leave.set()
+    assert done.wait(10)
+    holder.join(5)
+    writer.join(5)
+    kinds = [e["kind"] for e in second.events()]
+    assert kinds == ["journal", "held", "after"]
+    assert second.verify().ok
+    first.close()
+    second.close()
+
+
+def test_a_short_transaction_does_not_wait_for_the_write_section_on_postgresql():
+    from ..pg import schema_url
+
+    journal = open_journal({"store_url": schema_url()})
+    other = open_journal({"store_url": journal.backend._pool.conninfo})  # type: ignore[attr-defined]
+    entered, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with journal.transaction():
+            entered.set()
+            assert leave.wait(10)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert entered.wait(10)
+    with other.backend.transaction(lock=False, durable=False):  # a heartbeat, a budget draw
+        other.backend.execute("INSERT INTO request_log (budget, at) VALUES ('x', 1)")
+    leave.set()
+    holder.join(5)
+    journal.close()
+    other.close()
