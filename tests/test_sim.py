@@ -356,6 +356,9 @@ def test_state_survives_a_new_instance_and_reset_starts_over(tmp_path):
         ({"prices": {"A": 1}, "prices_csv": "x.csv"}, "choose one price source"),
         ({"prices_csv": "/nonexistent/bars.csv"}, "cannot read"),
         ({"price_source": "no_such_module:f"}, "not an importable"),
+        ({"order_latency_seconds": "slow"}, "order_latency_seconds must be a number"),
+        ({"order_latency_seconds": 61}, "between 0 and 60"),
+        ({"order_latency_seconds": -1}, "between 0 and 60"),
     ],
 )
 def test_bad_sim_options_are_configuration_errors(tmp_path, options, message):
@@ -419,3 +422,27 @@ def test_sim_through_the_gate_with_default_options(tmp_path):
         assert gated.get_asset("aapl").fractionable
         assert (tmp_path / "sim.db").exists()
         assert "SimBroker" in repr(gated.broker)
+
+
+def test_an_order_latency_holds_the_order_in_flight_before_the_sim_takes_it(tmp_path):
+    sim = build_sim(
+        BrokerSettings(
+            name="sim",
+            mode=TradingMode.PAPER,
+            state_dir=tmp_path,
+            options={"prices": {"AAPL": 100}, "order_latency_seconds": 0.2},
+        )
+    )
+    import threading
+
+    from tradingagents_brokers import OrderRequest
+
+    placed = threading.Thread(
+        target=sim.place_order,
+        args=(OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id="slow-1"),),
+    )
+    placed.start()
+    assert sim.get_orders("all") == []  # still on its way
+    placed.join(5)
+    assert [o.client_order_id for o in sim.get_orders("all")] == ["slow-1"]
+    sim.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -85,10 +86,13 @@ class SimBroker:
         *,
         initial_cash: Decimal = Decimal(100_000),
         now: Callable[[], dt.datetime] = _utcnow,
+        order_latency: float = 0.0,
     ) -> None:
         self.store = store
         self.prices = prices
         self.now = now
+        #: Seconds each new order spends "on the wire" before the sim takes it.
+        self.order_latency = order_latency
         self._overrides: dict[str, Decimal] = {}
         with store.transaction():
             if store.get_meta("cash") is None:
@@ -145,6 +149,8 @@ class SimBroker:
     def place_order(self, request: OrderRequest) -> Order:
         if request.client_order_id is None:
             raise InvalidOrderError("the sim broker needs a client_order_id")
+        if self.order_latency:  # a slow broker: the order is in flight meanwhile
+            time.sleep(self.order_latency)
         quote = self._quote(request.symbol)
         if quote is None:
             raise InvalidOrderError(

@@ -15,7 +15,9 @@ from .broker import SIM_CAPABILITIES, SimBroker
 from .prices import price_source_from_options
 from .store import SimStore
 
-KNOWN_OPTIONS = frozenset({"path", "initial_cash", "prices", "prices_csv", "price_source", "reset"})
+KNOWN_OPTIONS = frozenset(
+    {"path", "initial_cash", "prices", "prices_csv", "price_source", "reset", "order_latency_seconds"}
+)
 
 
 def account_path(options: Mapping[str, Any], state_dir: Path) -> Path:
@@ -39,9 +41,17 @@ def build_sim(settings: BrokerSettings) -> SimBroker:
         raise BrokerConfigurationError(f"broker_options.sim.{exc}") from None
     if cash < 0:
         raise BrokerConfigurationError("broker_options.sim.initial_cash must not be negative")
+    try:
+        latency = to_decimal(options.get("order_latency_seconds", 0), "order_latency_seconds")
+    except ValueError as exc:
+        raise BrokerConfigurationError(f"broker_options.sim.{exc}") from None
+    if not 0 <= latency <= 60:
+        raise BrokerConfigurationError(
+            "broker_options.sim.order_latency_seconds must be between 0 and 60"
+        )
     prices = price_source_from_options(options)
     store = SimStore(path, reset=bool(options.get("reset")))
-    return SimBroker(store, prices, initial_cash=Decimal(cash))
+    return SimBroker(store, prices, initial_cash=Decimal(cash), order_latency=float(latency))
 
 
 @hookimpl
