@@ -322,8 +322,9 @@ def judge(config: dict[str, Any]) -> dict[str, Any]:
             duplicates += 1
         last_seen[intent.dedupe_key] = at
     verdicts = {
-        e["intent_id"] for e in events if e["kind"] == "reconcile" and e["payload"].get("to")
-        == "not_placed"
+        e["intent_id"]
+        for e in events
+        if e["kind"] == "reconcile" and e["payload"].get("to") == "not_placed"
     }
     by_id = {i.intent_id: i for i in intents}
     states = [(e["seq"], e["payload"]["state"]) for e in events if e["kind"] == "trading_state"]
@@ -333,9 +334,7 @@ def judge(config: dict[str, Any]) -> dict[str, Any]:
         if state != "halted":
             continue
         resumed = next((s for s, st in states if s > seq and st != "halted"), 10**12)
-        after_halt += sum(
-            1 for i in admitted if seq < decided[i.intent_id] < resumed
-        )
+        after_halt += sum(1 for i in admitted if seq < decided[i.intent_id] < resumed)
     coids = {i.client_order_id for i in intents}
     return {
         "intents": len(intents),
@@ -343,9 +342,7 @@ def judge(config: dict[str, Any]) -> dict[str, Any]:
         "denied": dict(Counter(_codes(events, by_id))),
         "filled_at_sim": sum(1 for r in orders.values() if r["status"] == "filled"),
         "overshoot": {
-            **{
-                f"position_{s}": max(0, int(peak[s] - room / PRICES[s])) for s in sorted(PRICES)
-            },
+            **{f"position_{s}": max(0, int(peak[s] - room / PRICES[s])) for s in sorted(PRICES)},
             "order_value": sum(
                 1 for i in admitted if (i.value or 0) > Decimal(LIMITS["max_order_value"])
             ),

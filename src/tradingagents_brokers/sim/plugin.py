@@ -16,7 +16,15 @@ from .prices import price_source_from_options
 from .store import SimStore
 
 KNOWN_OPTIONS = frozenset(
-    {"path", "initial_cash", "prices", "prices_csv", "price_source", "reset", "order_latency_seconds"}
+    {
+        "path",
+        "initial_cash",
+        "prices",
+        "prices_csv",
+        "price_source",
+        "reset",
+        "order_latency_seconds",
+    }
 )
 
 
