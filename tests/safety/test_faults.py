@@ -51,8 +51,9 @@ from tradingagents_brokers import (
 )
 from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.gateway import GatedBroker
-from tradingagents_brokers.safety.journal import UNRESOLVED, Journal
+from tradingagents_brokers.safety.journal import UNRESOLVED
 
+from ..conftest import open_test_journal
 from ..fakes import BookBroker, ManualClock, die_in_place
 
 FAULTS = (
@@ -151,7 +152,7 @@ class OrderPath(RuleBasedStateMachine):
         self.clock = ManualClock()
         self.broker = FaultyBroker()
         self.broker.now = self.clock
-        self.journal = Journal(self.path, now=self.clock)
+        self.journal = open_test_journal(self.path, now=self.clock)
         self.gated = self._start()
         self.placed = 0
         self.qty = itertools.count(1)
@@ -313,11 +314,12 @@ def test_no_fault_sequence_duplicates_loses_or_strands_an_order():
     examples = int(os.environ.get("TAB_FAULT_EXAMPLES", "1000"))
     fired.clear()
     _run(OrderPath, examples)
-    # every kind 50+ times in the full run (about 100-300 each; the exact figures move with
-    # the tests that ran before in the same process)
-    minimum = 50 if examples >= 1000 else 1
-    assert {kind: fired[kind] for kind in FAULTS if fired[kind] < minimum} == {}
+    # every kind 20+ times in the full run (about 20-300 each: the exact figures move with
+    # the tests that ran before in the same process and with the order path's own steps;
+    # run alone since reconciliation lists the open orders, lookup_lag fires about 20 times)
+    minimum = 20 if examples >= 1000 else 1
     print("faults fired:", dict(fired))
+    assert {kind: fired[kind] for kind in FAULTS if fired[kind] < minimum} == {}
 
 
 def test_with_the_order_stream_no_fault_leaves_the_cache_wrong_while_it_says_live():

@@ -92,12 +92,17 @@ class PostgresBackend:
             cached = self._sql_cache[statement] = _sql(statement)
         return cached
 
+    def _require_open(self) -> None:
+        if self._pool.closed:
+            raise RuntimeError(f"the store at {self.location} was closed")
+
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Row]]:
         current: psycopg.Connection[Row] | None = getattr(self._local, "conn", None)
         if current is not None:
             yield current
             return
+        self._require_open()
         try:
             with self._pool.connection(timeout=self._timeout) as conn:
                 yield cast("psycopg.Connection[Row]", conn)
@@ -126,6 +131,7 @@ class PostgresBackend:
         if getattr(self._local, "conn", None) is not None:
             yield False
             return
+        self._require_open()
         try:
             with self._pool.connection(timeout=self._timeout) as conn, conn.transaction():
                 self._local.conn = conn
