@@ -91,7 +91,6 @@ class SimBroker:
         self.store = store
         self.prices = prices
         self.now = now
-        #: Seconds each new order spends "on the wire" before the sim takes it.
         self.order_latency = order_latency
         self._overrides: dict[str, Decimal] = {}
         with store.transaction():
@@ -149,8 +148,7 @@ class SimBroker:
     def place_order(self, request: OrderRequest) -> Order:
         if request.client_order_id is None:
             raise InvalidOrderError("the sim broker needs a client_order_id")
-        if self.order_latency:  # a slow broker: the order is in flight meanwhile
-            time.sleep(self.order_latency)
+        time.sleep(self.order_latency)  # a slow broker: the order is in flight meanwhile
         quote = self._quote(request.symbol)
         if quote is None:
             raise InvalidOrderError(
