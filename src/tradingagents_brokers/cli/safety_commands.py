@@ -137,7 +137,18 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
 def _show_state(journal: Journal, out: Output) -> None:
     state = journal.trading_state()
     unresolved = journal.intents(statuses=UNRESOLVED)
-    report = {**state, "unresolved_orders": [i.client_order_id for i in unresolved]}
+    working = [
+        f"{row['broker']} on {row['host']} (pid {row['pid']}, heartbeat {row['heartbeat_at']})"
+        for row in journal.backend.query(
+            "SELECT broker, host, pid, heartbeat_at FROM processes ORDER BY started_at"
+        )
+    ]
+    report = {
+        **state,
+        "unresolved_orders": [i.client_order_id for i in unresolved],
+        "store": journal.location,
+        "processes": working,
+    }
     out.record("Trading state", report)
 
 
@@ -182,7 +193,14 @@ def cmd_reconcile(args: argparse.Namespace, config: Mapping[str, Any], out: Outp
     if out.as_json:
         out.data(report.to_dict())
     else:
-        out.note(f"checked {report.checked} open intent(s); {len(report.changed)} changed")
+        out.note(
+            f"checked {report.checked} open intent(s) and rechecked {report.rechecked}; "
+            f"{len(report.changed)} changed; {report.requests} broker request(s)"
+        )
+        if report.in_flight:
+            out.note(f"{report.in_flight} left to the live processes still sending them")
+        if report.deferred:
+            out.note(f"{report.deferred} deferred to the next pass (reconcile_lookups)")
         out.rows(
             "Changes", list(report.changed), ("client_order_id", "from", "to"), empty="no drift"
         )
