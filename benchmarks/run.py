@@ -33,7 +33,7 @@ FSYNCS_PER_ORDER_BUDGET = 1
 #: One call, place_order, per order; the quote is fetched again every quote_cache_seconds.
 BROKER_CALLS_PER_ORDER_BUDGET = 1.05
 RISK_CHAIN_BUDGET_US = 30.0
-SDK_MODULES = ("alpaca", "pandas", "numpy", "requests", "langchain_core", "pydantic")
+SDK_MODULES = ("alpaca", "pandas", "numpy", "requests", "langchain_core", "pydantic", "psycopg")
 
 COLD = f"""
 import json, sys, time

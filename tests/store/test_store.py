@@ -158,3 +158,72 @@ def test_a_short_transaction_does_not_wait_for_the_write_section_on_postgresql()
     holder.join(5)
     journal.close()
     other.close()
+
+
+def test_the_package_and_a_sqlite_journal_do_not_import_psycopg(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tradingagents_brokers\n"
+        "from tradingagents_brokers import get_broker\n"
+        f"gated = get_broker('sim', config={{'state_dir': {str(tmp_path)!r}}})\n"
+        "gated.place_order(symbol='AAPL', side='buy', qty=1)\n"
+        "gated.close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _fake_gated(journal):  # type: ignore[no-untyped-def]
+    from tradingagents_brokers import GatedBroker, PluginHost, make_plugin_manager
+    from tradingagents_brokers.config import effective_config
+
+    from ..fakes import FakeBroker, FakePlugin
+
+    broker = FakeBroker()
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(FakePlugin(broker), name="fake-plugin")
+    host = PluginHost(pm)
+    config = effective_config({"trading_broker": "fake", "order_stream": False})
+    return GatedBroker(host, "fake", broker, config, journal), broker
+
+
+def test_a_journal_locked_by_another_process_sends_nothing_and_says_so(tmp_path):
+    from tradingagents_brokers.store.sqlite import SqliteBackend
+
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    gated, broker = _fake_gated(Journal(SqliteBackend(path, busy_timeout=0.2)))
+    gated.reconcile()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process, stuck inside its write
+    with pytest.raises(StoreUnavailableError, match="stayed locked by another process"):
+        gated.place_order(symbol="AAPL", side="buy", qty=1)
+    assert broker.place_calls == []
+    holder.execute("ROLLBACK")
+    holder.close()
+    gated.place_order(symbol="AAPL", side="buy", qty=1)  # the store is back: so are orders
+    assert len(broker.place_calls) == 1
+
+
+def test_a_postgresql_server_that_drops_its_connections_sends_nothing(monkeypatch):
+    import psycopg
+
+    from tradingagents_brokers.store.postgres import PostgresBackend
+
+    from ..pg import schema_url
+
+    url = schema_url()
+    gated, broker = _fake_gated(Journal(PostgresBackend(url)))
+    gated.reconcile()
+    with psycopg.connect(url, autocommit=True) as admin:  # the server ends every session
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'tradingagents-brokers' AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreUnavailableError) as raised:
+        gated.place_order(symbol="AAPL", side="buy", qty=1)
+    assert "check that the server is up" in raised.value.message
+    assert broker.place_calls == []
