@@ -227,3 +227,18 @@ def test_a_postgresql_server_that_drops_its_connections_sends_nothing(monkeypatc
         gated.place_order(symbol="AAPL", side="buy", qty=1)
     assert "check that the server is up" in raised.value.message
     assert broker.place_calls == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://trader:{SECRET}@[broken/tab",  # libpq repeats the whole URL
+        f"postgresql://trader:{SECRET}@db/tab?no_such_option=1",
+        f"postgresql://trader@db/tab?password={SECRET}&no_such_option=1",
+    ],
+)
+def test_a_url_the_driver_cannot_read_is_refused_without_its_password(url):
+    with pytest.raises(BrokerConfigurationError, match="cannot be read") as raised:
+        open_journal({"store_url": url})
+    assert SECRET not in raised.value.message
+    assert SECRET not in repr(raised.value)

@@ -25,9 +25,9 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-__all__ = ["Backend", "Row", "redact_url"]
+__all__ = ["Backend", "Row", "redact_url", "scrub"]
 
 Row = dict[str, Any]
 
@@ -97,3 +97,30 @@ def redact_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     except ValueError:
         return "<an unreadable database URL>"
+
+
+def _secrets(url: str) -> set[str]:
+    found = {m.group(2) for m in _PASSWORD.finditer(url.replace("&", " "))}
+    if "://" in url:
+        try:
+            netloc = urlsplit(url).netloc
+        except ValueError:
+            netloc = url.partition("://")[2].partition("/")[0]
+        userinfo = netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            found.add(userinfo.partition(":")[2])
+    return {s for value in found for s in (value, unquote(value)) if s}
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's message, say) with ``url`` and any password in it hidden.
+
+    libpq repeats a URL it cannot parse, password and all.
+
+    >>> scrub('bad URI: "postgresql://u:pw@[x/db"', "postgresql://u:pw@[x/db")
+    'bad URI: "<the store_url>"'
+    """
+    text = text.replace(url, "<the store_url>")
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

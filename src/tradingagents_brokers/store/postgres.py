@@ -25,8 +25,8 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from ..errors import StoreUnavailableError
-from .backend import Row, redact_url
+from ..errors import BrokerConfigurationError, StoreUnavailableError
+from .backend import Row, redact_url, scrub
 
 __all__ = ["PostgresBackend"]
 
@@ -47,9 +47,17 @@ class PostgresBackend:
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0, pool_size: int = 4) -> None:
         self.location = redact_url(url)
+        self._url = url  # to scrub the driver's messages; never shown
         self._local = threading.local()
         self._sql_cache: dict[str, str] = {}
         self._timeout = connect_timeout
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            raise BrokerConfigurationError(
+                f"store_url {self.location} cannot be read ({scrub(str(exc).strip(), url)}); "
+                "write it as postgresql://user@host:5432/database"
+            ) from None
         try:
             self._pool = psycopg_pool.ConnectionPool(
                 url,
@@ -79,7 +87,8 @@ class PostgresBackend:
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
         what = type(exc).__name__
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else what
+        text = scrub(str(exc).strip(), self._url)
+        detail = text.splitlines()[0] if text else what
         return StoreUnavailableError(
             f"the journal's PostgreSQL server at {self.location} cannot be used ({detail}); "
             "nothing was sent - check that the server is up and reachable from this host, "
