@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -438,3 +438,73 @@ def die_in_place(gated: Any) -> None:
         gated.registry.backend.execute(
             "UPDATE processes SET pid = ? WHERE owner = ?", (DEAD_PID, owner.owner)
         )
+
+
+class Calls:
+    """A plugin that records every broker operation reaching the broker object.
+
+    ``names`` lists the operations in order; with ``note`` (a callable), ``notes``
+    pairs each with what ``note()`` said at that moment (whether the store's write
+    section was held, say).
+    """
+
+    def __init__(self, note: Callable[[], Any] | None = None) -> None:
+        self.names: list[str] = []
+        self.notes: list[tuple[str, Any]] = []
+        self.note = note
+
+    def _count(self, name: str) -> Any:
+        self.names.append(name)
+        if self.note is not None:
+            self.notes.append((name, self.note()))
+        return (yield)
+
+    @hookimpl(wrapper=True)
+    def place_order(self) -> Any:
+        return (yield from self._count("place_order"))
+
+    @hookimpl(wrapper=True)
+    def get_account(self) -> Any:
+        return (yield from self._count("get_account"))
+
+    @hookimpl(wrapper=True)
+    def get_positions(self) -> Any:
+        return (yield from self._count("get_positions"))
+
+    @hookimpl(wrapper=True)
+    def get_orders(self) -> Any:
+        return (yield from self._count("get_orders"))
+
+    @hookimpl(wrapper=True)
+    def get_order(self) -> Any:
+        return (yield from self._count("get_order"))
+
+    @hookimpl(wrapper=True)
+    def get_quote(self) -> Any:
+        return (yield from self._count("get_quote"))
+
+    @hookimpl(wrapper=True)
+    def get_order_by_client_id(self) -> Any:
+        return (yield from self._count("get_order_by_client_id"))
+
+    def take(self) -> list[str]:
+        names, self.names = self.names, []
+        return names
+
+
+def journal_intent(journal: Any, **overrides: Any) -> Any:
+    """Write an intent straight into ``journal`` (as a crashed or another process left it)."""
+    values = {
+        "broker": "fake",
+        "symbol": "AAPL",
+        "side": "buy",
+        "qty": 1,
+        "notional": None,
+        "value": 100,
+        "dedupe_key": "k",
+        "status": "submitting",
+        "source": "python",
+        "client_order_id": None,
+        **overrides,
+    }
+    return journal.new_intent(values, {"request": {}})

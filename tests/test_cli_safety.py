@@ -196,24 +196,12 @@ def test_reconcile_says_what_it_left_to_live_senders_and_what_it_cost(cli, sim_c
     from tradingagents_brokers.safety.journal import Journal
     from tradingagents_brokers.store.registry import Registry
 
+    from .fakes import journal_intent
+
     journal = Journal(f"{cli.state_dir}/journal.db")
     owner = Registry(journal.backend, now=journal.now, owner_timeout=30).register("sim")
-    journal.new_intent(
-        {
-            "broker": "sim",
-            "symbol": "AAPL",
-            "side": "buy",
-            "qty": 1,
-            "notional": None,
-            "value": 100,
-            "dedupe_key": "k",
-            "status": "submitting",
-            "source": "python",
-            "client_order_id": None,
-            "owner": owner.owner,  # this test process: alive, and sending it
-        },
-        {"request": {}},
-    )
+    # this test process: alive, and sending it
+    journal_intent(journal, broker="sim", owner=owner.owner)
     journal.close()
     code, out, _ = cli("reconcile")
     assert code == 0

@@ -66,6 +66,7 @@ def test_public_names_are_pinned():
             "PositionSide",
             "Quote",
             "Reason",
+            "RequestBudgetExhaustedError",
             "StopLoss",
             "StoreUnavailableError",
             "TakeProfit",

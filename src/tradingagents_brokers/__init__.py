@@ -41,6 +41,7 @@ from .errors import (
     OrderRejectedError,
     PluginLoadError,
     Reason,
+    RequestBudgetExhaustedError,
     StoreUnavailableError,
 )
 from .events import OrderEvent
@@ -106,6 +107,7 @@ __all__ = [
     "PositionSide",
     "Quote",
     "Reason",
+    "RequestBudgetExhaustedError",
     "StopLoss",
     "StoreUnavailableError",
     "TakeProfit",

@@ -30,9 +30,10 @@ from .models import (
     Quote,
 )
 from .orders import Order, OrderChanges, OrderRequest
+from .store.budget import local_request_budget
 
 if TYPE_CHECKING:
-    from .store.budget import RequestBudget
+    from .store.budget import SlidingBudget
 
 __all__ = ["Broker", "BrokerFactory", "BrokerSettings", "BrokerType", "OrderQuery"]
 
@@ -147,12 +148,15 @@ class BrokerSettings:
     mode: TradingMode
     options: Mapping[str, Any] = attrs.field(factory=dict)
     state_dir: Path = attrs.field(factory=Path.cwd)
-    #: The account's request budget, shared by every process and host on the store:
-    #: called with the broker's requests-a-minute limit, it returns a
-    #: :class:`~tradingagents_brokers.store.budget.RequestBudget` whose ``acquire()``
-    #: the plugin calls before each request. None when the broker is built without
-    #: a store (then a plugin limits itself alone).
-    request_budget: Callable[[int], RequestBudget] | None = attrs.field(default=None, repr=False)
+    #: The account's request budget: ``request_budget(per_minute, scope=None)``
+    #: returns a budget whose ``acquire()`` the plugin calls before each request
+    #: (``store/budget.py``). Built by the core, it is kept in the journal's store
+    #: and shared by every process and host on it; ``scope`` names a second limit of
+    #: the same account (Alpaca counts market-data requests apart). Built by hand,
+    #: it is a budget of this process alone.
+    request_budget: Callable[..., SlidingBudget] = attrs.field(
+        default=local_request_budget, repr=False
+    )
 
 
 #: Builds a broker from settings. Import the broker's SDK inside the factory,

@@ -178,14 +178,19 @@ def _url(value: Any) -> str | None:
     return value.strip()
 
 
-def _seconds(value: Any) -> float:
+def _seconds(value: Any, *, zero: bool = False) -> float:
+    lowest = "0" if zero else "above 0"
     try:
         number = to_decimal(value, "value")
     except ValueError:
-        raise _Invalid("a number of seconds above 0") from None
-    if number <= 0 or number > 86_400:
-        raise _Invalid("a number of seconds above 0 and at most 86400")
+        raise _Invalid(f"a number of seconds, {lowest} and at most 86400") from None
+    if number < 0 or (number == 0 and not zero) or number > 86_400:
+        raise _Invalid(f"a number of seconds, {lowest} and at most 86400")
     return float(number)
+
+
+def _seconds_or_zero(value: Any) -> float:
+    return _seconds(value, zero=True)
 
 
 def _names(value: Any) -> list[str]:
@@ -280,7 +285,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "submit_timeout_seconds": _seconds,
     "owner_timeout_seconds": _seconds,
     "reconcile_lookups": _count(0),
-    "request_wait_max_seconds": _seconds,
+    "request_wait_max_seconds": _seconds_or_zero,
 }
 
 #: Keys whose value may hold a password: never repeated in a message.

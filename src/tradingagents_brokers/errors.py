@@ -30,6 +30,7 @@ __all__ = [
     "OrderRejectedError",
     "PluginLoadError",
     "Reason",
+    "RequestBudgetExhaustedError",
     "StoreUnavailableError",
 ]
 
@@ -118,6 +119,21 @@ class BrokerRateLimitError(BrokerAPIError):
             merged.setdefault("retry_after", retry_after)
         super().__init__(message, status_code=status_code, details=merged)
         self.retry_after: float | None = retry_after
+
+
+class RequestBudgetExhaustedError(BrokerRateLimitError):
+    """The account's request budget is spent for longer than the caller may wait.
+
+    Nothing was sent: the budget refuses before the request. Wait ``retry_after``
+    seconds and retry, or spread the work out: every process on the account draws
+    from one budget (``request_wait_max_seconds`` bounds the wait).
+    """
+
+    code = "request_budget_exhausted"
+    outcome_known = True
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=round(retry_after, 3), status_code=None)
 
 
 class BrokerAuthenticationError(BrokerAPIError):

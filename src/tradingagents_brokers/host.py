@@ -7,7 +7,6 @@ front of the manager and route every hook call through it. The gate
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -34,7 +33,7 @@ from .models import (
 from .orders import Order, OrderChanges, OrderRequest
 from .plugins import BrokerPluginManager, PluginInfo, make_plugin_manager
 from .store.backend import Backend
-from .store.budget import RequestBudget
+from .store.budget import DEFAULT_MAX_WAIT, LocalRequestBudget, RequestBudget, SlidingBudget
 from .streams import OrderStream, OrderUpdateListener, QuoteListener, QuoteStream
 
 if TYPE_CHECKING:
@@ -118,14 +117,14 @@ class PluginHost:
         broker_type = self.broker_type(name)
         state_dir = Path(config.get("state_dir") or default_state_dir())
         mode = TradingMode(config["broker_mode"])
-        budget = None
-        if store is not None:
-            budget = functools.partial(
-                RequestBudget,
-                store,
-                f"{name}:{mode.value}",
-                max_wait=float(config.get("request_wait_max_seconds", 10)),
-            )
+        max_wait = float(config.get("request_wait_max_seconds", DEFAULT_MAX_WAIT))
+
+        def budget(per_minute: int, scope: str | None = None) -> SlidingBudget:
+            key = f"{name}:{mode.value}" + (f":{scope}" if scope else "")
+            if store is None:
+                return LocalRequestBudget(key, per_minute, max_wait=max_wait)
+            return RequestBudget(store, key, per_minute, max_wait=max_wait)
+
         settings = BrokerSettings(
             name=name,
             mode=mode,

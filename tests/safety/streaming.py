@@ -9,48 +9,9 @@ from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.gateway import GatedBroker
 from tradingagents_brokers.safety.journal import Journal
 
-from ..fakes import BookBroker, FakePlugin, ManualClock
+from ..fakes import BookBroker, Calls, FakePlugin, ManualClock
 
 MAX_AGE = 30
-
-
-class Calls:
-    """Counts every operation hook call that reaches the broker object."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def _count(self, name):
-        self.names.append(name)
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def place_order(self):
-        return (yield from self._count("place_order"))
-
-    @hookimpl(wrapper=True)
-    def get_account(self):
-        return (yield from self._count("get_account"))
-
-    @hookimpl(wrapper=True)
-    def get_positions(self):
-        return (yield from self._count("get_positions"))
-
-    @hookimpl(wrapper=True)
-    def get_orders(self):
-        return (yield from self._count("get_orders"))
-
-    @hookimpl(wrapper=True)
-    def get_quote(self):
-        return (yield from self._count("get_quote"))
-
-    @hookimpl(wrapper=True)
-    def get_order_by_client_id(self):
-        return (yield from self._count("get_order_by_client_id"))
-
-    def take(self) -> list[str]:
-        names, self.names = self.names, []
-        return names
 
 
 @pytest.fixture

@@ -11,15 +11,19 @@ import pytest
 
 from tradingagents_brokers import (
     BrokerAPIError,
+    InsufficientFundsError,
     NotFoundError,
     OrderContext,
+    OrderOutcomeUnknownError,
     OrderRejectedError,
     OrderRequest,
+    RequestBudgetExhaustedError,
     hookimpl,
 )
 from tradingagents_brokers.safety.journal import Journal, VerifyResult
 
 from ..conftest import make_gated
+from ..fakes import FakeBroker, FakePlugin
 
 
 def _intent(gated, *, broker="fake", status="submitting", coid=None):
@@ -583,3 +587,51 @@ def test_a_new_journal_is_active_with_no_history(tmp_path):
     journal = Journal(tmp_path / "j.db")
     assert journal.trading_state() == {"state": "active", "reason": "", "by": "", "at": None}
     journal.close()
+
+
+class _Sequence(FakeBroker):
+    """Fails each place_order with the next of ``errors`` (None: accept), in order."""
+
+    def __init__(self, *errors):  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.errors = list(errors)
+
+    def place_order(self, request):  # type: ignore[no-untyped-def]
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return super().place_order(request)
+
+
+def _with(broker):  # type: ignore[no-untyped-def]
+    from tradingagents_brokers import PluginHost, make_plugin_manager
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(FakePlugin(broker), name="fake-plugin")
+    return make_gated(PluginHost(pm), order_stream=False)
+
+
+def test_an_order_the_budget_refuses_before_sending_is_rejected_not_unknown():
+    broker = _Sequence(RequestBudgetExhaustedError("spent", retry_after=12.5))
+    gated = _with(broker)
+    with pytest.raises(RequestBudgetExhaustedError) as raised:
+        gated.place_order(symbol="AAPL", side="buy", qty=1)
+    assert raised.value.details["retry_after"] == 12.5
+    assert gated.journal.intents()[0].status == "rejected"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        RequestBudgetExhaustedError("spent", retry_after=5),
+        InsufficientFundsError("the first attempt spent them"),
+    ],
+    ids=["no budget", "no funds"],
+)
+def test_a_refusal_after_an_attempt_that_may_have_arrived_leaves_the_order_unknown(refusal):
+    broker = _Sequence(OrderOutcomeUnknownError("reset after sending"), refusal)
+    gated = _with(broker)
+    with pytest.raises(OrderOutcomeUnknownError):
+        gated.place_order(symbol="AAPL", side="buy", qty=1)
+    assert gated.journal.intents()[0].status == "unknown"  # not rejected: it may exist
+    assert broker.errors == []  # and no third attempt after a refusal

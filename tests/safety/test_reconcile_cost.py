@@ -6,35 +6,12 @@ import datetime as dt
 
 import attrs
 
-from tradingagents_brokers import GatedBroker, Order, PluginHost, hookimpl, make_plugin_manager
+from tradingagents_brokers import GatedBroker, Order, PluginHost, make_plugin_manager
 from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.safety.journal import Journal
 from tradingagents_brokers.safety.reconcile import RECENT_PAGE
 
-from ..fakes import NOW, FakeBroker, FakePlugin, ManualClock
-
-
-class Counted:
-    """Counts the broker calls reconciliation can make."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def _count(self, name):  # type: ignore[no-untyped-def]
-        self.names.append(name)
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def get_orders(self):  # type: ignore[no-untyped-def]
-        return (yield from self._count("get_orders"))
-
-    @hookimpl(wrapper=True)
-    def get_order(self):  # type: ignore[no-untyped-def]
-        return (yield from self._count("get_order"))
-
-    @hookimpl(wrapper=True)
-    def get_order_by_client_id(self):  # type: ignore[no-untyped-def]
-        return (yield from self._count("get_order_by_client_id"))
+from ..fakes import NOW, Calls, FakeBroker, FakePlugin, ManualClock
 
 
 class PagedBroker(FakeBroker):
@@ -46,7 +23,7 @@ class PagedBroker(FakeBroker):
 
 
 def _setup(tmp_path, intents: int, status: str, *, clock=None, lookups=20):  # type: ignore[no-untyped-def]
-    broker, counted = PagedBroker(), Counted()
+    broker, counted = PagedBroker(), Calls()
     pm = make_plugin_manager(load_entrypoints=False)
     pm.register(FakePlugin(broker), name="fake-plugin")
     pm.register(counted, name="counted")

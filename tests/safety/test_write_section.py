@@ -21,44 +21,7 @@ from tradingagents_brokers import (
 from tradingagents_brokers.config import effective_config
 from tradingagents_brokers.safety.journal import Journal
 
-from ..fakes import FakeBroker, FakePlugin
-
-
-class Watcher:
-    """Records, for every broker operation, whether the write section was held."""
-
-    def __init__(self) -> None:
-        self.journal: Journal | None = None
-        self.calls: list[tuple[str, bool]] = []
-
-    def _note(self, name):  # type: ignore[no-untyped-def]
-        assert self.journal is not None
-        self.calls.append((name, self.journal.backend.in_transaction()))
-        return (yield)
-
-    @hookimpl(wrapper=True)
-    def place_order(self):  # type: ignore[no-untyped-def]
-        return (yield from self._note("place_order"))
-
-    @hookimpl(wrapper=True)
-    def get_account(self):  # type: ignore[no-untyped-def]
-        return (yield from self._note("get_account"))
-
-    @hookimpl(wrapper=True)
-    def get_positions(self):  # type: ignore[no-untyped-def]
-        return (yield from self._note("get_positions"))
-
-    @hookimpl(wrapper=True)
-    def get_orders(self):  # type: ignore[no-untyped-def]
-        return (yield from self._note("get_orders"))
-
-    @hookimpl(wrapper=True)
-    def get_quote(self):  # type: ignore[no-untyped-def]
-        return (yield from self._note("get_quote"))
-
-    @hookimpl(wrapper=True)
-    def get_order_by_client_id(self):  # type: ignore[no-untyped-def]
-        return (yield from self._note("get_order_by_client_id"))
+from ..fakes import Calls, FakeBroker, FakePlugin, journal_intent
 
 
 class HangingBroker(FakeBroker):
@@ -107,20 +70,19 @@ def _gated(host: PluginHost, journal: Journal, **overrides) -> GatedBroker:  # t
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_no_broker_call_is_made_inside_the_write_section(tmp_path, stream):
-    watcher = Watcher()
     broker = FakeBroker()
     journal = Journal(tmp_path / "journal.db")
-    watcher.journal = journal
+    watcher = Calls(note=journal.backend.in_transaction)
     gated = _gated(_host(broker, watcher), journal, order_stream=stream)
     for qty in (1, 2, 3):
         gated.place_order(symbol="AAPL", side="buy", qty=qty)
     gated.place_order(symbol="AAPL", side="sell", qty=1)
     with pytest.raises(OrderRejectedError):
         gated.place_order(symbol="AAPL", side="buy", qty=10_000)
-    names = {name for name, _ in watcher.calls}
+    names = set(watcher.names)
     assert "place_order" in names
     assert {"get_account", "get_quote"} <= names
-    assert [call for call in watcher.calls if call[1]] == []
+    assert [call for call in watcher.notes if call[1]] == []
 
 
 @pytest.mark.parametrize("same_process", [False, True])
@@ -186,20 +148,13 @@ class LateIntent:
         self.asked += 1
         if self.asked == 1:
             assert self.journal is not None
-            self.journal.new_intent(
-                {
-                    "broker": "fake",
-                    "symbol": "AAPL",
-                    "side": self.side,
-                    "qty": self.qty,
-                    "notional": None,
-                    "value": 100 * self.qty,
-                    "dedupe_key": "late",
-                    "status": "unknown",
-                    "source": "python",
-                    "client_order_id": None,
-                },
-                {"request": {}},
+            journal_intent(
+                self.journal,
+                side=self.side,
+                qty=self.qty,
+                value=100 * self.qty,
+                dedupe_key="late",
+                status="unknown",
             )
         return Approval(True, "test")
 
@@ -212,18 +167,19 @@ class SellsFlat(FakeBroker):
 def test_a_read_the_first_decision_did_not_make_is_made_outside_and_decided_again(tmp_path):
     """A sell that closes a position needs no account; once another sell of 6 is in flight,
     the two would open a short, and the position check needs the account after all."""
-    watcher, late = Watcher(), LateIntent(side="sell", qty=6)
+    late = LateIntent(side="sell", qty=6)
     broker = FakeBroker()
     journal = Journal(tmp_path / "journal.db")
-    watcher.journal = late.journal = journal
+    watcher = Calls(note=journal.backend.in_transaction)
+    late.journal = journal
     gated = _gated(_host(broker, watcher, late), journal, order_stream=False)
     gated.reconcile()
-    watcher.calls.clear()
+    watcher.notes.clear()
     order = gated.place_order(symbol="AAPL", side="sell", qty=5)  # holds 5: closes it
     assert order.qty == 5
-    names = [name for name, _ in watcher.calls]
+    names = [name for name, _ in watcher.notes]
     assert names.count("get_account") == 1  # read once, when the second decision asked
-    assert [call for call in watcher.calls if call[1]] == []
+    assert [call for call in watcher.notes if call[1]] == []
     decided = journal.events(intent_id=2)[0]["payload"]["decisions"]
     assert all(d["allowed"] for d in decided)  # short 6 of a 100-share limit
 
@@ -243,28 +199,13 @@ def test_an_order_decided_again_counts_what_appeared_in_between(tmp_path):
 
 
 def test_commands_that_only_read_do_not_reconcile(tmp_path):
-    watcher = Watcher()
     broker = FakeBroker()
     journal = Journal(tmp_path / "journal.db")
-    watcher.journal = journal
-    journal.new_intent(
-        {
-            "broker": "fake",
-            "symbol": "AAPL",
-            "side": "buy",
-            "qty": 1,
-            "notional": None,
-            "value": 100,
-            "dedupe_key": "k",
-            "status": "unknown",
-            "source": "python",
-            "client_order_id": None,
-        },
-        {"request": {}},
-    )
+    watcher = Calls()
+    journal_intent(journal, status="unknown")
     gated = _gated(_host(broker, watcher), journal, order_stream=False)
     gated.get_positions()
     gated.get_account()
-    assert [name for name, _ in watcher.calls] == ["get_positions", "get_account"]
+    assert watcher.names == ["get_positions", "get_account"]
     assert journal.intent(1).status == "unknown"
     assert journal.backend.query("SELECT * FROM processes") == []  # nothing registered either

@@ -79,7 +79,8 @@ def test_a_wait_longer_than_the_bound_is_a_typed_error_at_once(store_config, cap
     long_wait = _budget(journal, clock, per_minute=2, max_wait=120)
     with caplog.at_level(logging.WARNING, logger="tradingagents.broker"):
         long_wait.acquire()
-    assert "waiting 60.0s for the shared request budget" in caplog.text
+    assert "waiting 60.0s for the request budget of fake:paper" in caplog.text
+    assert "by every process on the account" in caplog.text
     journal.close()
 
 
@@ -141,3 +142,56 @@ def test_get_broker_hands_the_plugin_a_budget_on_its_store(tmp_path):
         budget.acquire()
         assert budget.used() == 1
     assert "request_budget" not in repr(seen[0])
+
+
+def test_a_broker_built_without_a_store_limits_itself_alone_with_the_same_rules():
+    from tradingagents_brokers.store.budget import LocalRequestBudget, local_request_budget
+
+    clock = Clock()
+    budget = LocalRequestBudget("x", 2, max_wait=5, clock=clock, sleep=clock.sleep)
+    budget.acquire()
+    budget.acquire()
+    assert budget.used() == 2
+    with pytest.raises(RequestBudgetExhaustedError, match="this process alone") as raised:
+        budget.acquire()
+    assert raised.value.retry_after == pytest.approx(60.0)
+    clock.now += 60
+    budget.acquire()  # the window moved on
+    default = BrokerSettings(name="x", mode="paper").request_budget(190, scope="data")
+    assert isinstance(default, LocalRequestBudget)
+    assert (default.name, default.per_minute, default.max_wait) == ("broker:data", 190, 10.0)
+    assert local_request_budget(5).name == "broker"
+
+
+def test_a_second_limit_of_one_account_is_a_budget_of_its_own(tmp_path):
+    from tradingagents_brokers import PluginHost
+    from tradingagents_brokers.config import effective_config
+
+    seen: list[BrokerSettings] = []
+
+    class Plugin:
+        @hookimpl
+        def register_brokers(self):  # type: ignore[no-untyped-def]
+            def build(settings: BrokerSettings) -> FakeBroker:
+                seen.append(settings)
+                return FakeBroker()
+
+            return [BrokerType(name="fake", factory=build)]
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(Plugin(), name="fake-plugin")
+    host = PluginHost(pm)
+    journal = open_journal({"state_dir": str(tmp_path)})
+    config = effective_config({"request_wait_max_seconds": 0})  # never wait
+    host.build_broker("fake", config, store=journal.backend)
+    host.build_broker("fake", config)  # no store: this process alone
+    shared, alone = seen
+    trading, data = shared.request_budget(3), shared.request_budget(3, scope="data")
+    assert (trading.name, data.name, data.max_wait) == ("fake:paper", "fake:paper:data", 0.0)
+    for _ in range(3):
+        trading.acquire()
+    data.acquire()  # counted apart
+    with pytest.raises(RequestBudgetExhaustedError):
+        trading.acquire()  # at once: no wait allowed
+    assert type(alone.request_budget(3)).__name__ == "LocalRequestBudget"
+    journal.close()

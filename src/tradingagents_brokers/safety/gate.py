@@ -42,10 +42,8 @@ from ..errors import (
     OrderRejectedError,
     Reason,
 )
-from ..events import OrderEventKind
 from ..models import BrokerCapabilities
 from ..orders import Order, OrderRequest
-from ..streams import OrderUpdate
 from .cache import NEVER_EXECUTED, RATE_WINDOW, StateCache
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .journal import UNRESOLVED, IntentRecord, Journal
@@ -411,21 +409,8 @@ class Gate:
     def deny(self, request: OrderRequest | None, ctx: OrderContext, reasons: list[Reason]) -> None:
         summary = "; ".join(f"{r.code}: {r.message}" for r in reasons)
         error = OrderRejectedError(f"order refused by the safety gate: {summary}", reasons=reasons)
-        self.record("denied", request, ctx, error=error.to_dict())
+        self.recorder.record("denied", request, ctx, error=error.to_dict())
         raise error
-
-    def record(
-        self,
-        kind: OrderEventKind,
-        request: OrderRequest | None,
-        ctx: OrderContext,
-        *,
-        order: Order | None = None,
-        error: dict[str, Any] | None = None,
-        update: OrderUpdate | None = None,
-    ) -> None:
-        """Log an outcome to ``tradingagents.broker.trades`` and tell ``on_order_event``."""
-        self.recorder.record(kind, request, ctx, order=order, error=error, update=update)
 
     def confirm_closes(self, requests: list[OrderRequest], ctx: OrderContext) -> None:
         """Ask ``confirm_order`` about each closing order; journal each answer; refuse on a no."""

@@ -22,10 +22,10 @@ from ..errors import (
     BrokerRateLimitError,
     DuplicateClientOrderIdError,
     OrderOutcomeUnknownError,
+    RequestBudgetExhaustedError,
 )
 from ..events import kind_of_status
 from ..orders import Order, OrderRequest
-from ..store.budget import RequestBudgetExhaustedError
 from .cache import StateCache
 from .journal import IntentRecord, Journal
 from .link import BrokerLink, Recorder
@@ -111,6 +111,7 @@ class Submitter:
         coid = intent.client_order_id
         started = self.monotonic()
         attempt = 1
+        sent = False  # whether an attempt may have reached the broker
         while True:
             try:
                 order = link.place_order(request)
@@ -125,7 +126,7 @@ class Submitter:
                     return self._unknown(intent, request, ctx, error)
                 order = found
             except Exception as exc:
-                if isinstance(exc, BrokerError) and not is_ambiguous(exc):
+                if isinstance(exc, BrokerError) and not is_ambiguous(exc) and not sent:
                     journal.set_status(
                         intent.intent_id,
                         "rejected",
@@ -134,11 +135,16 @@ class Submitter:
                     )
                     self.recorder.record("rejected", request, ctx, error=exc.to_dict())
                     raise
+                # This attempt may have reached the broker, or an earlier one did: then a
+                # refusal proves nothing (no budget left, no funds - spent by that very
+                # order). Look the order up, and send again only after an ambiguous failure.
+                sent = True
                 found = self._lookup(coid)
                 if found is None:
                     wait = _backoff(exc, attempt + 1)
                     late = self.monotonic() + wait - started > self.timeout
-                    if attempt <= self.retries and not late:
+                    retryable = not isinstance(exc, BrokerError) or is_ambiguous(exc)
+                    if attempt <= self.retries and not late and retryable:
                         attempt += 1
                         self.sleep(wait)
                         journal.append(

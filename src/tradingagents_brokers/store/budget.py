@@ -10,42 +10,99 @@ A caller that would have to wait longer than ``max_wait`` seconds in all gets
 :class:`RequestBudgetExhaustedError` (a rate-limit error, with ``retry_after``)
 at once, never a silent minute-long sleep; a wait over a second is logged. The
 error is raised before anything is sent, so an order refused this way was not
-placed.
+placed. A broker built without a store gets a :class:`LocalRequestBudget`, the
+same rules for this process alone.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 import time
 from collections.abc import Callable
 
-from ..errors import BrokerRateLimitError
+from ..errors import RequestBudgetExhaustedError
 from .backend import Backend
 
-__all__ = ["WINDOW", "RequestBudget", "RequestBudgetExhaustedError"]
+__all__ = [
+    "WINDOW",
+    "LocalRequestBudget",
+    "RequestBudget",
+    "RequestBudgetExhaustedError",
+    "SlidingBudget",
+    "local_request_budget",
+]
 
 log = logging.getLogger("tradingagents.broker")
 
 #: The window the limit counts over, in seconds.
 WINDOW = 60.0
+#: How long a caller waits for a budget in all, when nobody says (``request_wait_max_seconds``).
+DEFAULT_MAX_WAIT = 10.0
 
 
-class RequestBudgetExhaustedError(BrokerRateLimitError):
-    """The account's shared request budget is spent for longer than the caller may wait.
+class SlidingBudget:
+    """At most ``per_minute`` requests start in any sixty seconds; see the module docstring.
 
-    Nothing was sent. Wait ``retry_after`` seconds and retry, or spread the work
-    over more time: every process on the account draws from the same budget.
+    :meth:`acquire` is the same for every kind; where the requests are counted is
+    each subclass's :meth:`_take`.
     """
 
-    code = "request_budget_exhausted"
-    outcome_known = True
+    def __init__(
+        self,
+        name: str,
+        per_minute: int,
+        *,
+        max_wait: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_minute < 1:
+            raise ValueError(f"a request budget needs a positive limit, not {per_minute}")
+        self.name = name
+        self.per_minute = per_minute
+        self.max_wait = max_wait
+        self.sleep = sleep
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, retry_after=round(retry_after, 3), status_code=None)
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self.per_minute}/min>"
+
+    def acquire(self) -> None:
+        """Take one request from the budget, waiting up to ``max_wait`` seconds in all."""
+        waited = 0.0
+        while True:
+            wait = self._take()
+            if wait <= 0:
+                return
+            if waited + wait > self.max_wait:
+                raise RequestBudgetExhaustedError(
+                    f"the {self.per_minute}-a-minute request budget of {self.name} is spent"
+                    f"{self._by_whom}; nothing was sent - retry in {wait:.1f}s "
+                    f"(request_wait_max_seconds is {self.max_wait:g})",
+                    retry_after=wait,
+                )
+            if wait >= 1:
+                log.warning(
+                    "waiting %.1fs for the request budget of %s (%d a minute%s)",
+                    wait,
+                    self.name,
+                    self.per_minute,
+                    self._by_whom,
+                )
+            self.sleep(wait)
+            waited += wait
+
+    _by_whom = ""
+
+    def _take(self) -> float:
+        """0 when a request was taken; otherwise the seconds until one frees."""
+        raise NotImplementedError
 
 
-class RequestBudget:
-    """``per_minute`` requests in any sixty seconds for the budget ``name`` of one store."""
+class RequestBudget(SlidingBudget):
+    """The budget ``name`` of one store, shared by every process and host on it."""
+
+    _by_whom = " by every process on the account"
 
     def __init__(
         self,
@@ -57,44 +114,11 @@ class RequestBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_minute < 1:
-            raise ValueError(f"a request budget needs a positive limit, not {per_minute}")
+        super().__init__(name, per_minute, max_wait=max_wait, sleep=sleep)
         self.backend = backend
-        self.name = name
-        self.per_minute = per_minute
-        self.max_wait = max_wait
         self.clock = clock
-        self.sleep = sleep
-
-    def __repr__(self) -> str:
-        return f"<RequestBudget {self.name!r} {self.per_minute}/min>"
-
-    def acquire(self) -> None:
-        """Take one request from the budget, waiting up to ``max_wait`` seconds in all."""
-        waited = 0.0
-        while True:
-            wait = self._take()
-            if wait <= 0:
-                return
-            if waited + wait > self.max_wait:
-                raise RequestBudgetExhaustedError(
-                    f"the {self.per_minute}-a-minute request budget of {self.name} is spent by "
-                    f"every process on the account; nothing was sent - retry in {wait:.1f}s "
-                    f"(request_wait_max_seconds is {self.max_wait:g})",
-                    retry_after=wait,
-                )
-            if wait >= 1:
-                log.warning(
-                    "waiting %.1fs for the shared request budget of %s (%d a minute)",
-                    wait,
-                    self.name,
-                    self.per_minute,
-                )
-            self.sleep(wait)
-            waited += wait
 
     def _take(self) -> float:
-        """0 when a request was taken; otherwise the seconds until one frees."""
         now = self.clock()
         backend = self.backend
         with backend.transaction(lock=False, durable=False):
@@ -122,3 +146,43 @@ class RequestBudget:
             (self.name, self.clock() - WINDOW),
         )
         return int(row["used"]) if row else 0
+
+
+class LocalRequestBudget(SlidingBudget):
+    """A budget of this process alone: for a broker built without a store."""
+
+    _by_whom = " (this process alone: give it a store to share it)"
+
+    def __init__(
+        self,
+        name: str,
+        per_minute: int,
+        *,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(name, per_minute, max_wait=max_wait, sleep=sleep)
+        self.clock = clock
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def _take(self) -> float:
+        with self._lock:
+            now, sent = self.clock(), self._sent
+            while sent and now - sent[0] >= WINDOW:
+                sent.popleft()
+            if len(sent) < self.per_minute:
+                sent.append(now)
+                return 0.0
+            return max(sent[0] + WINDOW - now, 0.001)
+
+    def used(self) -> int:
+        with self._lock:
+            now = self.clock()
+            return sum(1 for at in self._sent if now - at < WINDOW)
+
+
+def local_request_budget(per_minute: int, scope: str | None = None) -> SlidingBudget:
+    """The default of ``BrokerSettings.request_budget``: a budget of this process alone."""
+    return LocalRequestBudget("broker" if scope is None else f"broker:{scope}", per_minute)
