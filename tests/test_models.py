@@ -260,3 +260,45 @@ def test_brokers_must_not_report_floats_but_people_may_type_them():
     with pytest.raises(ValueError, match="is a float"):
         _order(filled_avg_price=190.5)
     assert OrderRequest(symbol="AAPL", side="buy", qty=1.5).qty == Decimal("1.5")
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("999999999999999", True),  # just under 1e15
+        ("1E+15", False),
+        ("1E+999999999", False),  # overflowed Decimal arithmetic before: a crash, not a refusal
+        ("0.000000001", True),
+        ("1e-999999", False),
+        ("1" * 65, False),  # too long to parse
+    ],
+)
+def test_numbers_out_of_range_are_refused_with_a_bounded_message(text, accepted):
+    from tradingagents_brokers import InvalidOrderError, OrderRequest
+
+    if accepted:
+        assert OrderRequest(symbol="AAPL", side="buy", qty=text).qty == Decimal(text)
+        return
+    with pytest.raises(InvalidOrderError) as raised:
+        OrderRequest(symbol="AAPL", side="buy", qty=text)
+    assert "qty" in raised.value.message
+    assert len(raised.value.message) < 200
+
+
+def test_a_huge_symbol_is_refused_without_being_echoed_whole():
+    from tradingagents_brokers import InvalidOrderError
+    from tradingagents_brokers.orders import normalize_symbol
+
+    for symbol in ("A" * 100_000, "\u0410" * 100_000):
+        with pytest.raises(InvalidOrderError) as raised:
+            normalize_symbol(symbol)
+        assert len(raised.value.message) < 300
+        assert len(str(raised.value.to_dict())) < 500
+
+
+def test_closing_an_absurd_quantity_is_an_invalid_order_not_a_crash(sim):
+    from tradingagents_brokers import InvalidOrderError
+
+    sim.place_order(symbol="AAPL", side="buy", qty=1)
+    with pytest.raises(InvalidOrderError, match="between 1e-15 and 1e15"):
+        sim.close_position("AAPL", qty="1e999999")

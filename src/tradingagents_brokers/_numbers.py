@@ -14,13 +14,31 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
+    "MAX_MAGNITUDE",
     "broker_decimal",
+    "clip",
     "decimal_places",
     "format_decimal",
     "money",
     "parse_datetime",
     "to_decimal",
 ]
+
+#: Numbers are refused beyond 10**15 in size or below 10**-15 (but for zero): no price,
+#: quantity or balance comes near, and beyond them Decimal arithmetic can overflow.
+MAX_MAGNITUDE = 15
+#: A number written with more characters than this is refused before it is parsed.
+MAX_NUMBER_TEXT = 64
+
+
+def clip(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for messages that echo input.
+
+    >>> clip("x" * 100, 10)
+    "'xxxxxxxx... (102 characters)"
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}... ({len(text)} characters)"
 
 
 def to_decimal(value: Any, field: str, error: Callable[[str], Exception] = ValueError) -> Decimal:
@@ -35,14 +53,24 @@ def to_decimal(value: Any, field: str, error: Callable[[str], Exception] = Value
         result = Decimal(repr(value))
     elif isinstance(value, str):
         text = value.strip().replace("_", "")
+        if len(text) > MAX_NUMBER_TEXT:
+            raise error(
+                f"{field} must be a number of at most {MAX_NUMBER_TEXT} characters, "
+                f"got {clip(value)}"
+            )
         try:
             result = Decimal(text)
         except InvalidOperation:
-            raise error(f"{field} must be a number, got {value!r}") from None
+            raise error(f"{field} must be a number, got {clip(value)}") from None
     else:
-        raise error(f"{field} must be a number, got {type(value).__name__} {value!r}")
+        raise error(f"{field} must be a number, got {type(value).__name__} {clip(value)}")
     if not result.is_finite():
-        raise error(f"{field} must be a finite number, got {value!r}")
+        raise error(f"{field} must be a finite number, got {clip(value)}")
+    if result and not -MAX_MAGNITUDE <= result.adjusted() < MAX_MAGNITUDE:
+        raise error(
+            f"{field} must be between 1e-{MAX_MAGNITUDE} and 1e{MAX_MAGNITUDE} in size "
+            f"(or 0), got {clip(value)}"
+        )
     return result
 
 

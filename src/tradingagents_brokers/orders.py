@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._numbers import broker_decimal, decimal_places, format_decimal, parse_datetime, to_decimal
+from ._numbers import (
+    broker_decimal,
+    clip,
+    decimal_places,
+    format_decimal,
+    parse_datetime,
+    to_decimal,
+)
 from ._serialize import to_json
 from .enums import OrderClass, OrderSide, OrderStatus, OrderType, TimeInForce
 from .errors import InvalidOrderError
@@ -75,18 +82,18 @@ def normalize_symbol(value: Any) -> str:
     if not text:
         raise InvalidOrderError("symbol is empty; give a ticker like 'AAPL'")
     if not text.isascii():
-        odd = ", ".join(
-            f"{ch!r} ({unicodedata.name(ch, 'unnamed')})" for ch in text if not ch.isascii()
-        )
+        strange = [ch for ch in text[:200] if not ch.isascii()]
+        odd = ", ".join(f"{ch!r} ({unicodedata.name(ch, 'unnamed')})" for ch in strange[:3])
         raise InvalidOrderError(
-            f"symbol {value!r} contains non-ASCII characters: {odd}; "
+            f"symbol {clip(value)} contains non-ASCII characters: {odd}; "
             "type the ticker in plain ASCII",
-            details={"symbol": value},
+            details={"symbol": clip(value)},
         )
     if not _SYMBOL.match(text):
         raise InvalidOrderError(
-            f"symbol {value!r} is not a ticker: use letters, digits, '.', '/' or '-' (at most 21)",
-            details={"symbol": value},
+            f"symbol {clip(value)} is not a ticker: use letters, digits, '.', '/' or '-' "
+            "(at most 21)",
+            details={"symbol": clip(value)},
         )
     return text
 

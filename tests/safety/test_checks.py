@@ -177,12 +177,62 @@ class TestMaxOrderValue:
             decide("max_order_value", sell(qty=11), config=LIMIT_1000) == "ORDER_VALUE_EXCEEDS_MAX"
         )
 
-    def test_stop_orders_are_valued_at_the_stop(self):
-        stop = buy(order_type="stop", stop_price="100.01")
-        assert (
-            decide("max_order_value", stop, config=LIMIT_1000, quote=None)
-            == "ORDER_VALUE_EXCEEDS_MAX"
+    @pytest.mark.parametrize(
+        ("request_", "quote", "at_limit"),
+        [
+            # a buy stop below the market buys at the market, not at its stop
+            (buy(order_type="stop", stop_price="90"), "100", True),
+            (buy(order_type="stop", stop_price="90"), "100.0001", False),
+            # a buy stop above it at its stop
+            (buy(order_type="stop", stop_price="100"), "95", True),
+            (buy(order_type="stop", stop_price="100.0001"), "95", False),
+            # a sell limit below the market sells at the market
+            (sell(order_type="limit", limit_price="90"), "100", True),
+            (sell(order_type="limit", limit_price="90"), "100.0001", False),
+            # a sell limit above it rests at its limit
+            (sell(order_type="limit", limit_price="100"), "90", True),
+            (sell(order_type="limit", limit_price="100.0001"), "90", False),
+            # a sell stop above the market (triggered now) at its stop, the higher one
+            (sell(order_type="stop", stop_price="100"), "95", True),
+            (sell(order_type="stop", stop_price="90"), "100.0001", False),
+            # a buy never pays more than its limit, marketable or not
+            (buy(order_type="limit", limit_price="100"), "90", True),
+            (buy(order_type="stop_limit", stop_price="90", limit_price="100"), "120", True),
+            (buy(order_type="stop_limit", stop_price="90", limit_price="100.0001"), "95", False),
+            # a buy trailing stop at the market plus its trail
+            (buy(order_type="trailing_stop", trail_price="1"), "99", True),
+            (buy(order_type="trailing_stop", trail_price="1"), "99.0001", False),
+            (buy(qty="9.9", order_type="trailing_stop", trail_percent="1"), "100", True),
+            (buy(order_type="trailing_stop", trail_percent="1"), "100", False),
+        ],
+    )
+    def test_an_order_is_worth_the_worst_price_it_can_execute_at_now(
+        self, request_, quote, at_limit
+    ):
+        expected = "ALLOWED" if at_limit else "ORDER_VALUE_EXCEEDS_MAX"
+        assert decide("max_order_value", request_, config=LIMIT_1000, quote=quote) == expected
+
+    def test_an_order_the_market_may_fill_needs_a_reference_price(self):
+        stop = buy(order_type="stop", stop_price="50")
+        assert decide("max_order_value", stop, quote=None) == "REFERENCE_PRICE_MISSING"
+        below = sell(order_type="limit", limit_price="50")
+        assert decide("max_order_value", below, quote=None) == "REFERENCE_PRICE_MISSING"
+        capped = buy(order_type="limit", limit_price="50")  # never pays more: no price needed
+        assert decide("max_order_value", capped, quote=None) == "ALLOWED"
+
+    def test_the_issues_examples_no_longer_pass(self):
+        """AAPL at 100, MSFT at 400, max_order_value 10,000 (the red team's orders)."""
+        apple = {"quote": "100"}
+        assert decide(
+            "max_order_value", buy(qty=111, order_type="stop", stop_price="90"), **apple
+        ) == ("ORDER_VALUE_EXCEEDS_MAX")
+        assert decide(
+            "max_order_value", sell(qty=111, order_type="limit", limit_price="90"), **apple
+        ) == ("ORDER_VALUE_EXCEEDS_MAX")
+        msft = OrderRequest(
+            symbol="MSFT", side="buy", qty=26, order_type="stop", stop_price="370.5"
         )
+        assert decide("max_order_value", msft, quote="400") == "ORDER_VALUE_EXCEEDS_MAX"
 
     def test_market_order_without_reference_price_denies(self):
         assert decide("max_order_value", buy(), quote=None) == "REFERENCE_PRICE_MISSING"
@@ -202,6 +252,15 @@ class TestMaxPosition:
     # portfolio 100000 x 0.10 -> 10000 = 100 shares at 100
     def test_at_the_limit_allows(self):
         assert decide("max_position", buy(qty=100)) == "ALLOWED"
+
+    def test_a_marketable_order_is_judged_at_the_market_or_worse(self):
+        crossed = buy(qty=100, order_type="stop", stop_price="50")  # buys at the market, 100
+        assert decide("max_position", crossed) == "ALLOWED"
+        assert decide("max_position", crossed, quote="100.0001") == "POSITION_EXCEEDS_MAX"
+        high = buy(qty=100, order_type="limit", limit_price="100.0001")  # may pay its limit
+        assert decide("max_position", high) == "POSITION_EXCEEDS_MAX"
+        low = buy(qty=100, order_type="limit", limit_price="50")  # marked at the market
+        assert decide("max_position", low) == "ALLOWED"
 
     def test_one_tick_over_denies(self):
         assert decide("max_position", buy(qty="100.000000001")) == "POSITION_EXCEEDS_MAX"
@@ -325,6 +384,12 @@ class TestMaxPosition:
 
 
 class TestBuyingPower:
+    def test_a_buy_stop_below_the_market_needs_what_the_market_costs(self):
+        stop = buy(order_type="stop", stop_price="90")  # 10 shares, crossed: bought at 100
+        room = {"account": _account(buying_power="1000")}
+        assert decide("buying_power", stop, quote="100", **room) == "ALLOWED"
+        assert decide("buying_power", stop, quote="100.0001", **room) == "INSUFFICIENT_BUYING_POWER"
+
     def test_at_the_limit_allows_and_one_cent_over_denies(self):
         assert (
             decide(

@@ -86,6 +86,72 @@ def test_reducing_allows_exactly_the_orders_that_shrink_a_position(held, side, q
         assert f"({held})" in decision.reason
 
 
+def _resting(side, qty, symbol="AAPL"):
+    return Order(
+        order_id=f"rest-{side}-{qty}",
+        client_order_id=f"rest-{side}-{qty}",
+        symbol=symbol,
+        side=side,
+        order_type="limit",
+        time_in_force="gtc",
+        status="new",
+        qty=qty,
+        limit_price=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("held", "resting", "side", "qty", "allowed"),
+    [
+        (10, [("sell", 8)], "sell", 2, True),  # with the resting 8: exactly flat
+        (10, [("sell", 8)], "sell", "2.000000001", False),
+        (10, [("sell", 8)], "sell", 8, False),  # the red team's order: a short of 6
+        (10, [("buy", 8), ("sell", 3, "MSFT")], "sell", 10, True),  # other side, other symbol
+        (-10, [("buy", 7)], "buy", 3, True),
+        (-10, [("buy", 7)], "buy", 4, False),
+    ],
+)
+def test_reducing_counts_the_orders_already_resting_on_the_same_side(
+    held, resting, side, qty, allowed
+):
+    request = OrderRequest(symbol="AAPL", side=side, qty=qty)
+    context = _ctx(request, _held(held))
+    orders = [_resting(*spec) for spec in resting]
+    context.fetch_open_orders = lambda: orders
+    decision = state_decision(TradingState.REDUCING, request, context)
+    assert decision.allowed is allowed
+    if not allowed:
+        assert "already in orders" in decision.reason
+
+
+def test_reducing_counts_orders_in_flight_on_the_same_side():
+    from tradingagents_brokers.safety.records import IntentRecord
+
+    request = OrderRequest(symbol="AAPL", side="sell", qty=5)
+    context = _ctx(request, _held(10))
+    sending = IntentRecord(
+        intent_id=1,
+        client_order_id="c-1",
+        broker="b",
+        symbol="AAPL",
+        side="sell",
+        qty=Decimal(6),
+        notional=None,
+        value=Decimal(6),
+        dedupe_key="k",
+        status="submitting",
+        order_id=None,
+        source="agent",
+        created_at="",
+        updated_at="",
+    )
+    context.fetch_in_flight = lambda: [sending]
+    assert not state_decision(TradingState.REDUCING, request, context).allowed
+    context = _ctx(request, _held(11))
+    context.fetch_in_flight = lambda: [sending]
+    assert state_decision(TradingState.REDUCING, request, context).allowed
+
+
 def test_reducing_refuses_notional_orders_and_unreadable_positions():
     notional = OrderRequest(symbol="AAPL", side="sell", notional=5)
     assert state_decision(TradingState.REDUCING, notional, _ctx(notional, _held(10))).code == (

@@ -25,6 +25,7 @@ Reason codes (``docs/safety.md`` has the table):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +37,7 @@ from ..errors import BrokerError
 from ..models import Quote
 from ..orders import OrderRequest
 
-__all__ = ["REQUIRED_CHECKS", "dedupe_key", "order_value"]
+__all__ = ["REQUIRED_CHECKS", "dedupe_key", "order_price", "order_value", "pending_qty"]
 
 CENT = Decimal("0.01")
 
@@ -76,12 +77,30 @@ def reference_quote(context: CheckContext, symbol: str | None = None) -> Quote:
 
 
 def order_price(request: OrderRequest, context: CheckContext) -> Decimal:
-    """The price an order's value is judged at: its limit, its stop, else the reference price."""
-    if request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and request.limit_price:
+    """The worst price ``request`` can execute at now: the one rule every check values by.
+
+    A buy never pays more than its limit, so a buy limit or stop-limit is judged at
+    its limit. Anything that can execute at the market is judged at the reference
+    price or worse, never at its own limit or stop alone: a buy stop at its stop or
+    the reference price, whichever is higher (a stop already crossed buys at the
+    market); a buy trailing stop at the reference price plus its trail; a sell at
+    its limit or stop, or the reference price if that is higher (a sell limit below
+    the market sells at the market); a market order at the reference price.
+    """
+    side, kind = request.side, request.order_type
+    if side is OrderSide.BUY and kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        assert request.limit_price is not None
         return request.limit_price
-    if request.order_type is OrderType.STOP and request.stop_price:
-        return request.stop_price
-    return reference_quote(context).price
+    reference = reference_quote(context).price
+    if kind is OrderType.TRAILING_STOP and side is OrderSide.BUY:
+        if request.trail_price is not None:
+            return reference + request.trail_price
+        assert request.trail_percent is not None
+        return reference * (1 + request.trail_percent / 100)
+    own = request.limit_price if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+    if kind is OrderType.STOP:
+        own = request.stop_price
+    return reference if own is None else max(own, reference)
 
 
 def order_qty(request: OrderRequest, context: CheckContext) -> Decimal:
@@ -92,7 +111,8 @@ def order_qty(request: OrderRequest, context: CheckContext) -> Decimal:
 
 
 def order_value(request: OrderRequest, context: CheckContext) -> Decimal:
-    """Notional of the order: ``notional``, or quantity times :func:`order_price`."""
+    """What the order is worth for every check: ``notional``, or quantity times
+    :func:`order_price` (the worst price it can execute at now)."""
     if request.notional is not None:
         return request.notional
     assert request.qty is not None
@@ -168,8 +188,13 @@ def _signed_position(context: CheckContext, symbol: str) -> Decimal:
     return sum((p.qty for p in positions if p.symbol == symbol), Decimal(0))
 
 
-def _pending_qty(context: CheckContext, symbol: str, side: OrderSide, price: Decimal) -> Decimal:
-    """Quantity of open broker orders and in-flight intents on ``symbol`` and ``side``."""
+def pending_qty(
+    context: CheckContext, symbol: str, side: OrderSide, price: Callable[[], Decimal]
+) -> Decimal:
+    """Quantity of open broker orders and in-flight intents on ``symbol`` and ``side``.
+
+    ``price`` is asked only for orders given in dollars (their shares depend on it).
+    """
     try:
         unfilled = context.unfilled(symbol, side)
         orders = context.open_orders(symbol) if unfilled is None else unfilled[1]
@@ -183,13 +208,13 @@ def _pending_qty(context: CheckContext, symbol: str, side: OrderSide, price: Dec
             if order.qty is not None:
                 total += order.qty - order.filled_qty
             elif order.notional is not None:
-                total += order.notional / price
+                total += order.notional / price()
     for intent in context.in_flight():
         if intent.symbol == symbol and intent.side == side.value:
             if intent.qty is not None:
                 total += intent.qty
             elif intent.notional is not None:
-                total += intent.notional / price
+                total += intent.notional / price()
     return total
 
 
@@ -200,12 +225,13 @@ class MaxPosition(_Check):
         price = reference_quote(context).price
         current = _signed_position(context, request.symbol)
         direction = 1 if request.side is OrderSide.BUY else -1
-        pending = _pending_qty(context, request.symbol, request.side, price)
+        pending = pending_qty(context, request.symbol, request.side, lambda: price)
         projected = current + direction * (pending + order_qty(request, context))
         if abs(projected) <= abs(current) and (projected == 0 or (projected > 0) == (current > 0)):
             return self.allow()
         limit = Decimal(context.config["max_position_size"]) * _account_value(context)
-        exposure = abs(projected) * price
+        # At the market, or at the worse price this order may execute at now.
+        exposure = abs(projected) * max(price, order_price(request, context))
         if exposure > limit:
             return self.deny(
                 "POSITION_EXCEEDS_MAX",

@@ -13,10 +13,12 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 
+from .._numbers import format_decimal
 from ..decisions import AGENT_SOURCES, CheckContext, Decision, OrderContext
 from ..enums import OrderSide
 from ..errors import BrokerConfigurationError, BrokerError
 from ..orders import OrderRequest
+from .checks import MissingData, pending_qty, reference_quote
 from .journal import Journal
 
 __all__ = ["NotPermittedError", "TradingState", "current_state", "set_state", "state_decision"]
@@ -77,20 +79,24 @@ def state_decision(state: TradingState, request: OrderRequest, context: CheckCon
         )
     try:
         held = sum((p.qty for p in context.positions() if p.symbol == request.symbol), Decimal(0))
-    except BrokerError as exc:
+        # Orders on the same side, resting or in flight, will shrink it first.
+        pending = pending_qty(
+            context, request.symbol, request.side, lambda: reference_quote(context).price
+        )
+    except (BrokerError, MissingData) as exc:
         return Decision.deny(
-            "trading_state", "ACCOUNT_DATA_MISSING", f"positions could not be read: {exc.message}"
+            "trading_state",
+            "ACCOUNT_DATA_MISSING",
+            f"positions or open orders could not be read: {exc}",
         )
     qty = request.qty
-    shrinks = qty is not None and (
-        (request.side is OrderSide.SELL and 0 < qty <= held)
-        or (request.side is OrderSide.BUY and 0 < qty <= -held)
-    )
-    if shrinks:
+    room = held if request.side is OrderSide.SELL else -held
+    if qty is not None and qty > 0 and pending + qty <= room:
         return Decision.allow("trading_state")
+    waiting = f", {format_decimal(pending)} of it already in orders" if pending else ""
     return Decision.deny(
         "trading_state",
         "TRADING_STATE_REDUCING",
         f"trading is reducing: only orders that shrink the {request.symbol} position "
-        f"({held}) are accepted",
+        f"({format_decimal(held)}{waiting}) are accepted",
     )
