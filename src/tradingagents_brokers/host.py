@@ -44,6 +44,8 @@ __all__ = ["TOOL_NAME", "PluginHost"]
 log = logging.getLogger("tradingagents.broker")
 T = TypeVar("T")
 
+#: The core's ``confirm_order`` plugins, which answer at once.
+INSTANT_APPROVERS = frozenset({"approvals", "confirmation"})
 #: Tool names agents can call: what OpenAI and Anthropic accept.
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -345,6 +347,17 @@ class PluginHost:
                 continue
             decisions.append(result)
         return decisions
+
+    def approvers_answer_at_once(self) -> bool:
+        """Whether every ``confirm_order`` implementation is one of the core's own.
+
+        The core's approvers (the relay of an answer given before the order, and the
+        default policy) answer at once; any other may wait for a person.
+        """
+        return all(
+            impl.plugin_name in INSTANT_APPROVERS
+            for impl in self.pm.hook.confirm_order.get_hookimpls()
+        )
 
     def confirm_order(
         self, request: OrderRequest, context: OrderContext, broker_name: str, mode: TradingMode

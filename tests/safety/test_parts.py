@@ -468,11 +468,9 @@ def test_verify_counts_events_and_reports_a_damaged_file(tmp_path):
     import sqlite3
     import threading
 
-    from tradingagents_brokers.store.sqlite import _dict_row
-
     backend = SqliteBackend.__new__(SqliteBackend)  # opened without a write or a pragma
     backend.connection = sqlite3.connect(path)
-    backend.connection.row_factory = _dict_row
+    backend.connection.row_factory = sqlite3.Row
     backend._lock, backend._depth = threading.RLock(), 0
     broken = Journal.__new__(Journal)
     broken.backend = backend

@@ -5,8 +5,9 @@ orders by client order id (a second order with one id is refused, as Alpaca
 does), positions that fills move, open/closed listings. Faults on the next order
 POST: ``504_after_accept``, ``reset_after_accept`` (the connection closes with no
 answer), ``hang`` (the answer comes after ``hang_seconds``), ``429`` (with
-rate-limit headers) and ``html_502`` (a load balancer's HTML page). Every request
-is recorded, headers included, so tests can count requests per order.
+rate-limit headers) and ``html_502`` (a load balancer's HTML page); on the next
+GETs, ``429`` (``read_faults``). Every request is recorded, headers included, so
+tests can count requests per order.
 
 The websocket (:class:`TradeUpdates`, at ``stream_url``) speaks Alpaca's
 protocol: ``authenticate``, ``listen``, then binary JSON frames of
@@ -154,6 +155,9 @@ class FakeAlpaca:
             p["symbol"]: p for p in fixture("positions_list.json")
         }
         self.faults: collections.deque[str] = collections.deque()
+        #: Faults of the next GETs: ``429`` (Alpaca's reset ``reset_seconds`` ahead).
+        self.read_faults: collections.deque[str] = collections.deque()
+        self.reset_seconds = 1
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.hang_seconds = 3.0
         #: Market orders fill right after their answer (as in market hours).
@@ -341,6 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers = dict(self.headers.items())
             fake.requests[-1][2]["_headers"] = headers
         path = url.path.removeprefix("/v2")
+        if method == "GET" and fake.read_faults and fake.read_faults.popleft() == "429":
+            return self._rate_limited()
         if method == "POST" and path == "/orders":
             return self._post_order(body)
         if path == "/orders:by_client_order_id":
@@ -402,20 +408,17 @@ class _Handler(BaseHTTPRequestHandler):
             orders = [o for o in orders if o["submitted_at"] < query["until"]]
         return orders[: int(query.get("limit", 50))]
 
+    def _rate_limited(self) -> None:
+        reset = str(int(time.time()) + self.fake.reset_seconds)
+        limits = {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0"}
+        headers = {**limits, "X-RateLimit-Reset": reset}
+        return self._send(429, fixture("error_429_rate_limited.json"), headers)
+
     def _post_order(self, body: dict[str, Any]) -> None:
         fake = self.fake
         fault = fake.faults.popleft() if fake.faults else None
         if fault == "429":
-            reset = str(int(time.time()) + 1)
-            return self._send(
-                429,
-                fixture("error_429_rate_limited.json"),
-                {
-                    "X-RateLimit-Limit": "200",
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": reset,
-                },
-            )
+            return self._rate_limited()
         if fault == "html_502":
             page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
             return self._send(502, page, content_type="text/html")

@@ -48,7 +48,7 @@ from .cache import NEVER_EXECUTED, RATE_WINDOW, StateCache
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .journal import UNRESOLVED, IntentRecord, Journal
 from .link import BrokerLink, Recorder
-from .reads import BrokerReads
+from .reads import BrokerReads, no_read
 from .reconcile import Reconciler
 from .state import TradingState, current_state, state_decision
 from .stream import StreamConsumer
@@ -126,14 +126,27 @@ class Gate:
                 return replay
         self.stream.poll()
         reads = BrokerReads()
+        confirm = bool(self.config["require_confirmation"])
+        # The core's own approvers answer at once: they may be asked inside the write
+        # section. Any other may wait for a person, so it is asked before it.
+        ask_inside = confirm and self.link.host.approvers_answer_at_once()
         approval: Approval | None = None
         for attempt in range(1, DECIDE_ATTEMPTS + 1):
             marks = None if self.stream.live else self._marks()
-            first = self._first_decision(request, ctx, reads, marks)
-            if self.config["require_confirmation"] and approval is None and first:
-                approval = self.link.host.confirm_order(request, ctx, self.name, self.mode)
+            # While the state cache is live, the first try decides in the write section
+            # at once, on what the cache holds; it reads outside only what the cache lacks.
+            if attempt > 1 or marks is not None or (not ask_inside and confirm):
+                first = self._first_decision(request, ctx, reads, marks)
+                if confirm and not ask_inside and approval is None and first:
+                    approval = self.link.host.confirm_order(request, ctx, self.name, self.mode)
             decided = self._decide_and_journal(
-                request, ctx, reads, marks, approval, last=attempt == DECIDE_ATTEMPTS
+                request,
+                ctx,
+                reads,
+                marks,
+                approval,
+                ask_inside=ask_inside,
+                last=attempt == DECIDE_ATTEMPTS,
             )
             if decided is not None:
                 break
@@ -165,6 +178,7 @@ class Gate:
         marks: Marks | None,
         approval: Approval | None,
         *,
+        ask_inside: bool,
         last: bool,
     ) -> tuple[IntentRecord, list[Reason]] | None:
         """The write section: decide on recorded broker state and journal the intent.
@@ -180,8 +194,12 @@ class Gate:
                 check_ctx = self.check_context(request, ctx, reads, marks)
                 decisions = self.decide(request, check_ctx)
                 reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
+                if reads.missed and not last:
+                    return None
+                if ask_inside and approval is None and not reasons:
+                    approval = self.link.host.confirm_order(request, ctx, self.name, self.mode)
                 unasked = confirm and approval is None and not reasons
-                if (reads.missed or unasked) and not last:
+                if unasked and not last:
                     return None
                 if confirm and not reasons and (approval is None or not approval.approved):
                     reasons.append(_approval_reason(approval))
@@ -360,13 +378,19 @@ class Gate:
         }
         if self.stream.live:
             fetch.update(
-                fetch_account=reads.wrap("account", lambda: cache.account(link.get_account)[0]),
+                fetch_account=reads.wrap(
+                    "account",
+                    lambda: cache.account(link.get_account)[0],
+                    offline=lambda: cache.account(no_read)[0],
+                ),
                 fetch_positions=cache.positions,
                 fetch_open_orders=cache.open_orders,
                 fetch_symbol_orders=cache.open_orders,
                 fetch_unfilled=cache.unfilled,
                 fetch_quote=reads.wrap(
-                    "quote", lambda symbol: cache.quotes.quote(symbol, link.read_quote)
+                    "quote",
+                    lambda symbol: cache.quotes.quote(symbol, link.read_quote),
+                    offline=lambda symbol: cache.quotes.held(symbol) or no_read(),
                 ),
                 fetch_in_flight=cache.in_flight,
                 fetch_account_in_flight=cache.account_in_flight,

@@ -27,7 +27,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,15 @@ __all__ = ["OPEN_STATUSES", "UNRESOLVED", "IntentRecord", "Journal", "VerifyResu
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+_EVENTS_AFTER = "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+_RAW_EVENTS = (
+    "SELECT seq, CAST(at AS BLOB) AS at, CAST(kind AS BLOB) AS kind, intent_id, "
+    "CAST(broker AS BLOB) AS broker, CAST(payload AS BLOB) AS payload, "
+    "CAST(prev_hash AS BLOB) AS prev_hash, CAST(hash AS BLOB) AS hash "
+    "FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+)
 
 
 def _open_sqlite(path: Path) -> SqliteBackend:
@@ -133,8 +142,7 @@ class Journal(IntentQueries):
         row = self.backend.query_one("SELECT value FROM meta WHERE key = ?", (key,))
         return None if row is None else str(row["value"])
 
-    @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[None]:
         """The store's write section: one atomic unit; nested calls join it.
 
         Durable (``synchronous=FULL``) unless ``durable=False``, for records that
@@ -142,13 +150,7 @@ class Journal(IntentQueries):
         survive a crash of the process, and a power loss at worst takes them back
         to what the broker is asked again at start-up.
         """
-        with self.backend.transaction(lock=True, durable=durable) as outermost:
-            if outermost:
-                self._tx.head = None
-            yield
-        if outermost:
-            self.commits += 1
-            self.durable_commits += int(durable)
+        return _WriteSection(self, durable)
 
     # -- events ----------------------------------------------------------------------
 
@@ -196,14 +198,31 @@ class Journal(IntentQueries):
         rows = self.backend.query(sql, params)[::-1]
         return [{**row, "payload": json.loads(row["payload"])} for row in rows]
 
-    def verify(self) -> VerifyResult:
-        """Walk the chain from the first event; report the first broken link."""
+    def raw_events(self, *, after: int = 0, chunk: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every event after ``after`` in order, as stored, read ``chunk`` at a time.
+
+        Memory stays flat however long the journal. On SQLite the text columns come
+        back as bytes (see :func:`~.records.as_text`), so a damaged byte is reported,
+        not raised.
+        """
+        sql = _RAW_EVENTS if self.backend.dialect == "sqlite" else _EVENTS_AFTER
+        while True:
+            rows = self.backend.query(sql, (after, chunk))
+            if not rows:
+                return
+            yield from rows
+            after = int(rows[-1]["seq"])
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
+        """Walk the chain from the first event; report the first broken link.
+
+        It reads the chain a chunk at a time, so its memory does not grow with the
+        journal; ``progress`` is told how many events were walked, now and then.
+        """
         try:
-            query = "SELECT * FROM events ORDER BY seq"  # pragma: no mutate
-            rows = self.backend.query(query)
+            return walk_chain(self.raw_events(), progress)
         except sqlite3.DatabaseError as exc:
             return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
-        return walk_chain(rows)
 
     def head(self) -> tuple[int, str] | None:
         """The chain's last event as (seq, hash): an anchor to keep outside the file."""
@@ -409,3 +428,29 @@ class Journal(IntentQueries):
         if context:
             payload["context"] = dict(context)
         self.append("trading_state", payload)
+
+
+class _WriteSection:
+    """:meth:`Journal.transaction`: the backend's write section, plus the journal's books.
+
+    A class rather than a generator: it runs twice per order on the hot path.
+    """
+
+    __slots__ = ("durable", "inner", "journal", "outermost")
+
+    def __init__(self, journal: Journal, durable: bool) -> None:
+        self.journal = journal
+        self.durable = durable
+        self.inner = journal.backend.transaction(lock=True, durable=durable)
+        self.outermost = False
+
+    def __enter__(self) -> None:
+        self.outermost = self.inner.__enter__()
+        if self.outermost:
+            self.journal._tx.head = None
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        self.inner.__exit__(kind, *rest)
+        if self.outermost and kind is None:
+            self.journal.commits += 1
+            self.journal.durable_commits += int(self.durable)

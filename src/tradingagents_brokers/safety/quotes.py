@@ -99,6 +99,11 @@ class QuoteBoard:
                 self._keep(quote)
         return quote
 
+    def held(self, symbol: str) -> Quote | None:
+        """``symbol``'s price if :meth:`quote` would answer it without a read, else None."""
+        with self._lock:
+            return self._current(symbol, self.now())
+
     def _current(self, symbol: str, now: dt.datetime) -> Quote | None:
         if symbol in self._confirmed:
             latest = self._latest.get(symbol)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "IntentRecord",
     "VerifyResult",
     "advances",
+    "as_text",
     "canonical",
     "chain_hash",
     "progress",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+#: How many events a verification walks between two progress reports.
+PROGRESS_EVERY = 5000
 #: Intents whose outcome at the broker is not known yet: they count against every limit.
 UNRESOLVED = frozenset({"submitting", "unknown"})
 #: Statuses of intents that may still fill.
@@ -147,15 +150,46 @@ class VerifyResult:
     problem: str = ""
 
 
-def walk_chain(rows: list[dict[str, Any]]) -> VerifyResult:
-    """Check every event's link and hash, from the first; report the first broken one."""
+_COLUMNS = ("at", "kind", "broker", "payload", "prev_hash", "hash")
+
+
+def as_text(row: Mapping[str, Any]) -> dict[str, Any] | str:
+    """An event row with its text columns decoded, or the name of a column that is not text.
+
+    SQLite hands back a damaged column as bytes (the chain is read with its text
+    cast to bytes, so a flipped byte cannot stop the walk).
+    """
+    decoded = dict(row)
+    for column in _COLUMNS:
+        value = decoded.get(column)
+        if isinstance(value, bytes | memoryview):
+            try:
+                decoded[column] = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return column
+    return decoded
+
+
+def walk_chain(
+    rows: Iterable[Mapping[str, Any]], progress: Callable[[int], None] | None = None
+) -> VerifyResult:
+    """Check every event's link and hash, from the first; report the first broken one.
+
+    ``rows`` may be any iterable (a stream read a chunk at a time): nothing is kept
+    but the previous hash. ``progress`` is told how many events were walked, now and then.
+    """
     prev = GENESIS
     count = 0
-    for expected, row in enumerate(rows, start=1):
+    for expected, raw in enumerate(rows, start=1):
         count += 1
-        seq = row["seq"]
+        seq = raw["seq"]
         if seq != expected:
             return VerifyResult(False, count, expected, f"event {expected} is missing")
+        row = as_text(raw)
+        if isinstance(row, str):
+            return VerifyResult(
+                False, count, seq, f"event {seq} is damaged: its {row} is not readable text"
+            )
         if row["prev_hash"] != prev:
             return VerifyResult(False, count, seq, f"event {seq} does not link to event {seq - 1}")
         digest = chain_hash(
@@ -164,6 +198,8 @@ def walk_chain(rows: list[dict[str, Any]]) -> VerifyResult:
         if digest != row["hash"]:
             return VerifyResult(False, count, seq, f"event {seq} was altered (hash mismatch)")
         prev = row["hash"]
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
     return VerifyResult(True, count)
 
 

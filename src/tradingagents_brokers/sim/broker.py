@@ -72,7 +72,7 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
-def _dec(value: Any) -> Decimal | None:
+def _dec(value: Any) -> Decimal | None:  # a nullable column
     return None if value is None else Decimal(value)
 
 
@@ -148,7 +148,8 @@ class SimBroker:
     def place_order(self, request: OrderRequest) -> Order:
         if request.client_order_id is None:
             raise InvalidOrderError("the sim broker needs a client_order_id")
-        time.sleep(self.order_latency)  # a slow broker: the order is in flight meanwhile
+        if self.order_latency:  # a slow broker: the order is in flight meanwhile
+            time.sleep(self.order_latency)
         quote = self._quote(request.symbol)
         if quote is None:
             raise InvalidOrderError(
@@ -438,8 +439,7 @@ class SimBroker:
                 details={"requested": str(qty), "available": str(available)},
             )
 
-    def _process(self) -> None:
-        """Expire stale day orders and fill whatever the current prices cross."""
+    def _process(self) -> None:  # see process()
         with self.store.transaction():
             for row in self.store.orders("open", None, None):
                 self._work(row["order_id"], first=False)

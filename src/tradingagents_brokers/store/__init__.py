@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import state_paths
@@ -85,8 +84,3 @@ def open_journal(
     except BaseException:
         backend.close()
         raise
-
-
-def sqlite_path(config: Mapping[str, Any]) -> Path | None:
-    """The SQLite journal file of ``config``, or None when the store is PostgreSQL."""
-    return None if config.get("store_url") else state_paths(config)[1]

@@ -26,6 +26,9 @@ from ..errors import RequestBudgetExhaustedError
 from .backend import Backend
 
 __all__ = [
+    "DEFAULT_MAX_WAIT",
+    "LEASE_SECONDS",
+    "MAX_LEASE",
     "WINDOW",
     "LocalRequestBudget",
     "RequestBudget",
@@ -40,6 +43,10 @@ log = logging.getLogger("tradingagents.broker")
 WINDOW = 60.0
 #: How long a caller waits for a budget in all, when nobody says (``request_wait_max_seconds``).
 DEFAULT_MAX_WAIT = 10.0
+#: The most requests a busy process takes from the store at once, and how long it may
+#: hold them before they are dropped (they count as made at the end of that time).
+MAX_LEASE = 8
+LEASE_SECONDS = 1.0
 
 
 class SlidingBudget:
@@ -100,7 +107,17 @@ class SlidingBudget:
 
 
 class RequestBudget(SlidingBudget):
-    """The budget ``name`` of one store, shared by every process and host on it."""
+    """The budget ``name`` of one store, shared by every process and host on it.
+
+    A busy process takes several requests at once (a *lease*, up to
+    :data:`MAX_LEASE`), so it pays one store transaction for several requests: each
+    leased request is recorded as made :data:`LEASE_SECONDS` from now, so it counts
+    in every window its real use can fall in, and one not used by then is dropped
+    (counted, never used: the budget errs on the side of fewer requests). A lease
+    doubles while the process needs another within a lease's time of the last one
+    and used that one up, falls back to one otherwise, and never takes more than
+    half of what is left.
+    """
 
     _by_whom = " by every process on the account"
 
@@ -117,9 +134,29 @@ class RequestBudget(SlidingBudget):
         super().__init__(name, per_minute, max_wait=max_wait, sleep=sleep)
         self.backend = backend
         self.clock = clock
+        self._lease_size = 1
+        self._leased = 0
+        self._lease_ends = 0.0
+        self._lease_lock = threading.Lock()
 
     def _take(self) -> float:
         now = self.clock()
+        with self._lease_lock:
+            if self._leased and now < self._lease_ends:
+                self._leased -= 1
+                return 0.0
+            # Another draw within a lease's time, the last lease used up: a busy process.
+            busy = not self._leased and now < self._lease_ends
+            self._lease_size = min(self._lease_size * 2, MAX_LEASE) if busy else 1
+            wanted, self._leased = self._lease_size, 0
+        granted, wait = self._draw(now, wanted)
+        if granted:
+            with self._lease_lock:
+                self._leased, self._lease_ends = granted - 1, now + LEASE_SECONDS
+        return wait
+
+    def _draw(self, now: float, wanted: int) -> tuple[int, float]:
+        """Take up to ``wanted`` requests from the store: (how many, seconds to wait if none)."""
         backend = self.backend
         with backend.transaction(lock=False, durable=False):
             backend.serialize(f"request_budget:{self.name}")
@@ -131,13 +168,17 @@ class RequestBudget(SlidingBudget):
                 (self.name,),
             )
             used = int(row["used"]) if row else 0
-            if used < self.per_minute:
+            left = self.per_minute - used
+            if left <= 0:
+                assert row is not None
+                return 0, max(float(row["oldest"]) + WINDOW - now, 0.001)
+            granted = max(1, min(wanted, left // 2))
+            at = now if granted == 1 else now + LEASE_SECONDS
+            for _ in range(granted):
                 backend.execute(
-                    "INSERT INTO request_log (budget, at) VALUES (?, ?)", (self.name, now)
+                    "INSERT INTO request_log (budget, at) VALUES (?, ?)", (self.name, at)
                 )
-                return 0.0
-            assert row is not None
-            return max(float(row["oldest"]) + WINDOW - now, 0.001)
+            return granted, 0.0
 
     def used(self) -> int:
         """Requests made in the last sixty seconds, by every process."""

@@ -8,10 +8,10 @@ takes SQLite's write lock at the start of the transaction: the write section.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,6 @@ from ..errors import StoreUnavailableError
 from .backend import Row
 
 __all__ = ["SqliteBackend"]
-
-
-def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
-    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
 class SqliteBackend:
@@ -35,7 +31,7 @@ class SqliteBackend:
         self.path = path
         self.location = str(path)
         self.connection = connect(path, timeout=busy_timeout)
-        self.connection.row_factory = _dict_row
+        self.connection.row_factory = sqlite3.Row
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._depth = 0
@@ -45,13 +41,13 @@ class SqliteBackend:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
-            rows: list[Row] = self.connection.execute(sql, params).fetchall()
-            return rows
+            rows = self.connection.execute(sql, params).fetchall()
+        return [dict(row) for row in rows]
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         with self._lock:
-            row: Row | None = self.connection.execute(sql, params).fetchone()
-            return row
+            row = self.connection.execute(sql, params).fetchone()
+        return None if row is None else dict(row)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
@@ -62,34 +58,9 @@ class SqliteBackend:
             for statement in statements:
                 self.connection.execute(statement)
 
-    @contextmanager
-    def transaction(self, *, lock: bool = True, durable: bool = True) -> Iterator[bool]:
+    def transaction(self, *, lock: bool = True, durable: bool = True) -> _Transaction:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``lock`` makes no difference on SQLite."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield False
-                finally:
-                    self._depth -= 1
-                return
-            db = self.connection
-            if not durable:
-                db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                self._begin()
-                self._depth = 1
-                try:
-                    yield True
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                finally:
-                    self._depth = 0
-                db.execute("COMMIT")
-            finally:
-                if not durable:
-                    db.execute("PRAGMA synchronous=FULL")
+        return _Transaction(self, durable)
 
     def _begin(self) -> None:
         try:
@@ -123,3 +94,63 @@ class SqliteBackend:
     def close(self) -> None:
         with self._lock:
             self.connection.close()
+
+
+class _Transaction:
+    """One (possibly nested) transaction of a :class:`SqliteBackend`.
+
+    A class rather than a generator: it runs twice per order on the hot path.
+    """
+
+    __slots__ = ("backend", "durable", "outermost")
+
+    def __init__(self, backend: SqliteBackend, durable: bool) -> None:
+        self.backend = backend
+        self.durable = durable
+        self.outermost = False
+
+    def __enter__(self) -> bool:
+        backend = self.backend
+        backend._lock.acquire()
+        if backend._depth:
+            backend._depth += 1
+            return False
+        try:
+            if not self.durable:
+                backend.connection.execute("PRAGMA synchronous=NORMAL")
+            backend._begin()
+        except BaseException:
+            self._settle()
+            raise
+        backend._depth = 1
+        self.outermost = True
+        return True
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        backend = self.backend
+        try:
+            if not self.outermost:
+                backend._depth -= 1
+                return
+            backend._depth = 0
+            if kind is not None:
+                backend.connection.execute("ROLLBACK")
+                return
+            try:
+                backend.connection.execute("COMMIT")
+            except BaseException:  # a full disk, say: leave no transaction open behind
+                with contextlib.suppress(sqlite3.Error):
+                    backend.connection.execute("ROLLBACK")
+                raise
+        finally:
+            if self.outermost:
+                self._settle()
+            else:
+                backend._lock.release()
+
+    def _settle(self) -> None:
+        try:
+            if not self.durable:
+                self.backend.connection.execute("PRAGMA synchronous=FULL")
+        finally:
+            self.backend._lock.release()

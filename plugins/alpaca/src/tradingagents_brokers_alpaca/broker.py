@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from tradingagents_brokers import (
     BrokerConfigurationError,
@@ -38,128 +36,29 @@ from tradingagents_brokers.streams import (
 
 from . import mapping
 from .errors import map_error
-from .plugin import CAPABILITIES, LIVE_VARIABLES, PAPER_VARIABLES
+from .options import (
+    DATA_URL,
+    LIVE_URL,
+    OPTIONS,
+    PAPER_URL,
+    budgets,
+    credentials,
+    market_stream_url,
+    order_stream_url,
+    read_option,
+    trading_url,
+)
+from .plugin import CAPABILITIES
 from .transport import Transport
 
-__all__ = ["LIVE_URL", "PAPER_URL", "AlpacaBroker", "build_alpaca"]
+__all__ = ["DATA_URL", "LIVE_URL", "PAPER_URL", "AlpacaBroker", "build_alpaca"]
 
-PAPER_URL = "https://paper-api.alpaca.markets"
-LIVE_URL = "https://api.alpaca.markets"
-DATA_URL = "https://data.alpaca.markets"
-DATA_STREAM_URL = "wss://stream.data.alpaca.markets"
 PAGE = 500
 #: Asset attributes (tradable, fractionable) change rarely, and Alpaca refuses an order
 #: its asset does not allow: an order may pass on a look this old (seconds)...
 ASSET_TTL = 86_400.0
 #: ... but is refused by the plugin only on a look this recent (else it looks again).
 ASSET_REFUSAL_TTL = 60.0
-OPTIONS = {
-    "base_url": str,
-    "data_url": str,
-    "stream_url": str,
-    "connect_timeout": float,
-    "read_timeout": float,
-    "max_requests_per_minute": int,
-    "read_retries": int,
-    "stream_heartbeat_seconds": float,
-    "quote_stream_url": str,
-    "quote_feed": str,
-    "quote_stream_symbols": int,
-}
-#: Options that must be above zero.
-_POSITIVE = (
-    "connect_timeout",
-    "read_timeout",
-    "max_requests_per_minute",
-    "stream_heartbeat_seconds",
-    "quote_stream_symbols",
-)
-#: Alpaca's stock feeds that stream trades: IEX (every plan), SIP (paid plans).
-QUOTE_FEEDS = ("iex", "sip")
-
-
-def _option(options: Mapping[str, Any], name: str, default: Any) -> Any:
-    kind = OPTIONS[name]
-    value = options.get(name, default)
-    try:
-        converted = kind(value)
-    except (TypeError, ValueError):
-        raise BrokerConfigurationError(
-            f"broker_options.alpaca.{name} must be a {kind.__name__}, got {value!r}"
-        ) from None
-    if kind in (int, float) and (converted < 0 or converted != converted):
-        raise BrokerConfigurationError(f"broker_options.alpaca.{name} must not be negative")
-    if name in _POSITIVE and converted <= 0:
-        raise BrokerConfigurationError(f"broker_options.alpaca.{name} must be above 0")
-    return converted
-
-
-def _credentials(mode: TradingMode) -> tuple[str, str]:
-    names = LIVE_VARIABLES if mode is TradingMode.LIVE else PAPER_VARIABLES
-    values = [os.environ.get(name, "") for name in names]
-    missing = [name for name, value in zip(names, values, strict=True) if not value]
-    if missing:
-        raise BrokerConfigurationError(
-            f"Alpaca {mode.value} trading needs {', '.join(missing)} in the environment; "
-            f"set {' and '.join(names)} (tradingagents-brokers doctor --broker alpaca)",
-            details={"missing": missing},
-        )
-    for name, value in zip(names, values, strict=True):
-        if value != value.strip() or not value.isprintable() or len(value) < 8:
-            raise BrokerConfigurationError(
-                f"{name} is malformed (too short, or has spaces or control characters); "
-                "copy the key again from the Alpaca dashboard"
-            )
-    return values[0], values[1]
-
-
-def _check_host(mode: TradingMode, url: str, option: str) -> str:
-    """Refuse Alpaca's live host in paper mode, and its paper host in live mode."""
-    host = urlparse(url).hostname or ""
-    if mode is TradingMode.PAPER and host == urlparse(LIVE_URL).hostname:
-        raise BrokerConfigurationError(
-            f"broker_options.alpaca.{option} points at Alpaca's live host in paper mode; "
-            "live trading goes through broker_mode = 'live' and the live opt-in"
-        )
-    if mode is TradingMode.LIVE and host == urlparse(PAPER_URL).hostname:
-        raise BrokerConfigurationError(
-            f"broker_mode is 'live' but broker_options.alpaca.{option} is the paper host"
-        )
-    return url
-
-
-def _base_url(mode: TradingMode, configured: str | None) -> str:
-    url = (configured or (LIVE_URL if mode is TradingMode.LIVE else PAPER_URL)).rstrip("/")
-    return _check_host(mode, url, "base_url")
-
-
-def _stream_url(mode: TradingMode, base_url: str, configured: str | None) -> str:
-    """The trade_updates websocket: ``stream_url``, else the REST host's ``/stream``.
-
-    Alpaca serves it there (``wss://paper-api.alpaca.markets/stream``), so a paper
-    base URL gives the paper stream and a live one the live stream.
-    """
-    if configured:
-        return _check_host(mode, configured.rstrip("/"), "stream_url")
-    scheme, rest = base_url.split("://", 1)
-    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/stream"
-
-
-def _quote_stream_url(options: Mapping[str, Any], data_url: str) -> str | None:
-    """Alpaca's market-data websocket for ``quote_feed``; None where it cannot be known.
-
-    ``quote_stream_url`` wins ('' turns the stream off). With a ``data_url`` of
-    one's own and no ``quote_stream_url``, there is no stream: prices are read.
-    """
-    feed = str(options.get("quote_feed", "iex"))
-    if feed not in QUOTE_FEEDS:
-        raise BrokerConfigurationError(
-            f"broker_options.alpaca.quote_feed must be one of {', '.join(QUOTE_FEEDS)}, "
-            f"got {feed!r}"
-        )
-    if "quote_stream_url" in options:
-        return str(options["quote_stream_url"]).rstrip("/") or None
-    return f"{DATA_STREAM_URL}/v2/{feed}" if data_url == DATA_URL else None
 
 
 def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
@@ -171,8 +70,8 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
             f"unknown broker_options.alpaca key(s): {', '.join(unknown)}; "
             f"known: {', '.join(sorted(OPTIONS))}"
         )
-    key, secret = _credentials(settings.mode)
-    base_url = _base_url(settings.mode, options.get("base_url"))
+    key, secret = credentials(settings.mode)
+    base_url = trading_url(settings.mode, options.get("base_url"))
     from alpaca.trading.client import TradingClient
 
     client = TradingClient(
@@ -182,12 +81,14 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
         raw_data=True,
         url_override=base_url,
     )
+    budget, data_budget = budgets(settings, options)
     transport = Transport(
         client,
-        connect_timeout=_option(options, "connect_timeout", 5.0),
-        read_timeout=_option(options, "read_timeout", 15.0),
-        max_per_minute=_option(options, "max_requests_per_minute", 190),
-        read_retries=_option(options, "read_retries", 3),
+        connect_timeout=read_option(options, "connect_timeout", 5.0),
+        read_timeout=read_option(options, "read_timeout", 15.0),
+        budget=budget,
+        data_budget=data_budget,
+        read_retries=read_option(options, "read_retries", 3),
     )
     data_url = str(options.get("data_url") or DATA_URL).rstrip("/")
     return AlpacaBroker(
@@ -195,11 +96,11 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
         base_url=base_url,
         data_url=data_url,
         mode=settings.mode,
-        stream_url=_stream_url(settings.mode, base_url, options.get("stream_url")),
-        heartbeat=_option(options, "stream_heartbeat_seconds", 5.0),
-        connect_timeout=_option(options, "connect_timeout", 5.0),
-        quote_stream_url=_quote_stream_url(options, data_url),
-        quote_symbols=_option(options, "quote_stream_symbols", 30),
+        stream_url=order_stream_url(settings.mode, base_url, options.get("stream_url")),
+        heartbeat=read_option(options, "stream_heartbeat_seconds", 5.0),
+        connect_timeout=read_option(options, "connect_timeout", 5.0),
+        quote_stream_url=market_stream_url(options, data_url),
+        quote_symbols=read_option(options, "quote_stream_symbols", 30),
     )
 
 
@@ -224,7 +125,7 @@ class AlpacaBroker:
         self.base_url = base_url
         self.data_url = data_url
         self.mode = mode
-        self.stream_url = stream_url or _stream_url(mode, base_url, None)
+        self.stream_url = stream_url or order_stream_url(mode, base_url, None)
         self.heartbeat = heartbeat
         self.connect_timeout = connect_timeout
         self.quote_stream_url = quote_stream_url
@@ -246,7 +147,7 @@ class AlpacaBroker:
         """Stream this account's trade updates (see :mod:`.stream`)."""
         from .stream import AlpacaOrderStream
 
-        key, secret = _credentials(self.mode)
+        key, secret = credentials(self.mode)
         return AlpacaOrderStream(
             key,
             secret,
@@ -262,7 +163,7 @@ class AlpacaBroker:
             return None
         from .quotes import AlpacaQuoteStream
 
-        key, secret = _credentials(self.mode)
+        key, secret = credentials(self.mode)
         return AlpacaQuoteStream(
             key,
             secret,
@@ -275,6 +176,12 @@ class AlpacaBroker:
     # -- orders ----------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> Order:
+        """Send one order (never retried here: the core's gate owns an order's retries).
+
+        A refusal of the request budget is ``RequestBudgetExhaustedError``: nothing
+        was sent. A failure after sending is ``OrderOutcomeUnknownError``, or the
+        error Alpaca answered; the gate looks the order up by its client order id.
+        """
         mapping.validate_request(request)
         self._check_asset(request)
         data = self._http.call("POST", "/orders", mapping.order_body(request), retry=False)

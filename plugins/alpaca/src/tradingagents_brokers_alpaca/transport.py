@@ -12,8 +12,18 @@ per-call work. A test fails if a release of alpaca-py moves those attributes.
 Retries are the plugin's: reads are retried on 429 (waiting until
 ``X-RateLimit-Reset``) and 5xx with backoff; order-creating calls never are - a
 timeout or reset after sending becomes ``OrderOutcomeUnknownError`` and the
-core's gate looks the order up by its client order id. A client-side limiter
-keeps under Alpaca's 200 requests per minute.
+core's gate looks the order up by its client order id.
+
+Every request is first drawn from a request budget (the core's ``SlidingBudget``):
+Alpaca allows 200 requests a minute per account, whatever number of processes
+share it. The budgets come from ``BrokerSettings.request_budget``: a broker built
+by the core with a store draws from the account's ``RequestBudget`` there, shared
+by every process and host on it; one built by hand limits itself alone (a
+``LocalRequestBudget``). Market-data requests (the data host, ``base_url=``) draw
+from a budget of their own (scope ``data``): Alpaca counts them apart. Either way
+a caller never sleeps silently for long: a wait longer than the budget's
+``max_wait`` in all raises ``RequestBudgetExhaustedError`` (nothing was sent),
+and a read's retries after a 429 sleep no longer than that either.
 
 Errors are built outside the ``except`` blocks, so no SDK exception (whose
 request headers carry the keys) is chained to them.
@@ -21,11 +31,10 @@ request headers carry the keys) is chained to them.
 
 from __future__ import annotations
 
-import collections
-import threading
+import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradingagents_brokers import (
     BrokerAPIError,
@@ -37,39 +46,20 @@ from tradingagents_brokers import (
 from .errors import map_error
 from .wire import Wire
 
-__all__ = ["RateLimiter", "Transport"]
+if TYPE_CHECKING:
+    from tradingagents_brokers.store.budget import SlidingBudget
 
+__all__ = ["Transport"]
 
-class RateLimiter:
-    """At most ``per_minute`` requests in any 60-second window; callers wait, never fail."""
-
-    def __init__(
-        self,
-        per_minute: int,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.per_minute = per_minute
-        self.sleep = sleep
-        self.monotonic = monotonic
-        self._sent: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self.monotonic()
-            while self._sent and now - self._sent[0] >= 60:
-                self._sent.popleft()
-            if len(self._sent) >= self.per_minute:
-                self.sleep(60 - (now - self._sent[0]))
-                self._sent.popleft()
-                now = self.monotonic()
-            self._sent.append(now)
+log = logging.getLogger("tradingagents.broker.alpaca")
 
 
 class Transport:
-    """One Alpaca REST client with timeouts, the plugin's retries and the rate limiter."""
+    """One Alpaca REST client with timeouts, the plugin's retries and the request budgets.
+
+    ``budget`` counts the Trading API's requests, ``data_budget`` those to the
+    market-data host, which are the calls given a ``base_url``.
+    """
 
     def __init__(
         self,
@@ -77,14 +67,16 @@ class Transport:
         *,
         connect_timeout: float,
         read_timeout: float,
-        max_per_minute: int,
+        budget: SlidingBudget,
+        data_budget: SlidingBudget,
         read_retries: int,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
         self.read_retries = read_retries
         self.sleep = sleep
-        self.limiter = RateLimiter(max_per_minute, sleep=sleep)
+        self.budget = budget
+        self.data_budget = data_budget
         client._retry = 0
         client._retry_codes = []
         client._session.close()  # requests' session, never used
@@ -105,14 +97,20 @@ class Transport:
         base_url: str | None = None,
         retry: bool = True,
     ) -> Any:
-        """One request. ``retry=False`` for calls that create or change orders."""
+        """One request. ``retry=False`` for calls that create or change orders.
+
+        Raises ``RequestBudgetExhaustedError`` when the budget refuses the request:
+        then nothing was sent (for an order, it was not placed by this call).
+        """
         from alpaca.common.exceptions import APIError
         from requests import RequestException
 
+        budget = self.budget if base_url is None else self.data_budget
         attempt = 0
+        slept = 0.0
         while True:
             attempt += 1
-            self.limiter.wait()
+            budget.acquire()
             failure: BrokerError
             try:
                 return self._client._request(method, path, data, base_url=base_url)
@@ -122,7 +120,19 @@ class Transport:
                 failure = _transport_failure(exc, method, path, retry)
             if not retry or attempt > self.read_retries or not _worth_retrying(failure):
                 raise failure
-            self.sleep(_wait(failure, attempt))
+            wait = _wait(failure, attempt)
+            if slept + wait > budget.max_wait:
+                raise failure  # a long wait is the caller's to choose (retry_after says it)
+            if wait >= 1:
+                log.warning(
+                    "Alpaca answered %s to %s %s; retrying in %.1fs",
+                    failure.code,
+                    method,
+                    path,
+                    wait,
+                )
+            self.sleep(wait)
+            slept += wait
 
 
 def _from_api_error(exc: Any) -> BrokerError:
