@@ -24,6 +24,7 @@ __all__ = [
     "DuplicateClientOrderIdError",
     "InsufficientFundsError",
     "InvalidOrderError",
+    "JournalDamagedError",
     "NotFoundError",
     "OrderBlockedError",
     "OrderOutcomeUnknownError",
@@ -242,6 +243,17 @@ class StoreUnavailableError(BrokerError):
 
     code = "store_unavailable"
     retryable = True
+
+
+class JournalDamagedError(BrokerError):
+    """The journal is damaged, replaced, emptied or cut back: no order is sent on it.
+
+    The message says what was found and the way back (restore a backup, or keep
+    the damaged file aside and start a new chain: ``tradingagents-brokers journal
+    recover``). Retrying does not help until then.
+    """
+
+    code = "journal_damaged"
 
 
 class OrderOutcomeUnknownError(BrokerError):

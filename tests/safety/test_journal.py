@@ -22,11 +22,15 @@ class Place:
         self.kind = kind
         self.path = tmp_path / "j.db"
         self.url = schema_url() if kind == "postgresql" else None
+        self.opened = []
 
     def open(self, **kwargs):
         if self.url is None:
-            return Journal(self.path, **kwargs)
-        return Journal(PostgresBackend(self.url), **kwargs)
+            journal = Journal(self.path, **kwargs)
+        else:
+            journal = Journal(PostgresBackend(self.url), **kwargs)
+        self.opened.append(journal)  # closed at the end of the test
+        return journal
 
     def tamper(self, statement, params=()):
         """Run ``statement`` on the raw database with the append-only triggers off."""
@@ -46,7 +50,10 @@ class Place:
 
 @pytest.fixture
 def place(store_kind, tmp_path):
-    return Place(store_kind, tmp_path)
+    where = Place(store_kind, tmp_path)
+    yield where
+    for journal in where.opened:
+        journal.close()
 
 
 @pytest.fixture

@@ -206,6 +206,8 @@ def test_a_journal_locked_by_another_process_sends_nothing_and_says_so(tmp_path)
     holder.close()
     gated.place_order(symbol="AAPL", side="buy", qty=1)  # the store is back: so are orders
     assert len(broker.place_calls) == 1
+    gated.close()
+    gated.journal.close()
 
 
 def test_a_postgresql_server_that_drops_its_connections_sends_nothing(monkeypatch):
@@ -227,6 +229,8 @@ def test_a_postgresql_server_that_drops_its_connections_sends_nothing(monkeypatc
         gated.place_order(symbol="AAPL", side="buy", qty=1)
     assert "check that the server is up" in raised.value.message
     assert broker.place_calls == []
+    gated.close()
+    gated.journal.close()
 
 
 @pytest.mark.parametrize(

@@ -334,7 +334,7 @@ def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
     """A fresh sim account and journal of its own (``demo*.db``): never touches your state."""
     state_dir = Path(config["state_dir"] or default_state_dir())
     journal_file = state_dir / "demo-journal.db"
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".anchor"):  # its anchor too: a new demo, on purpose
         Path(f"{journal_file}{suffix}").unlink(missing_ok=True)
     demo_config = {
         **config,

@@ -12,6 +12,7 @@ Exit codes: 0 success; 1 unexpected failure; 2 bad input or configuration;
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from ..errors import (
     OrderOutcomeUnknownError,
     OrderRejectedError,
 )
+from ..safety.guard import RECOVERY
 from . import commands, safety_commands
 from .render import Output
 
@@ -190,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except commands.Declined as exc:
         out.fail(str(exc))
         return 3
+    except sqlite3.DatabaseError as exc:  # a file damaged past what the journal checks
+        out.fail(f"a database file cannot be read ({exc}): {RECOVERY}")
+        return 1
     except KeyboardInterrupt:
         out.fail("interrupted; nothing more was sent")
         return 130

@@ -7,11 +7,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from ..config import state_paths
 from ..decisions import OrderContext
 from ..errors import BrokerConfigurationError, BrokerError
 from ..routing import get_broker
 from ..safety.audit import audit, parse_head
 from ..safety.journal import UNRESOLVED, Journal
+from ..safety.recovery import diagnose, recover
 from ..safety.state import TradingState, current_state, set_state
 from ..store import open_journal
 from .commands import confirm
@@ -74,6 +76,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="fail unless the chain still holds this anchored event (detects a cut-back tail)",
     )
 
+    p = action.add_parser(
+        "recover",
+        parents=[common],
+        help="keep a damaged journal aside and start a new chain that records what it "
+        "replaced (asks first)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
     p = add("halt", "stop all new orders (the kill switch); cancels still pass")
     p.add_argument("--reason", default="halted from the command line")
     p.add_argument("--cancel-all", action="store_true", help="also cancel every open order")
@@ -87,6 +97,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
+    if args.journal_command == "recover":
+        return _recover(args, config, out)
     with _journal(config) as journal:
         if args.journal_command == "list":
             statuses = set(args.statuses) if args.statuses else None
@@ -131,7 +143,31 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         else:
             for problem in report.problems:
                 out.fail(f"journal {journal.location}: {problem}")
+        if not report.ok:  # no process sends orders on it until it is recovered
+            journal.mark_damaged(report.problems[0])
         return 0 if report.ok else 1
+
+
+def _recover(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
+    path = state_paths(config)[1]
+    problem = None if config.get("store_url") else diagnose(path)
+    if problem is not None:
+        out.note(f"the journal at {path} is damaged: {problem}")
+        confirm(
+            "Keep it aside and start a new journal (orders it still had in flight are not "
+            "carried over)?",
+            yes=args.yes,
+        )
+    summary = recover(config)
+    if out.as_json:
+        out.data(summary)
+    else:
+        kept = ", ".join(summary["kept_as"]) or "nothing (it was gone)"
+        out.note(
+            f"kept {kept}; a new journal {summary['journal_id']} at {summary['path']} records "
+            "what it replaced; reconcile, and check the broker's open orders"
+        )
+    return 0
 
 
 def _show_state(journal: Journal, out: Output) -> None:

@@ -22,12 +22,15 @@ are listed as ``unverifiable`` rather than passed or failed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
 from .journal import Journal
+from .records import as_text
 
 __all__ = ["JournalAudit", "audit", "parse_head"]
 
@@ -69,22 +72,41 @@ def parse_head(text: str) -> tuple[int, str]:
     return int(seq), digest
 
 
-def audit(journal: Journal, *, expect_head: tuple[int, str] | None = None) -> JournalAudit:
-    """Check ``journal`` from end to end; see the module docstring."""
+#: Intents rebuilt and compared at a time: the audit's memory does not grow past this.
+CHUNK = 2000
+#: Problems listed one by one; more are counted.
+MAX_PROBLEMS = 50
+
+
+def audit(
+    journal: Journal,
+    *,
+    expect_head: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> JournalAudit:
+    """Check ``journal`` from end to end; see the module docstring.
+
+    It reads a chunk at a time, so its memory stays flat however long the journal,
+    and it reports a damaged row as a problem rather than failing on it.
+    """
     problems: list[str] = []
-    chain = journal.verify()
+    chain = journal.verify(progress)
     if not chain.ok:
         problems.append(chain.problem)
-    integrity = journal.integrity_check()
+    try:
+        integrity = journal.integrity_check()
+    except sqlite3.DatabaseError as exc:
+        integrity = str(exc)
     if integrity != "ok":
         problems.append(f"PRAGMA integrity_check: {integrity}")
-    events = journal.events()
-    problems.extend(_identity(events, journal.table("meta")))
-    rebuilt, unverifiable = _rebuild(events)
-    problems.extend(_compare(rebuilt, unverifiable, journal.table("intents")))
+    problems.extend(_identity(journal))
+    mismatches, unverifiable = _compare_intents(journal)
+    problems.extend(mismatches[:MAX_PROBLEMS])
+    if len(mismatches) > MAX_PROBLEMS:
+        problems.append(f"... and {len(mismatches) - MAX_PROBLEMS} more differences")
     head = journal.head()
     if expect_head is not None:
-        problems.extend(_anchor(events, expect_head, head))
+        problems.extend(_anchor(journal, expect_head, head))
     return JournalAudit(
         events=chain.events,
         head=head,
@@ -94,12 +116,31 @@ def audit(journal: Journal, *, expect_head: tuple[int, str] | None = None) -> Jo
     )
 
 
-def _identity(events: list[dict[str, Any]], meta: list[dict[str, Any]]) -> list[str]:
-    ids = [e["payload"].get("journal_id") for e in events if e["kind"] == "journal"]
+def _payload(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """An event's payload, or the problem that stops reading it."""
+    decoded = as_text(row)
+    if isinstance(decoded, str):
+        return None, f"event {row['seq']} is damaged: its {decoded} is not readable text"
+    try:
+        payload = json.loads(decoded["payload"])
+    except ValueError:
+        return None, f"event {row['seq']} is damaged: its payload is not JSON"
+    return (payload if isinstance(payload, dict) else {}), None
+
+
+def _identity(journal: Journal) -> list[str]:
+    problems: list[str] = []
+    ids = []
+    for row in journal.raw_events_where("kind = 'journal'"):
+        payload, problem = _payload(row)
+        if problem is not None:
+            problems.append(problem)
+        elif payload is not None:
+            ids.append(payload.get("journal_id"))
     if not ids:
-        return ["the chain holds no identity record (journal event)"]
-    problems = [f"the chain records a second identity {i!r}" for i in ids[1:] if i != ids[0]]
-    rows = {row["key"]: row["value"] for row in meta}
+        return [*problems, "the chain holds no identity record (journal event)"]
+    problems.extend(f"the chain records a second identity {i!r}" for i in ids[1:] if i != ids[0])
+    rows = {row["key"]: row["value"] for row in journal.table("meta")}
     if rows.get("journal_id") != ids[0]:
         problems.append(f"meta journal_id is {rows.get('journal_id')!r}, the chain says {ids[0]!r}")
     problems.extend(
@@ -109,20 +150,47 @@ def _identity(events: list[dict[str, Any]], meta: list[dict[str, Any]]) -> list[
     return problems
 
 
-def _rebuild(events: Iterable[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], set[int]]:
+def _compare_intents(journal: Journal) -> tuple[list[str], set[int]]:
+    """Rebuild the intents table from the chain a range of intents at a time; compare."""
+    problems: list[str] = []
+    unverifiable: set[int] = set()
+    last = journal.last_intent_id()
+    for low in range(1, last + 1, CHUNK):
+        high = low + CHUNK - 1
+        rebuilt, missing, damaged = _rebuild(
+            journal.raw_events_where("intent_id BETWEEN ? AND ?", (low, high), "intent_id, seq")
+        )
+        problems.extend(damaged)
+        unverifiable |= missing
+        stored = journal.intents_between(low, high)
+        problems.extend(_compare(rebuilt, missing, stored))
+    return problems, unverifiable
+
+
+def _rebuild(
+    events: Iterable[dict[str, Any]],
+) -> tuple[dict[int, dict[str, Any]], set[int], list[str]]:
     rows: dict[int, dict[str, Any]] = {}
     unverifiable: set[int] = set()
+    damaged: list[str] = []
     for event in events:
-        intent_id, payload = event["intent_id"], event["payload"]
-        projection = payload.get("projection") if isinstance(payload, dict) else None
-        if event["kind"] == "intent":
+        intent_id = event["intent_id"]
+        payload, problem = _payload(event)
+        if problem is not None:
+            damaged.append(problem)
+            unverifiable.add(intent_id)
+            continue
+        assert payload is not None
+        projection = payload.get("projection")
+        kind = event["kind"].decode() if isinstance(event["kind"], bytes) else event["kind"]
+        if kind == "intent":
             if projection is None:
                 unverifiable.add(intent_id)
             else:
                 rows[intent_id] = {"intent_id": intent_id, **projection}
         elif projection is not None and intent_id in rows:
             rows[intent_id].update(projection)
-    return rows, unverifiable
+    return rows, unverifiable, damaged
 
 
 def _text(value: Any) -> str | None:
@@ -153,17 +221,16 @@ def _compare(
     return problems
 
 
-def _anchor(
-    events: list[dict[str, Any]], anchor: tuple[int, str], head: tuple[int, str] | None
-) -> list[str]:
+def _anchor(journal: Journal, anchor: tuple[int, str], head: tuple[int, str] | None) -> list[str]:
     seq, digest = anchor
-    found = next((e for e in events if e["seq"] == seq), None)
+    found = next(iter(journal.raw_events_where("seq = ?", (seq,))), None)
     if found is None:
         last = head[0] if head else 0
         return [
             f"the anchored event {seq} is gone: the journal ends at event {last} "
             "(cut back, or not the anchored journal)"
         ]
-    if found["hash"] != digest:
-        return [f"event {seq} is not the anchored one (its hash is {found['hash'][:16]}...)"]
+    stored = found["hash"].decode() if isinstance(found["hash"], bytes) else found["hash"]
+    if stored != digest:
+        return [f"event {seq} is not the anchored one (its hash is {stored[:16]}...)"]
     return []

@@ -38,6 +38,7 @@ from ..enums import TradingMode
 from ..errors import (
     BrokerConfigurationError,
     BrokerError,
+    JournalDamagedError,
     OrderBlockedError,
     OrderRejectedError,
     Reason,
@@ -46,6 +47,7 @@ from ..models import BrokerCapabilities
 from ..orders import Order, OrderRequest
 from .cache import NEVER_EXECUTED, RATE_WINDOW, StateCache
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
+from .guard import RECOVERY
 from .journal import UNRESOLVED, IntentRecord, Journal
 from .link import BrokerLink, Recorder
 from .reads import BrokerReads, no_read
@@ -282,8 +284,15 @@ class Gate:
             )
 
     def require_ready(self) -> None:
-        """Every check registered, this gated broker registered, the journal reconciled."""
+        """Every check registered, the journal sound, this gated broker registered, the
+        journal reconciled."""
         self.require_checks()
+        damage = self.journal.refresh_damage()
+        if damage is not None:
+            raise JournalDamagedError(
+                f"the journal at {self.journal.location} takes no orders: {damage}; {RECOVERY}",
+                details={"journal": self.journal.location},
+            )
         self.owner()
         if self.reconciler.needed:
             report = self.reconciler.run()

@@ -21,33 +21,45 @@ section, one writer at a time across every process and host of the store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..errors import BrokerConfigurationError
+from ..errors import BrokerConfigurationError, BrokerError, JournalDamagedError
 from ..store.backend import Backend
 from ..store.schema import migrate
 from ..store.sqlite import SqliteBackend
+from .guard import (
+    ANCHOR_SECONDS,
+    RECOVERY,
+    TAIL,
+    anchor_path,
+    anchor_problem,
+    check_before_open,
+    check_schema,
+    read_anchor,
+    tail_problem,
+    write_anchor,
+)
+from .observations import Observations
 from .queries import IntentQueries
 from .records import (
-    FINAL_STATUSES,
     GENESIS,
     OPEN_STATUSES,
     UNRESOLVED,
     IntentRecord,
     VerifyResult,
-    advances,
     canonical,
     chain_hash,
-    progress,
     record_from_row,
     stamp,
     walk_chain,
@@ -62,36 +74,30 @@ def _utcnow() -> dt.datetime:
 
 
 _EVENTS_AFTER = "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
-_RAW_EVENTS = (
-    "SELECT seq, CAST(at AS BLOB) AS at, CAST(kind AS BLOB) AS kind, intent_id, "
+#: An event's columns as SQLite stores them: its text as bytes, so damage is readable.
+_RAW_COLUMNS = (
+    "seq, CAST(at AS BLOB) AS at, CAST(kind AS BLOB) AS kind, intent_id, "
     "CAST(broker AS BLOB) AS broker, CAST(payload AS BLOB) AS payload, "
-    "CAST(prev_hash AS BLOB) AS prev_hash, CAST(hash AS BLOB) AS hash "
-    "FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    "CAST(prev_hash AS BLOB) AS prev_hash, CAST(hash AS BLOB) AS hash"
 )
+_RAW_EVENTS = f"SELECT {_RAW_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 
 
 def _open_sqlite(path: Path) -> SqliteBackend:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteBackend(path)
+    except sqlite3.DatabaseError as exc:  # the file is there, and not a database
+        raise JournalDamagedError(
+            f"the journal at {path} is not a readable SQLite database ({exc}): {RECOVERY}"
+        ) from None
     except (OSError, sqlite3.Error) as exc:
         raise BrokerConfigurationError(
             f"cannot open the order journal at {path} ({exc}); fix 'journal_path'"
         ) from None
 
 
-def _observation(was: str, now: str, order: Any, event: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What an observation of an intent's order records (its projection is added after)."""
-    return {
-        "from": was,
-        "to": now,
-        "order_id": order.order_id,
-        "filled_qty": str(order.filled_qty),
-        **(event or {}),
-    }
-
-
-class Journal(IntentQueries):
+class Journal(IntentQueries, Observations):
     """The order journal of one store. Safe to share between threads and processes.
 
     ``location`` is a SQLite file (a path) or a store backend (PostgreSQL:
@@ -99,7 +105,11 @@ class Journal(IntentQueries):
     """
 
     def __init__(
-        self, location: str | Path | Backend, *, now: Callable[[], dt.datetime] = _utcnow
+        self,
+        location: str | Path | Backend,
+        *,
+        now: Callable[[], dt.datetime] = _utcnow,
+        anchor: Path | None = None,
     ) -> None:
         self.now = now
         #: Commits, and those that waited for the disk (``synchronous=FULL``).
@@ -107,12 +117,34 @@ class Journal(IntentQueries):
         self.durable_commits = 0
         #: The chain's last (seq, hash) inside the current thread's transaction.
         self._tx = threading.local()
+        #: Where the anchor is kept (``safety/guard.py``): beside a SQLite journal.
+        self.anchor = anchor
         if isinstance(location, str | Path):
             self.path: Path | None = Path(location)
+            self.anchor = anchor or anchor_path(self.path)
+            check_before_open(self.path, self.anchor)
             self.backend: Backend = _open_sqlite(self.path)
         else:
             self.path, self.backend = getattr(location, "path", None), location
         self.location = self.backend.location
+        try:
+            self._open()
+        except BaseException:
+            self.backend.close()
+            raise
+        #: Why this journal takes no orders (None: it does); see ``safety/guard.py``.
+        self.damage: str | None = self._inspect()
+        self._anchored = self._checked = 0.0
+        self.record_head(force=True)
+
+    def _open(self) -> None:
+        try:
+            check_schema(self.backend, self.location)
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamagedError(
+                f"the journal at {self.location} is not a readable SQLite database ({exc}): "
+                f"{RECOVERY}"
+            ) from None
         with self.transaction():
             migrate(self.backend)
             if self._meta("journal_id") is None:
@@ -130,7 +162,65 @@ class Journal(IntentQueries):
         return f"<Journal {self.location} id={self.journal_id}>"
 
     def close(self) -> None:
+        """Bring the anchor up to date and release the store (a second call does nothing)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        with contextlib.suppress(OSError, BrokerError, sqlite3.Error):
+            self.record_head(force=True)
         self.backend.close()
+
+    # -- the anchor (safety/guard.py) -------------------------------------------------
+
+    def _inspect(self) -> str | None:
+        """What keeps this journal from taking orders, if anything."""
+        last = self.backend.query_one("SELECT MAX(seq) AS last FROM events")
+        end = int(last["last"] or 0) if last else 0
+        tail = list(self.raw_events(after=max(0, end - TAIL), chunk=TAIL))
+        problem = tail_problem(tail)
+        anchor = read_anchor(self.anchor) if self.anchor else None
+        if problem is None and anchor is not None:
+            event = next(self.raw_events_where("seq = ?", (int(anchor["seq"]),)), None)
+            problem = anchor_problem(anchor, self.journal_id, event) or None
+        return problem
+
+    def record_head(self, *, force: bool = False) -> None:
+        """Bring the anchor up to the chain's end (at most once a second unless ``force``)."""
+        if self.anchor is None or self.damage is not None:
+            return
+        moment = time.monotonic()
+        if not force and moment - self._anchored < ANCHOR_SECONDS:
+            return
+        self._anchored = moment
+        head = self.head()
+        if head is not None:
+            write_anchor(
+                self.anchor,
+                {"journal_id": self.journal_id, "seq": head[0], "hash": head[1]},
+            )
+
+    def refresh_damage(self) -> str | None:
+        """Re-read the anchor (at most once a second): damage another process found counts."""
+        if self.anchor is None or self.damage is not None:
+            return self.damage
+        moment = time.monotonic()
+        if moment - self._checked >= ANCHOR_SECONDS:
+            self._checked = moment
+            anchor = read_anchor(self.anchor)
+            if anchor is not None and anchor.get("damaged"):
+                self.damage = f"journal verify found it damaged: {anchor['damaged']}"
+        return self.damage
+
+    def mark_damaged(self, problem: str) -> None:
+        """Record in the anchor that the journal is damaged: no process sends orders on it."""
+        self.damage = problem
+        if self.anchor is not None:
+            anchor = read_anchor(self.anchor) or {
+                "journal_id": self.journal_id,
+                "seq": 0,
+                "hash": "",
+            }
+            write_anchor(self.anchor, {**anchor, "damaged": problem})
 
     def pragma(self, name: str) -> Any:
         """A SQLite pragma of the journal's file (SQLite stores only)."""
@@ -197,6 +287,22 @@ class Journal(IntentQueries):
             params.append(limit)
         rows = self.backend.query(sql, params)[::-1]
         return [{**row, "payload": json.loads(row["payload"])} for row in rows]
+
+    def raw_events_where(
+        self, where: str, params: tuple[Any, ...] = (), order: str = "seq", *, chunk: int = 2000
+    ) -> Iterator[dict[str, Any]]:
+        """Events matching ``where``, as stored (see :meth:`raw_events`), a chunk at a time."""
+        columns = _RAW_COLUMNS if self.backend.dialect == "sqlite" else "*"
+        offset = 0
+        while True:
+            rows = self.backend.query(
+                f"SELECT {columns} FROM events WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, chunk, offset),
+            )
+            yield from rows
+            if len(rows) < chunk:
+                return
+            offset += chunk
 
     def raw_events(self, *, after: int = 0, chunk: int = 2000) -> Iterator[dict[str, Any]]:
         """Every event after ``after`` in order, as stored, read ``chunk`` at a time.
@@ -313,103 +419,6 @@ class Journal(IntentQueries):
                 broker=current.broker,
             )
 
-    def observe(
-        self,
-        intent_id: int,
-        order: Any,
-        *,
-        kind: str,
-        event: Mapping[str, Any] | None = None,
-        record_unchanged: bool = False,
-        current: IntentRecord | None = None,
-    ) -> str | None:
-        """Record what the broker says of an intent's order; the new status when it was news.
-
-        The projection only moves forward (see :func:`advances`): a duplicate or
-        an observation that arrived out of order changes nothing (None), and its
-        event is appended only with ``record_unchanged`` (a submission's answer is
-        always kept). A final status is never left, though a larger filled
-        quantity is still taken. The record is not durable on its own
-        (``transaction(durable=False)``): reconciliation can ask the broker again.
-        ``current``, the intent as the caller just read it, saves a look-up when
-        the observation turns out to be no news.
-        """
-        if not record_unchanged:
-            seen = current if current is not None else self.intent(intent_id)
-            if self._change(seen, order) is None:
-                return None  # no news: no write transaction, no lock taken from the gate
-        with self.transaction(durable=False):
-            current = self.intent(intent_id)
-            change = self._change(current, order)
-            record = _observation(current.status, change or current.status, order, event)
-            if change is not None:
-                filled = max(Decimal(order.filled_qty), current.filled_qty)
-                record["projection"] = self._move(intent_id, change, order.order_id, filled)
-            self.append(kind, record, intent_id=intent_id, broker=current.broker)
-        return change
-
-    def record_answer(
-        self, intent: IntentRecord, order: Any, *, kind: str, event: Mapping[str, Any]
-    ) -> str:
-        """Record the broker's answer to a submission (as :meth:`observe` would); its status.
-
-        The intent is normally still as the gate wrote it: an UPDATE that requires
-        that state saves reading it back. When something recorded news first, this
-        is :meth:`observe`.
-        """
-        status, filled = str(order.status.value), Decimal(order.filled_qty)
-        with self.transaction(durable=False):
-            if advances("submitting", Decimal(0), status, filled):
-                moved = self._move(intent.intent_id, status, order.order_id, filled, fresh=True)
-                if moved is not None:
-                    record = _observation("submitting", status, order, event)
-                    record["projection"] = moved
-                    self.append(kind, record, intent_id=intent.intent_id, broker=intent.broker)
-                    return status
-            change = self.observe(
-                intent.intent_id, order, kind=kind, event=event, record_unchanged=True
-            )
-            return change or self.intent(intent.intent_id).status
-
-    def _move(
-        self, intent_id: int, status: str, order_id: str, filled: Decimal, *, fresh: bool = False
-    ) -> dict[str, Any] | None:
-        """Write an observation into the intent's row; the columns written (its projection).
-
-        ``fresh``: only if the row is still as the gate wrote it (else None, nothing written).
-        """
-        projection = {
-            "status": status,
-            "order_id": order_id,
-            "filled_qty": str(filled),
-            "updated_at": stamp(self.now()),
-        }
-        sql = (
-            "UPDATE intents SET status = ?, order_id = ?, filled_qty = ?, updated_at = ? "
-            "WHERE intent_id = ?"
-        )
-        if fresh:
-            sql += " AND status = 'submitting' AND order_id IS NULL AND filled_qty IS NULL"
-        moved = self.backend.execute(sql, (*projection.values(), intent_id))
-        return projection if moved == 1 else None
-
-    @classmethod
-    def is_news(cls, current: IntentRecord, order: Any) -> bool:
-        """Whether :meth:`observe` would change ``current`` for ``order`` (no journal access)."""
-        return cls._change(current, order) is not None
-
-    @staticmethod
-    def _change(current: IntentRecord, order: Any) -> str | None:
-        """The status ``order`` moves ``current`` to, or None when it is no news."""
-        status, filled = str(order.status.value), Decimal(order.filled_qty)
-        forward = advances(current.status, current.filled_qty, status, filled)
-        moved = current.order_id is not None and order.order_id != current.order_id
-        if current.status == "denied" or not (forward or moved):
-            return None
-        if forward and not (current.status in FINAL_STATUSES and progress(status) < 4):
-            return status
-        return current.status
-
     # -- trading state ---------------------------------------------------------------
 
     def trading_state(self) -> dict[str, Any]:
@@ -452,5 +461,9 @@ class _WriteSection:
     def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
         self.inner.__exit__(kind, *rest)
         if self.outermost and kind is None:
-            self.journal.commits += 1
-            self.journal.durable_commits += int(self.durable)
+            journal = self.journal
+            journal.commits += 1
+            if self.durable:
+                journal.durable_commits += 1
+                if journal.anchor is not None and hasattr(journal, "damage"):
+                    journal.record_head()

@@ -112,3 +112,17 @@ class IntentQueries:
             sql += " LIMIT ?"
             params.append(limit)
         return [record_from_row(row) for row in self.backend.query(sql, params)]
+
+    def last_intent_id(self) -> int:
+        """The highest intent id in the table or the chain (0 for none)."""
+        row = self.backend.query_one(
+            "SELECT MAX(n) AS last FROM (SELECT MAX(intent_id) AS n FROM intents "
+            "UNION ALL SELECT MAX(intent_id) AS n FROM events) AS ids"
+        )
+        return int(row["last"] or 0) if row else 0
+
+    def intents_between(self, low: int, high: int) -> list[dict[str, Any]]:
+        """The rows of intents ``low`` to ``high`` as stored (for audits)."""
+        return self.backend.query(
+            "SELECT * FROM intents WHERE intent_id BETWEEN ? AND ? ORDER BY intent_id", (low, high)
+        )

@@ -164,12 +164,15 @@ class Submitter:
                 )
                 return self._unknown(intent, request, ctx, error)
             # The stream may have told the journal more already: it only moves forward.
-            status = journal.record_answer(
-                intent,
-                order,
-                kind="broker_answer",
-                event={"attempt": attempt, "order": order.to_dict()},
-            )
+            try:
+                status = journal.record_answer(
+                    intent,
+                    order,
+                    kind="broker_answer",
+                    event={"attempt": attempt, "order": order.to_dict()},
+                )
+            except Exception as exc:  # noqa: BLE001 - a full disk, a lost store: it exists
+                raise _unrecorded(order, coid, exc) from None
             # Held stream updates that say no more than this answer need no journal access.
             submission.recorded = (status, order.filled_qty)
             self.cache.apply(order, intent_id=intent.intent_id)
@@ -195,6 +198,17 @@ class Submitter:
         self.recorder.record("unknown", request, ctx, error=error.to_dict())
         log.error("order %s outcome unknown: %s", intent.client_order_id, error.message)
         raise error
+
+
+def _unrecorded(order: Order, client_order_id: str, error: Exception) -> OrderOutcomeUnknownError:
+    what = error.message if isinstance(error, BrokerError) else f"{type(error).__name__}: {error}"
+    log.error("order %s was accepted but not journaled: %s", client_order_id, what)
+    return OrderOutcomeUnknownError(
+        f"the broker took order {client_order_id} ({order.status.value}, id {order.order_id}) "
+        f"but the journal could not record its answer ({what}); do not send it again - free "
+        "the journal (disk space, the store) and run tradingagents-brokers reconcile",
+        details={"client_order_id": client_order_id, "order_id": order.order_id},
+    )
 
 
 def _code(error: BaseException) -> str:

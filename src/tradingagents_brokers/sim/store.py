@@ -7,6 +7,7 @@ so two processes sharing a file see consistent balances.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -17,7 +18,9 @@ from typing import Any
 
 from .._numbers import format_decimal
 from .._sqlite import connect, immediate
+from ..errors import JournalDamagedError
 from ..orders import Order
+from ..safety.guard import read_anchor, write_anchor
 
 __all__ = ["SimStore", "row_to_order"]
 
@@ -87,16 +90,47 @@ class SimStore:
 
     def __init__(self, path: Path, *, reset: bool = False) -> None:
         self.path = path
+        #: The account's anchor beside its file: which account, and how far its log went.
+        self.anchor = path.with_name(path.name + ".anchor")
         path.parent.mkdir(parents=True, exist_ok=True)
         if reset:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("", "-wal", "-shm", ".anchor"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
+        anchor = read_anchor(self.anchor)
+        if anchor is not None and not (path.exists() and path.stat().st_size):
+            raise _lost(path, anchor, "is gone" if not path.exists() else "is empty")
         self._lock = threading.RLock()
-        self._db = connect(path)
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = connect(path)
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamagedError(
+                f"the sim account at {path} is not a readable SQLite database ({exc}); "
+                "restore it from a backup, or start a fresh account on purpose with "
+                "broker_options.sim.reset = true"
+            ) from None
+        if anchor is not None:
+            self._check(anchor)
+
+    def _check(self, anchor: dict[str, Any]) -> None:
+        number = self.get_meta("account_number")
+        if number != anchor["journal_id"]:
+            self.close()
+            raise _lost(self.path, anchor, f"holds account {number or 'none'}: it was replaced")
+        if self.last_update() < int(anchor["seq"]):
+            self.close()
+            raise _lost(self.path, anchor, "was cut back")
 
     def close(self) -> None:
+        """Record the account's anchor, then release the file."""
         with self._lock:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                number = self.get_meta("account_number")
+                if number is not None:
+                    # The anchor's fields are the journal's: identity and a position in the log.
+                    write_anchor(
+                        self.anchor, {"journal_id": number, "seq": self.last_update(), "hash": ""}
+                    )
             self._db.close()
 
     def transaction(self) -> AbstractContextManager[None]:
@@ -235,6 +269,15 @@ class SimStore:
     def equity_points(self) -> list[tuple[str, Decimal]]:
         rows = self._db.execute("SELECT at, equity FROM equity ORDER BY seq").fetchall()
         return [(r[0], Decimal(r[1])) for r in rows]
+
+
+def _lost(path: Path, anchor: dict[str, Any], what: str) -> JournalDamagedError:
+    return JournalDamagedError(
+        f"the sim account at {path} {what}, but its anchor says it was account "
+        f"{anchor['journal_id']}; no fresh account is made over it: restore the file, or "
+        "start a fresh account on purpose with broker_options.sim.reset = true",
+        details={"path": str(path)},
+    )
 
 
 def row_to_order(row: sqlite3.Row) -> Order:

@@ -13,6 +13,7 @@ message, a repr or a log line (:func:`~.backend.redact_url`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -78,9 +79,18 @@ def open_journal(
     """The journal of ``config``'s store (see the module docstring)."""
     from ..safety.journal import Journal
 
+    if not config.get("store_url"):
+        path = state_paths(config)[1]
+        return Journal(path) if now is None else Journal(path, now=now)
     backend = open_backend(config)
+    # This host's anchor of the shared store (safety/guard.py), in its state directory.
+    digest = hashlib.sha256(describe_store(config).encode()).hexdigest()[:12]
+    anchor = state_paths(config)[0] / f"store-{digest}.anchor"
+    anchor.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return Journal(backend) if now is None else Journal(backend, now=now)
+        if now is None:
+            return Journal(backend, anchor=anchor)
+        return Journal(backend, now=now, anchor=anchor)
     except BaseException:
         backend.close()
         raise

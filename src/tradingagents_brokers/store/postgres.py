@@ -58,23 +58,32 @@ class PostgresBackend:
                 f"store_url {self.location} cannot be read ({scrub(str(exc).strip(), url)}); "
                 "write it as postgresql://user@host:5432/database"
             ) from None
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "connect_timeout": max(1, round(connect_timeout)),
+            "application_name": "tradingagents-brokers",
+        }
+        try:  # one connection first: a refusal is this error, not a pool retrying in the log
+            psycopg.connect(url, **kwargs).close()
+        except psycopg.Error as exc:
+            raise self._unavailable(exc) from None
         try:
             self._pool = psycopg_pool.ConnectionPool(
                 url,
                 min_size=1,
                 max_size=pool_size,
-                kwargs={
-                    "autocommit": True,
-                    "row_factory": dict_row,
-                    "connect_timeout": max(1, round(connect_timeout)),
-                    "application_name": "tradingagents-brokers",
-                },
+                kwargs=kwargs,
                 timeout=connect_timeout,
                 open=False,
                 name="tradingagents-brokers",
             )
+        except psycopg.Error as exc:
+            raise self._unavailable(exc) from None
+        try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            self._pool.close()
             raise self._unavailable(exc) from None
         row = self.query_one(
             "SELECT hashtextextended(current_schema() || ?, 0) AS key", (":" + _LOCK_NAME,)
