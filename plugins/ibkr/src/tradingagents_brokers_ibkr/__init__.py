@@ -1,0 +1,1 @@
+"""Interactive Brokers for tradingagents-brokers (ib_async over TWS or IB Gateway)."""
