@@ -69,6 +69,7 @@ class FakeBroker:
         self.fail_next: BrokerError | None = None
         self.fail_always: BrokerError | None = None
         self.accept_before_failing = False
+        self.in_place = False
         self.lookup_error: BrokerError | None = None
         self.closed = False
         self.price = Decimal("100")
@@ -107,19 +108,26 @@ class FakeBroker:
         self.cancel_calls.append(order_id)
 
     def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
+        """A new order for the old one; with ``in_place`` the old one keeps its id (as IB)."""
         old = self.get_order(order_id)
-        return Order(
-            order_id=str(uuid.uuid4()),
+        error, self.fail_next = self.fail_next or self.fail_always, None
+        if error is not None and not self.accept_before_failing:
+            raise error
+        new = attrs.evolve(
+            old,
+            order_id=order_id if self.in_place else str(uuid.uuid4()),
             client_order_id=changes.client_order_id or f"{old.client_order_id}-r",
-            symbol=old.symbol,
-            side=old.side,
-            order_type=old.order_type,
             time_in_force=changes.time_in_force or old.time_in_force,
-            status="new",
             qty=changes.qty or old.qty,
             limit_price=changes.limit_price or old.limit_price,
-            replaces=order_id,
+            replaces=None if self.in_place else order_id,
         )
+        if not self.in_place:
+            self.orders[order_id] = attrs.evolve(old, status="replaced", replaced_by=new.order_id)
+        self.orders[new.order_id] = new
+        if error is not None:
+            raise error
+        return new
 
     def get_order(self, order_id: str) -> Order:
         try:

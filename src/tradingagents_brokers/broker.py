@@ -69,7 +69,11 @@ class Broker(Protocol):
         ...
 
     def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
-        """Replace an open order; returns the new order (brokers usually give it a new id)."""
+        """Replace an open order; returns the new order (brokers usually give it a new id).
+
+        The replacement carries ``changes.client_order_id``. A broker that modifies
+        the order in place returns it under its old id with the new terms.
+        """
         ...
 
     def get_order(self, order_id: str) -> Order:

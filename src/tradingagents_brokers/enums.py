@@ -55,6 +55,8 @@ class TimeInForce(_StrEnum):
     FOK = "fok"
     OPG = "opg"
     CLS = "cls"
+    #: Good until ``expire_at`` (the order's expiry); a broker that has it says so.
+    GTD = "gtd"
 
 
 class OrderClass(_StrEnum):

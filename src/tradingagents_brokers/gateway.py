@@ -27,7 +27,6 @@ from .enums import TradingMode
 from .errors import (
     BrokerError,
     InvalidOrderError,
-    Reason,
 )
 from .events import OrderEventKind
 from .host import PluginHost
@@ -51,7 +50,7 @@ from .safety.reconcile import Reconciler, ReconcileReport
 from .safety.state import TradingState, set_state
 from .safety.stream import StreamConsumer
 from .safety.submission import Submitter
-from .safety.validation import OrderPreview, check_capabilities, replacement_request
+from .safety.validation import OrderPreview, check_capabilities
 from .store import open_journal
 from .store.registry import Heartbeat, Owner, Registry
 from .streams import OrderUpdate
@@ -413,32 +412,13 @@ class GatedBroker:
                 f"broker {self.name!r} cannot replace orders; cancel and place anew"
             )
         self.gate.require_mode(None, ctx)
-        self.gate.require_ready()
         current = self.get_order(order_id)
-        request = replacement_request(current, parsed)
-        check_ctx = self.gate.check_context(request, ctx)
-        check_ctx.replaces = order_id
-        decisions = self.gate.decide(request, check_ctx)
-        reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
-        self.journal.append(
-            "replace_requested",
-            {
-                "order_id": order_id,
-                "changes": parsed.to_dict(),
-                "limits_hash": self.limits_hash,
-                "decisions": [d.to_dict() for d in decisions],
-                **ctx.provenance(),
-            },
-            broker=self.name,
-        )
-        if reasons:
-            self.gate.deny(request, ctx, reasons)
-        generation = self.cache.generation
-        order = self.host.replace_order(self.name, self.broker, order_id, parsed)
-        self.cache.apply(order, generation=generation)
+        order = self.gate.replace(current, parsed, ctx)
+        in_place = order.order_id == order_id  # the broker changed the order itself (IB)
         replaced = attrs.evolve(current, status="replaced", replaced_by=order.order_id)
-        self.cache.apply(replaced)
-        payload = {"order_id": order_id, "order": order.to_dict()}
+        if not in_place:
+            self.cache.apply(replaced)
+        payload = {"order_id": order_id, "order": order.to_dict(), "in_place": in_place}
         try:
             intent = self.journal.intent(current.client_order_id)
         except KeyError:  # an order placed elsewhere: nothing to move forward

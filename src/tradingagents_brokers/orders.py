@@ -243,6 +243,18 @@ def _client_order_id(value: Any) -> str | None:
     return value
 
 
+def _expire_at(value: Any) -> dt.datetime | None:
+    if isinstance(value, str) and len(value) > 64:
+        raise InvalidOrderError(f"expire_at must be an ISO-8601 timestamp, got {clip(value)}")
+    try:
+        return parse_datetime(value, "expire_at")
+    except (ValueError, OverflowError):
+        raise InvalidOrderError(
+            f"expire_at must be an ISO-8601 timestamp such as 2027-01-15T20:00:00Z, "
+            f"got {clip(value)}"
+        ) from None
+
+
 _PRICES_BY_TYPE: dict[OrderType, tuple[bool, bool]] = {
     # order type: (needs limit_price, needs stop_price)
     OrderType.MARKET: (False, False),
@@ -280,10 +292,16 @@ class OrderRequest:
     take_profit: TakeProfit | None = attrs.field(default=None, converter=_take_profit)
     stop_loss: StopLoss | None = attrs.field(default=None, converter=_stop_loss)
     client_order_id: str | None = attrs.field(default=None, converter=_client_order_id)
+    #: When a ``gtd`` order expires (an aware time; naive means UTC). Only for ``gtd``.
+    expire_at: dt.datetime | None = attrs.field(default=None, converter=_expire_at)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.extended_hours, bool):
             raise InvalidOrderError("extended_hours must be true or false")
+        if (self.time_in_force is TimeInForce.GTD) != (self.expire_at is not None):
+            raise InvalidOrderError(
+                "a gtd order needs expire_at (when it expires), and only a gtd order takes it"
+            )
         if (self.qty is None) == (self.notional is None):
             raise InvalidOrderError(
                 "give either qty or notional, not both"
@@ -387,6 +405,7 @@ class Order:
     order_class: OrderClass = attrs.field(default=OrderClass.SIMPLE, converter=OrderClass)
     replaced_by: str | None = None
     replaces: str | None = None
+    expire_at: dt.datetime | None = attrs.field(default=None, converter=_time)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: to_json(getattr(self, name)) for name in ORDER_FIELDS}

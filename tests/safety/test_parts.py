@@ -322,21 +322,6 @@ def test_replacement_of_stop_and_trailing_orders():
     assert replacement_request(notional, OrderChanges(time_in_force="gtc")).notional == Decimal(50)
 
 
-def test_a_replace_is_judged_on_its_new_terms_and_journaled(fake, fake_broker):
-    order = fake.place_order(symbol="AAPL", side="buy", qty=1, order_type="limit", limit_price=99)
-    with pytest.raises(OrderRejectedError, match="PRICE_OUTSIDE_COLLAR"):
-        fake.replace_order(order.order_id, limit_price=150)
-    denied = fake.journal.events()[-1]
-    assert denied["kind"] == "replace_requested"
-    assert denied["payload"]["changes"]["limit_price"] == "150"
-    assert denied["payload"]["limits_hash"] == fake.limits_hash
-    new = fake.replace_order(order.order_id, qty=2, context=OrderContext(source="cli"))
-    kinds = [e["kind"] for e in fake.journal.events()[-2:]]
-    assert kinds == ["replace_requested", "replaced"]
-    assert fake.journal.events()[-1]["payload"]["order"]["order_id"] == new.order_id
-    assert fake.journal.events()[-2]["payload"]["source"] == "cli"
-
-
 def test_a_close_refused_while_halted_is_journaled(fake):
     fake.halt("stop")
     with pytest.raises(OrderRejectedError) as raised:

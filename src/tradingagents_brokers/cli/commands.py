@@ -230,6 +230,7 @@ def cmd_order(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
             limit_price=args.limit_price,
             stop_price=args.stop_price,
             time_in_force=args.time_in_force,
+            expire_at=args.expire_at,
             extended_hours=args.extended_hours,
         )
         check_capabilities(request, gated.name, gated.capabilities)

@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--tif",
         dest="time_in_force",
         default="day",
-        help="day, gtc, ioc, fok, opg or cls (default: day)",
+        help="day, gtc, ioc, fok, opg, cls or gtd (default: day)",
+    )
+    p.add_argument(
+        "--expire-at", help="when a gtd order expires: ISO 8601, e.g. 2027-01-15T20:00:00Z"
     )
     p.add_argument("--extended-hours", action="store_true")
     _order_args(p)

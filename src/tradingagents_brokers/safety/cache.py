@@ -222,6 +222,8 @@ class StateCache:
         call that made it began after the snapshot (``generation``). Of an older
         order the snapshot may already hold some fills - or the message is late
         and the order has moved on since - so the cache becomes doubtful instead.
+        A known order under a client order id the cache has not seen was modified in
+        place (a broker that replaces that way, IB): its new terms are taken.
         """
         with self._lock:
             known = self._orders.get(order.order_id)
@@ -237,7 +239,8 @@ class StateCache:
                     return "doubtful"
                 merged, delta = order, order.filled_qty
             else:
-                if not advances(
+                amended = order.client_order_id not in self._by_client
+                if not amended and not advances(
                     known.status.value, known.filled_qty, order.status.value, order.filled_qty
                 ):
                     return "stale"

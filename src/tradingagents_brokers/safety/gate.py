@@ -23,15 +23,21 @@ in order:
    the intent's ``client_order_id``; the answer is the second commit;
 6. the outcome is logged to ``tradingagents.broker.trades`` and sent to
    ``on_order_event``.
+
+``replace`` takes the same path with the order's new terms: the replacement is an
+intent of its own (its own client order id, the id of the order it replaces),
+decided in the write section and counted in flight by every process until the
+broker answers, like any new order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
+
+import attrs
 
 from ..decisions import Approval, CheckContext, Decision, OrderContext
 from ..enums import TradingMode
@@ -44,26 +50,24 @@ from ..errors import (
     Reason,
 )
 from ..models import BrokerCapabilities
-from ..orders import Order, OrderRequest
-from .cache import NEVER_EXECUTED, RATE_WINDOW, StateCache
+from ..orders import Order, OrderChanges, OrderRequest
+from .cache import StateCache
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
+from .context import Marks, check_context, marks_of
 from .guard import RECOVERY
-from .journal import UNRESOLVED, IntentRecord, Journal
+from .journal import IntentRecord, Journal
 from .link import BrokerLink, Recorder
-from .reads import BrokerReads, no_read
+from .reads import BrokerReads
 from .reconcile import Reconciler
 from .state import TradingState, current_state, state_decision
 from .stream import StreamConsumer
 from .submission import Submitter
-from .validation import OrderPreview, check_capabilities
+from .validation import OrderPreview, check_capabilities, replacement_request
 
 __all__ = ["DECIDE_ATTEMPTS", "Gate"]
 
 #: How often the gate decides again when the write section needs a read nobody made.
 DECIDE_ATTEMPTS = 3
-
-#: The store as it stood before the broker was read: (newest intent id, unresolved ids).
-Marks = tuple[int, frozenset[int]]
 
 
 class Gate:
@@ -112,7 +116,7 @@ class Gate:
         blocked = self.mode_block()
         if blocked:
             reasons.append(Reason("MODE_BLOCKED", blocked, "mode_gate"))
-        decisions = self.decide(request, self.check_context(request, ctx))
+        decisions = self.decide(request, check_context(self, request, ctx))
         reasons.extend(Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed)
         return OrderPreview(request, not reasons, tuple(reasons), tuple(decisions))
 
@@ -126,6 +130,36 @@ class Gate:
             replay = self.replay(request.client_order_id)
             if replay is not None:
                 return replay
+        intent, request = self._admit(request, ctx, None)
+        return self.submitter.send(intent, request, ctx)
+
+    def replace(self, current: Order, changes: OrderChanges, context: OrderContext) -> Order:
+        """Replace ``current`` with ``changes``: the new terms take the path of a new order.
+
+        The replacement is an intent of its own, with its own client order id, so
+        every process counts it in flight (on top of the order it replaces, until
+        the broker answers) and reconciliation resolves it by that id.
+        """
+        self.require_mode(None, context)
+        self.require_ready()
+        if changes.client_order_id is not None:
+            replay = self.replay(changes.client_order_id)
+            if replay is not None:
+                return replay
+        request = replacement_request(current, changes)
+        check_capabilities(request, self.name, self.capabilities)
+        intent, request = self._admit(request, context, current.order_id, changes.to_dict())
+        sent = attrs.evolve(changes, client_order_id=intent.client_order_id)
+        return self.submitter.send_replace(intent, request, current, sent, context)
+
+    def _admit(
+        self,
+        request: OrderRequest,
+        ctx: OrderContext,
+        replaces: str | None,
+        changes: dict[str, Any] | None = None,
+    ) -> tuple[IntentRecord, OrderRequest]:
+        """Decide (outside, then in the write section) and journal the intent; refuse or admit."""
         self.stream.poll()
         reads = BrokerReads()
         confirm = bool(self.config["require_confirmation"])
@@ -133,19 +167,19 @@ class Gate:
         # section. Any other may wait for a person, so it is asked before it.
         ask_inside = confirm and self.link.host.approvers_answer_at_once()
         approval: Approval | None = None
+        extra = {} if replaces is None else {"replaces": replaces, "changes": changes}
         for attempt in range(1, DECIDE_ATTEMPTS + 1):
-            marks = None if self.stream.live else self._marks()
+            marks = None if self.stream.live else marks_of(self.journal, self.name)
             # While the state cache is live, the first try decides in the write section
             # at once, on what the cache holds; it reads outside only what the cache lacks.
             if attempt > 1 or marks is not None or (not ask_inside and confirm):
-                first = self._first_decision(request, ctx, reads, marks)
+                first = self._first_decision(request, ctx, reads, marks, replaces)
                 if confirm and not ask_inside and approval is None and first:
                     approval = self.link.host.confirm_order(request, ctx, self.name, self.mode)
             decided = self._decide_and_journal(
                 request,
                 ctx,
-                reads,
-                marks,
+                (reads, marks, replaces, extra),
                 approval,
                 ask_inside=ask_inside,
                 last=attempt == DECIDE_ATTEMPTS,
@@ -158,13 +192,18 @@ class Gate:
         request = request.with_client_order_id(intent.client_order_id)
         if reasons:
             self.deny(request, ctx, reasons)
-        return self.submitter.send(intent, request, ctx)
+        return intent, request
 
     def _first_decision(
-        self, request: OrderRequest, ctx: OrderContext, reads: BrokerReads, marks: Marks | None
+        self,
+        request: OrderRequest,
+        ctx: OrderContext,
+        reads: BrokerReads,
+        marks: Marks | None,
+        replaces: str | None,
     ) -> bool:
         """Decide outside the write section, reading the broker; True when every check allows."""
-        check_ctx = self.check_context(request, ctx, reads, marks)
+        check_ctx = check_context(self, request, ctx, reads, marks, replaces)
         if check_ctx.state_source == "broker":
             # Open orders before positions: an order that fills in between is counted
             # twice (refusing too much), never not at all.
@@ -176,8 +215,7 @@ class Gate:
         self,
         request: OrderRequest,
         ctx: OrderContext,
-        reads: BrokerReads,
-        marks: Marks | None,
+        on: tuple[BrokerReads, Marks | None, str | None, dict[str, Any]],
         approval: Approval | None,
         *,
         ask_inside: bool,
@@ -185,15 +223,18 @@ class Gate:
     ) -> tuple[IntentRecord, list[Reason]] | None:
         """The write section: decide on recorded broker state and journal the intent.
 
-        None (nothing written) when the decision needs a read made outside first.
+        ``on``: the recorded reads, the marks, the order replaced and what the intent
+        event records besides. None (nothing written) when the decision needs a read
+        made outside first.
         """
+        reads, marks, replaces, extra = on
         reads.frozen = True
         confirm = bool(self.config["require_confirmation"])
         claimed = None
         try:
             with self.journal.transaction():
                 synced = self.cache.sync() if self.stream.stream is not None else None
-                check_ctx = self.check_context(request, ctx, reads, marks)
+                check_ctx = check_context(self, request, ctx, reads, marks, replaces)
                 decisions = self.decide(request, check_ctx)
                 reasons = [Reason(d.code, d.reason, d.check) for d in decisions if not d.allowed]
                 if reads.missed and not last:
@@ -205,7 +246,9 @@ class Gate:
                     return None
                 if confirm and not reasons and (approval is None or not approval.approved):
                     reasons.append(_approval_reason(approval))
-                intent = self._journal_intent(request, ctx, check_ctx, decisions, reasons, approval)
+                intent = self._journal_intent(
+                    request, ctx, (check_ctx, decisions, reasons, approval), extra
+                )
                 if not reasons:
                     # This process sends it: no reconciliation here may judge it meanwhile.
                     claimed = self.submitter.claim(intent.client_order_id)
@@ -221,14 +264,14 @@ class Gate:
         self,
         request: OrderRequest,
         ctx: OrderContext,
-        check_ctx: CheckContext,
-        decisions: list[Decision],
-        reasons: list[Reason],
-        approval: Approval | None,
+        decided: tuple[CheckContext, list[Decision], list[Reason], Approval | None],
+        extra: dict[str, Any],
     ) -> IntentRecord:
         # One event holds the intent, what was decided, on what state and under which
         # limits, who approved it, and (when admitted) that attempt 1 is being sent.
+        check_ctx, decisions, reasons, approval = decided
         record: dict[str, Any] = {
+            **extra,
             "request": request.to_dict(),
             "context": ctx.to_dict(),
             "mode": self.mode.value,
@@ -333,101 +376,6 @@ class Gate:
                 "set them in the environment"
             )
         return None
-
-    def _marks(self) -> Marks:
-        unresolved = self.journal.intents(broker=self.name, statuses=UNRESOLVED)
-        return self.journal.max_intent_id(), frozenset(i.intent_id for i in unresolved)
-
-    def _in_flight(self, marks: Marks | None) -> list[IntentRecord]:
-        """Intents the broker state read after ``marks`` may not show (see the module doc).
-
-        Unresolved now, unresolved when the reads began, or newer than them: what
-        became of those meanwhile may or may not be in what was read.
-        """
-        found = {
-            i.intent_id: i for i in self.journal.intents(broker=self.name, statuses=UNRESOLVED)
-        }
-        if marks is not None:
-            last, earlier = marks
-            for intent in (
-                *self.journal.intents_by_id(earlier),
-                *self.journal.intents_after(last, self.name),
-            ):
-                found.setdefault(intent.intent_id, intent)
-        return [i for i in found.values() if i.status not in NEVER_EXECUTED]
-
-    def check_context(
-        self,
-        request: OrderRequest,
-        ctx: OrderContext,
-        reads: BrokerReads | None = None,
-        marks: Marks | None = None,
-    ) -> CheckContext:
-        """What the checks read: the state cache while the order stream is live, else the broker.
-
-        Broker reads go through ``reads`` (recorded outside the write section,
-        replayed inside it); store reads are made afresh each time.
-        """
-        journal, link, cache, name = self.journal, self.link, self.cache, self.name
-        reads = reads if reads is not None else BrokerReads()
-
-        def since(seconds: float) -> dt.datetime:
-            return journal.now() - dt.timedelta(seconds=seconds)
-
-        fetch: dict[str, Any] = {
-            "fetch_recent": lambda seconds: [
-                i
-                for i in journal.intents(broker=name, since=since(seconds))
-                if i.status != "denied"
-            ],
-            "fetch_count_recent": lambda seconds: journal.count_admitted(name, since(seconds)),
-            "fetch_recent_duplicate": lambda seconds, key: journal.admitted_with_key(
-                name, since(seconds), key
-            ),
-        }
-        if self.stream.live:
-            fetch.update(
-                fetch_account=reads.wrap(
-                    "account",
-                    lambda: cache.account(link.get_account)[0],
-                    offline=lambda: cache.account(no_read)[0],
-                ),
-                fetch_positions=cache.positions,
-                fetch_open_orders=cache.open_orders,
-                fetch_symbol_orders=cache.open_orders,
-                fetch_unfilled=cache.unfilled,
-                fetch_quote=reads.wrap(
-                    "quote",
-                    lambda symbol: cache.quotes.quote(symbol, link.read_quote),
-                    offline=lambda symbol: cache.quotes.held(symbol) or no_read(),
-                ),
-                fetch_in_flight=cache.in_flight,
-                fetch_account_in_flight=cache.account_in_flight,
-                fetch_account_in_flight_buys=cache.account_in_flight_buys,
-                fetch_count_recent=lambda seconds: (
-                    cache.count_admitted(seconds)
-                    if seconds <= RATE_WINDOW
-                    else journal.count_admitted(name, since(seconds))
-                ),
-                state_source="stream",
-            )
-        else:
-            fetch.update(
-                fetch_account=reads.wrap("account", link.get_account),
-                fetch_positions=reads.wrap("positions", link.get_positions),
-                fetch_open_orders=reads.wrap("open_orders", lambda: link.get_orders("open")),
-                fetch_quote=reads.wrap("quote", link.read_quote),
-                fetch_in_flight=lambda: self._in_flight(marks),
-            )
-        return CheckContext(
-            request=request,
-            order=ctx,
-            broker_name=name,
-            mode=self.mode,
-            config=self.config,
-            now=journal.now,
-            **fetch,
-        )
 
     def state_record(self, check_ctx: CheckContext) -> dict[str, Any]:
         """Where the decision's broker state came from, how old it was, and the prices used."""

@@ -25,7 +25,7 @@ from ..enums import TradingMode
 from ..events import OrderEvent, OrderEventKind
 from ..host import PluginHost
 from ..models import Account, ClosePositionResult, Position, Quote
-from ..orders import Order, OrderRequest
+from ..orders import Order, OrderChanges, OrderRequest
 from ..streams import OrderStream, OrderUpdate, OrderUpdateListener
 
 __all__ = ["BrokerLink", "Recorder"]
@@ -44,6 +44,9 @@ class BrokerLink:
 
     def place_order(self, request: OrderRequest) -> Order:
         return self.host.place_order(self.name, self.broker, request)
+
+    def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
+        return self.host.replace_order(self.name, self.broker, order_id, changes)
 
     def get_order(self, order_id: str) -> Order:
         return self.host.get_order(self.name, self.broker, order_id)

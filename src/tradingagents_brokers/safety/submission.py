@@ -25,7 +25,7 @@ from ..errors import (
     RequestBudgetExhaustedError,
 )
 from ..events import kind_of_status
-from ..orders import Order, OrderRequest
+from ..orders import Order, OrderChanges, OrderRequest
 from .cache import StateCache
 from .journal import IntentRecord, Journal
 from .link import BrokerLink, Recorder
@@ -127,13 +127,7 @@ class Submitter:
                 order = found
             except Exception as exc:
                 if isinstance(exc, BrokerError) and not is_ambiguous(exc) and not sent:
-                    journal.set_status(
-                        intent.intent_id,
-                        "rejected",
-                        kind="broker_answer",
-                        event={"attempt": attempt, "error": exc.to_dict()},
-                    )
-                    self.recorder.record("rejected", request, ctx, error=exc.to_dict())
+                    self._refused(intent, request, ctx, exc, attempt)
                     raise
                 # This attempt may have reached the broker, or an earlier one did: then a
                 # refusal proves nothing (no budget left, no funds - spent by that very
@@ -156,28 +150,88 @@ class Submitter:
                         continue
                     return self._unknown(intent, request, ctx, _as_unknown(exc, coid))
                 order = found
-            if order.client_order_id != coid:
-                error = OrderOutcomeUnknownError(
-                    f"the broker answered with client_order_id {order.client_order_id!r} "
-                    f"instead of {coid!r}; left for reconciliation",
-                    details={"client_order_id": coid, "order_id": order.order_id},
-                )
-                return self._unknown(intent, request, ctx, error)
-            # The stream may have told the journal more already: it only moves forward.
-            try:
-                status = journal.record_answer(
-                    intent,
-                    order,
-                    kind="broker_answer",
-                    event={"attempt": attempt, "order": order.to_dict()},
-                )
-            except Exception as exc:  # noqa: BLE001 - a full disk, a lost store: it exists
-                raise _unrecorded(order, coid, exc) from None
-            # Held stream updates that say no more than this answer need no journal access.
-            submission.recorded = (status, order.filled_qty)
-            self.cache.apply(order, intent_id=intent.intent_id)
-            self.recorder.record(kind_of_status(status), request, ctx, order=order)
-            return order
+            return self._answered(intent, request, ctx, submission, order, attempt)
+
+    def send_replace(
+        self,
+        intent: IntentRecord,
+        request: OrderRequest,
+        current: Order,
+        changes: OrderChanges,
+        ctx: OrderContext,
+    ) -> Order:
+        """Send one replace, under the intent's client order id: never twice.
+
+        A replace is not idempotent at the broker (the order it replaces is gone
+        after the first), so an ambiguous failure is looked up once by the new id
+        and otherwise left UNKNOWN for reconciliation.
+        """
+        self.claim(intent.client_order_id)
+        try:
+            with self.stream.submitting(intent) as submission:
+                try:
+                    order = self.link.replace_order(current.order_id, changes)
+                except Exception as exc:
+                    if isinstance(exc, BrokerError) and not is_ambiguous(exc):
+                        self._refused(intent, request, ctx, exc, 1)
+                        raise
+                    found = self._lookup(intent.client_order_id)
+                    if found is None:
+                        error = _as_unknown(exc, intent.client_order_id)
+                        return self._unknown(intent, request, ctx, error)
+                    order = found
+                return self._answered(intent, request, ctx, submission, order, 1)
+        finally:
+            self.release(intent.client_order_id)
+
+    def _answered(
+        self,
+        intent: IntentRecord,
+        request: OrderRequest,
+        ctx: OrderContext,
+        submission: Submission,
+        order: Order,
+        attempt: int,
+    ) -> Order:
+        coid = intent.client_order_id
+        if order.client_order_id != coid:
+            error = OrderOutcomeUnknownError(
+                f"the broker answered with client_order_id {order.client_order_id!r} "
+                f"instead of {coid!r}; left for reconciliation",
+                details={"client_order_id": coid, "order_id": order.order_id},
+            )
+            return self._unknown(intent, request, ctx, error)
+        # The stream may have told the journal more already: it only moves forward.
+        try:
+            status = self.journal.record_answer(
+                intent,
+                order,
+                kind="broker_answer",
+                event={"attempt": attempt, "order": order.to_dict()},
+            )
+        except Exception as exc:  # noqa: BLE001 - a full disk, a lost store: it exists
+            raise _unrecorded(order, coid, exc) from None
+        # Held stream updates that say no more than this answer need no journal access.
+        submission.recorded = (status, order.filled_qty)
+        self.cache.apply(order, intent_id=intent.intent_id)
+        self.recorder.record(kind_of_status(status), request, ctx, order=order)
+        return order
+
+    def _refused(
+        self,
+        intent: IntentRecord,
+        request: OrderRequest,
+        ctx: OrderContext,
+        error: BrokerError,
+        attempt: int,
+    ) -> None:
+        self.journal.set_status(
+            intent.intent_id,
+            "rejected",
+            kind="broker_answer",
+            event={"attempt": attempt, "error": error.to_dict()},
+        )
+        self.recorder.record("rejected", request, ctx, error=error.to_dict())
 
     def _lookup(self, client_order_id: str) -> Order | None:
         try:

@@ -6,11 +6,13 @@ amounts to (:func:`replacement_request`), which the risk checks judge as a new o
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import attrs
 
 from ..decisions import Decision
+from ..enums import TimeInForce
 from ..errors import InvalidOrderError, Reason
 from ..models import BrokerCapabilities
 from ..orders import Order, OrderChanges, OrderRequest
@@ -56,21 +58,28 @@ def check_capabilities(request: OrderRequest, name: str, caps: BrokerCapabilitie
         raise refuse("fractional quantities; use a whole number of shares")
     if request.extended_hours and not caps.extended_hours:
         raise refuse("extended-hours orders")
+    if request.expire_at is not None and request.expire_at <= dt.datetime.now(dt.UTC):
+        raise InvalidOrderError(
+            f"expire_at {request.expire_at.isoformat()} has passed; give a time to come"
+        )
 
 
 def replacement_request(order: Order, changes: OrderChanges) -> OrderRequest:
     """The request an order would become after ``changes`` (for the risk checks)."""
+    time_in_force = changes.time_in_force or order.time_in_force
     return OrderRequest(
         symbol=order.symbol,
         side=order.side,
         qty=changes.qty or order.qty,
         notional=None if (changes.qty or order.qty) else order.notional,
         order_type=order.order_type,
-        time_in_force=changes.time_in_force or order.time_in_force,
+        time_in_force=time_in_force,
+        expire_at=order.expire_at if time_in_force is TimeInForce.GTD else None,
         limit_price=changes.limit_price or order.limit_price,
         stop_price=changes.stop_price or order.stop_price,
         # A replace's ``trail`` changes whichever trail the order has: a price or a percent.
         trail_price=None if order.trail_percent is not None else changes.trail or order.trail_price,
         trail_percent=None if order.trail_percent is None else changes.trail or order.trail_percent,
         extended_hours=order.extended_hours,
+        client_order_id=changes.client_order_id,
     )

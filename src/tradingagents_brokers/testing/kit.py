@@ -31,6 +31,7 @@ without that mark is an error at collection.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ from .. import (
     BrokerType,
     DuplicateClientOrderIdError,
     GatedBroker,
+    InvalidOrderError,
     Order,
     OrderOutcomeUnknownError,
     OrderRejectedError,
@@ -54,6 +56,7 @@ from .. import (
     get_broker,
     make_plugin_manager,
 )
+from ..enums import TimeInForce
 from ..models import ACCOUNT_FIELDS, POSITION_FIELDS, Quote
 from ..orders import ORDER_FIELDS
 from ..streams import OrderStream, OrderUpdate
@@ -228,7 +231,19 @@ class BrokerTradingTests(BrokerConformanceTests):
         order = self._resting(gated)
         new = gated.replace_order(order.order_id, qty=2)
         assert new.qty == 2
+        found = gated.get_order_by_client_id(new.client_order_id)
+        assert found.order_id == new.order_id, "give the replacement changes.client_order_id"
         gated.cancel_order(new.order_id)
+
+    def test_good_till_date(self, gated: GatedBroker) -> None:
+        expire = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
+        if TimeInForce.GTD not in gated.capabilities.time_in_force:
+            with pytest.raises(InvalidOrderError, match="'gtd'"):
+                self._resting(gated, time_in_force="gtd", expire_at=expire)
+            return
+        order = self._resting(gated, time_in_force="gtd", expire_at=expire)
+        assert (order.time_in_force, order.expire_at) == (TimeInForce.GTD, expire)
+        gated.cancel_order(order.order_id)
 
     def test_close_a_position(self, gated: GatedBroker) -> None:
         gated.place_order(symbol=self.symbol, side="buy", qty=1)
