@@ -87,6 +87,7 @@ def _gated(fake: Any, state: str, quote_stream: bool = True, order_stream: bool 
         "duplicate_window_seconds": 0,
         "max_orders_per_second": 10**6,
         "max_orders_per_minute": 10**6,
+        "max_open_orders": "off",
         "order_stream": order_stream,
         "broker_options": {
             "alpaca": {

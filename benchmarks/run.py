@@ -121,6 +121,7 @@ def gate_per_order(orders: int = 300, *, stream: bool = True) -> dict[str, float
     config = {
         "max_orders_per_second": 10**6,
         "max_orders_per_minute": 10**6,
+        "max_open_orders": "off",
         "duplicate_window_seconds": 0,
         "max_position_size": 1,
         "max_order_value": 10**9,

@@ -76,6 +76,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "duplicate_window_seconds": 10,
     "price_collar_pct": Decimal("0.10"),
     "quote_max_age_seconds": 120,
+    # Account-level limits (docs/safety.md): None is off.
+    "max_open_orders": 500,
+    "max_daily_notional": None,
+    "max_daily_notional_agent": None,
+    "max_daily_loss": None,
     "submit_retries": 2,
     # The state cache (docs/order-path.md): risk checks read what the broker's order
     # stream keeps current, never state older than state_max_age_seconds.
@@ -108,6 +113,10 @@ RISK_KEYS = (
     "duplicate_window_seconds",
     "price_collar_pct",
     "quote_max_age_seconds",
+    "max_open_orders",
+    "max_daily_notional",
+    "max_daily_notional_agent",
+    "max_daily_loss",
     "order_stream",
     "state_max_age_seconds",
     "quote_cache_seconds",
@@ -160,6 +169,20 @@ def _money(value: Any) -> Decimal:
     if number <= 0:
         raise _Invalid("a positive amount of money, e.g. 10000")
     return number
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``check``, or None (off) for None, an empty string or "off"."""
+
+    def optional(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+            return None
+        try:
+            return check(value)
+        except _Invalid as exc:
+            raise _Invalid(f"{exc}, or 'off'") from None
+
+    return optional
 
 
 def _path(value: Any) -> str | None:
@@ -274,6 +297,10 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "duplicate_window_seconds": _count(0),
     "price_collar_pct": _fraction,
     "quote_max_age_seconds": _count(1),
+    "max_open_orders": _optional(_count(1)),
+    "max_daily_notional": _optional(_money),
+    "max_daily_notional_agent": _optional(_money),
+    "max_daily_loss": _optional(_money),
     "submit_retries": _count(0),
     "order_stream": _bool,
     "state_max_age_seconds": _count(1),

@@ -145,10 +145,17 @@ class CheckContext:
     fetch_unfilled: Callable[[str, OrderSide], tuple[Decimal, list[Order]]] | None = attrs.field(
         default=None, repr=False
     )
+    #: How many orders are open (default: ``fetch_open_orders`` counted).
+    fetch_open_count: Callable[[], int] | None = attrs.field(default=None, repr=False)
     #: How many intents were admitted in the last N seconds (default: ``fetch_recent``).
     fetch_count_recent: Callable[[float], int] | None = attrs.field(default=None, repr=False)
     #: The newest admitted intent with a dedupe key in the last N seconds.
     fetch_recent_duplicate: Callable[[float, str], IntentRecord | None] | None = attrs.field(
+        default=None, repr=False
+    )
+    #: The value of the orders admitted since the trading day began: (every source,
+    #: agents only). Kept by the gate from the store; None where nobody keeps it.
+    fetch_day_totals: Callable[[], tuple[Decimal, Decimal]] | None = attrs.field(
         default=None, repr=False
     )
     now: Callable[[], dt.datetime] = attrs.field(default=_utcnow, repr=False)
@@ -182,6 +189,13 @@ class CheckContext:
             if symbol is not None:
                 orders = [o for o in orders if o.symbol == symbol]
         return [o for o in orders if o.order_id != self.replaces]
+
+    def open_count(self) -> int:
+        """How many orders are open at the broker (without the one replaced)."""
+        if self.fetch_open_count is None or self.replaces is not None:
+            return len(self.open_orders())
+        result: int = self._cached("open_count", self.fetch_open_count)
+        return result
 
     def unfilled(self, symbol: str, side: OrderSide) -> tuple[Decimal, list[Order]] | None:
         """(shares the open orders in shares have left, the open orders in dollars), or None.

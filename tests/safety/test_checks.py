@@ -569,4 +569,8 @@ def test_every_required_check_is_covered_here():
         "rate_limit",
         "duplicate_order",
         "price_collar",
+        # In test_limits.py:
+        "max_open_orders",
+        "daily_notional",
+        "daily_loss",
     }

@@ -373,7 +373,7 @@ def test_a_preview_reports_decisions_without_journaling(fake):
         "POSITION_EXCEEDS_MAX",
         "INSUFFICIENT_BUYING_POWER",
     }
-    assert len(data["decisions"]) == 8
+    assert len(data["decisions"]) == 11  # the trading state and ten checks
     assert [e["kind"] for e in fake.journal.events()] == ["journal"]  # only its identity
 
 

@@ -405,6 +405,10 @@ class StateCache:
         with self._lock:
             return self._open.orders(symbol)
 
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._open)
+
     def unfilled(self, symbol: str, side: OrderSide) -> tuple[Decimal, list[Order]]:
         """What the open orders of ``symbol`` on ``side`` have left to fill (see OpenBook)."""
         with self._lock:

@@ -21,6 +21,9 @@ Reason codes (``docs/safety.md`` has the table):
 ``REFERENCE_PRICE_STALE``      reference price older than ``quote_max_age_seconds``
 ``ACCOUNT_DATA_MISSING``       account or positions could not be read, or are unusable
 =============================  ===============================================
+
+The account-level limits (open orders, the day's notional and loss) are in
+:mod:`.limits`.
 """
 
 from __future__ import annotations
@@ -338,6 +341,8 @@ class PriceCollar(_Check):
 
 
 def _instances() -> dict[str, Any]:
+    from .limits import account_checks  # it builds on the checks above
+
     checks = [
         MaxOrderValue(),
         MaxPosition(),
@@ -346,6 +351,7 @@ def _instances() -> dict[str, Any]:
         RateLimit(),
         DuplicateOrder(),
         PriceCollar(),
+        *account_checks(),
     ]
     return {check.name: check for check in checks}
 

@@ -92,6 +92,7 @@ def check_context(
         request=request,
         order=ctx,
         broker_name=name,
+        fetch_day_totals=gate.day_totals.totals,
         mode=gate.mode,
         config=gate.config,
         replaces=replaces,

@@ -33,6 +33,7 @@ broker answers, like any new order.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -56,15 +57,18 @@ from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .context import Marks, check_context, marks_of
 from .guard import RECOVERY
 from .journal import IntentRecord, Journal
+from .limits import DAILY_LOSS, DayTotals
 from .link import BrokerLink, Recorder
 from .reads import BrokerReads
 from .reconcile import Reconciler
-from .state import TradingState, current_state, state_decision
+from .state import TradingState, current_state, set_state, state_decision
 from .stream import StreamConsumer
 from .submission import Submitter
 from .validation import OrderPreview, check_capabilities, replacement_request
 
 __all__ = ["DECIDE_ATTEMPTS", "Gate"]
+
+log = logging.getLogger("tradingagents.broker")
 
 #: How often the gate decides again when the write section needs a read nobody made.
 DECIDE_ATTEMPTS = 3
@@ -99,6 +103,7 @@ class Gate:
         self.config = config
         self.limits_hash = limits_hash
         self.owner = owner
+        self.day_totals = DayTotals(journal, link.name)
 
     @property
     def name(self) -> str:
@@ -249,6 +254,8 @@ class Gate:
                 intent = self._journal_intent(
                     request, ctx, (check_ctx, decisions, reasons, approval), extra
                 )
+                if any(r.code == DAILY_LOSS for r in reasons):
+                    self._reduce_for_loss(reasons)
                 if not reasons:
                     # This process sends it: no reconciliation here may judge it meanwhile.
                     claimed = self.submitter.claim(intent.client_order_id)
@@ -299,6 +306,14 @@ class Gate:
             },
             record,
         )
+
+    def _reduce_for_loss(self, reasons: list[Reason]) -> None:
+        """The day's loss reached its limit: REDUCING until a person resumes trading."""
+        if current_state(self.journal) is not TradingState.ACTIVE:
+            return
+        reason = next(r.message for r in reasons if r.code == DAILY_LOSS)
+        set_state(self.journal, TradingState.REDUCING, reason=reason, by="max_daily_loss")
+        log.warning("trading on %s is now reducing: %s", self.name, reason)
 
     def replay(self, client_order_id: str) -> Order | None:
         """A caller resending its own client order id gets the first outcome, not a second order."""
