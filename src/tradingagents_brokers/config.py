@@ -75,6 +75,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_orders_per_second": 5,
     "duplicate_window_seconds": 10,
     "price_collar_pct": Decimal("0.10"),
+    "leg_collar_pct": Decimal("0.25"),
     "quote_max_age_seconds": 120,
     # Account-level limits (docs/safety.md): None is off.
     "max_open_orders": 500,
@@ -112,6 +113,7 @@ RISK_KEYS = (
     "max_orders_per_second",
     "duplicate_window_seconds",
     "price_collar_pct",
+    "leg_collar_pct",
     "quote_max_age_seconds",
     "max_open_orders",
     "max_daily_notional",
@@ -296,6 +298,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "max_orders_per_second": _count(1),
     "duplicate_window_seconds": _count(0),
     "price_collar_pct": _fraction,
+    "leg_collar_pct": _fraction,
     "quote_max_age_seconds": _count(1),
     "max_open_orders": _optional(_count(1)),
     "max_daily_notional": _optional(_money),

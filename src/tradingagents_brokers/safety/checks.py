@@ -17,6 +17,9 @@ Reason codes (``docs/safety.md`` has the table):
 ``RATE_LIMIT_EXCEEDED``        more orders than allowed per second or minute
 ``DUPLICATE_ORDER``            same order within ``duplicate_window_seconds``
 ``PRICE_OUTSIDE_COLLAR``       limit/stop price too far from the reference price
+                               (a leg's: further than ``leg_collar_pct``)
+``LEG_WRONG_SIDE``             a take-profit or stop-loss leg on the wrong side
+                               of the entry
 ``REFERENCE_PRICE_MISSING``    no reference price to judge the order by
 ``REFERENCE_PRICE_STALE``      reference price older than ``quote_max_age_seconds``
 ``ACCOUNT_DATA_MISSING``       account or positions could not be read, or are unusable
@@ -35,7 +38,7 @@ from typing import Any
 from .._markers import hookimpl
 from .._numbers import decimal_places, format_decimal
 from ..decisions import CheckContext, Decision
-from ..enums import OrderSide, OrderType
+from ..enums import OrderClass, OrderSide, OrderType
 from ..errors import BrokerError
 from ..models import Quote
 from ..orders import OrderRequest
@@ -325,19 +328,69 @@ class PriceCollar(_Check):
             )
             if price is not None
         ]
-        if not prices:
+        legs = _leg_prices(request)
+        if not prices and not legs:
             return self.allow()
         reference = reference_quote(context).price
         collar = Decimal(context.config["price_collar_pct"])
-        for name, price in prices:
+        far = Decimal(context.config["leg_collar_pct"])
+        for name, price, key, pct in (
+            *((n, p, "price_collar_pct", collar) for n, p in prices),
+            *((n, p, "leg_collar_pct", far) for n, p in legs),
+        ):
             deviation = abs(price - reference) / reference
-            if deviation > collar:
+            if deviation > pct:
                 return self.deny(
                     "PRICE_OUTSIDE_COLLAR",
                     f"{name} {format_decimal(price)} is {deviation:.2%} from the reference price "
-                    f"{format_decimal(reference)} (price_collar_pct={collar:.2%})",
+                    f"{format_decimal(reference)} ({key}={pct:.2%})",
                 )
+        wrong = _leg_on_wrong_side(request, reference)
+        if wrong:
+            return self.deny("LEG_WRONG_SIDE", wrong)
         return self.allow()
+
+
+def _leg_prices(request: OrderRequest) -> list[tuple[str, Decimal]]:
+    tp, sl = request.take_profit, request.stop_loss
+    return [
+        (name, price)
+        for name, price in (
+            ("take_profit.limit_price", tp.limit_price if tp else None),
+            ("stop_loss.stop_price", sl.stop_price if sl else None),
+            ("stop_loss.limit_price", sl.limit_price if sl else None),
+        )
+        if price is not None
+    ]
+
+
+def _leg_on_wrong_side(request: OrderRequest, reference: Decimal) -> str | None:
+    """Why a leg would not protect the position it exits, or None.
+
+    A bracket or OTO buy opens a long (an OCO sell exits one): its take-profit sells
+    above the entry, its stop-loss below it. Short positions mirror that. The entry
+    is the order's limit or stop price, else the reference price (for an OCO, always).
+    """
+    if request.order_class is OrderClass.OCO:
+        long, entry = request.side is OrderSide.SELL, reference
+    else:
+        entry = request.limit_price or request.stop_price or reference
+        long = request.side is OrderSide.BUY
+    above, below = ("above", "below") if long else ("below", "above")
+    sign = 1 if long else -1
+    tp, sl = request.take_profit, request.stop_loss
+    shown = format_decimal(entry)
+    if tp is not None and sign * (tp.limit_price - entry) <= 0:
+        return f"take_profit.limit_price must be {above} the entry {shown}"
+    if sl is not None and sign * (entry - sl.stop_price) <= 0:
+        return f"stop_loss.stop_price must be {below} the entry {shown}"
+    if (
+        sl is not None
+        and sl.limit_price is not None
+        and sign * (sl.stop_price - sl.limit_price) < 0
+    ):
+        return f"stop_loss.limit_price must be at or {below} its stop_price"
+    return None
 
 
 def _instances() -> dict[str, Any]:
