@@ -451,6 +451,36 @@ class TestSymbolLists:
         both = {"allowed_symbols": ["AAPL"], "denied_symbols": ["AAPL"]}
         assert decide("symbol_lists", buy(), config=both) == "SYMBOL_DENIED"
 
+    @pytest.mark.parametrize(
+        ("denied", "symbol"),
+        [
+            ("BTC/USD", "BTCUSD"),
+            ("BTC/USD", "BTC-USD"),
+            ("BTCUSD", "BTC/USD"),
+            ("BRK.B", "BRK-B"),
+            ("BRK.B", "BRK/B"),
+            ("BRK.B", "BRKB"),
+        ],
+    )
+    def test_a_denied_symbol_matches_however_it_is_written(self, denied, symbol):
+        request = OrderRequest(symbol=symbol, side="buy", qty=1)
+        assert (
+            decide("symbol_lists", request, config={"denied_symbols": [denied]}) == "SYMBOL_DENIED"
+        )
+        assert decide("symbol_lists", buy(), config={"denied_symbols": [denied]}) == "ALLOWED"
+
+    def test_an_allowed_symbol_matches_its_share_class_spellings_only(self):
+        config = {"allowed_symbols": ["BRK.B", "BTC/USD"]}
+        for symbol in ("BRK.B", "BRK-B", "BRK/B", "BTC/USD", "BTC-USD"):
+            request = OrderRequest(symbol=symbol, side="buy", qty=1)
+            assert decide("symbol_lists", request, config=config) == "ALLOWED", symbol
+        # Without its separator it could be another instrument: refused, with the hint.
+        request = OrderRequest(symbol="BRKB", side="buy", qty=1)
+        ctx = context(request, config=config)
+        decision = REQUIRED_CHECKS["symbol_lists"].check_order(request=request, context=ctx)
+        assert decision.code == "SYMBOL_NOT_ALLOWED"
+        assert "it has BRK.B" in decision.reason
+
     def test_lookalike_symbols_in_the_configuration_are_refused(self):
         with pytest.raises(BrokerConfigurationError, match="plain ASCII"):
             effective_config({"allowed_symbols": ["\u0410APL"]})

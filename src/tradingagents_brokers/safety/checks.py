@@ -271,16 +271,33 @@ class BuyingPower(_Check):
         return self.allow()
 
 
+def symbol_forms(symbol: str) -> tuple[str, str]:
+    """(one separator for all, no separator): how list entries and orders are compared.
+
+    ``BRK.B``, ``BRK-B`` and ``BRK/B`` are one share class, and ``BTC/USD`` and
+    ``BTCUSD`` one pair, however a person or a broker writes them.
+    """
+    unified = symbol.replace("-", ".").replace("/", ".")
+    return unified, unified.replace(".", "")
+
+
 class SymbolLists(_Check):
+    """A denied symbol matches however it is written (separators left out: deny more);
+    an allowed one only with its separators where the list has them (allow no more)."""
+
     name = "symbol_lists"
 
     def decide(self, request: OrderRequest, context: CheckContext) -> Decision:
         symbol = request.symbol
-        if symbol in context.config["denied_symbols"]:
-            return self.deny("SYMBOL_DENIED", f"{symbol} is on denied_symbols")
+        unified, bare = symbol_forms(symbol)
+        for entry in context.config["denied_symbols"]:
+            if symbol_forms(entry)[1] == bare:
+                return self.deny("SYMBOL_DENIED", f"{symbol} is on denied_symbols (as {entry})")
         allowed = context.config["allowed_symbols"]
-        if allowed and symbol not in allowed:
-            return self.deny("SYMBOL_NOT_ALLOWED", f"{symbol} is not on allowed_symbols")
+        if allowed and all(symbol_forms(entry)[0] != unified for entry in allowed):
+            near = [entry for entry in allowed if symbol_forms(entry)[1] == bare]
+            hint = f"; it has {near[0]}: write the symbol that way" if near else ""
+            return self.deny("SYMBOL_NOT_ALLOWED", f"{symbol} is not on allowed_symbols{hint}")
         return self.allow()
 
 
