@@ -3,17 +3,23 @@
 Closing reduces risk, so only HALTED stops it (not REDUCING, not the risk
 checks); with ``require_confirmation`` each close is put to ``confirm_order`` as
 the order it amounts to, and every answer is journaled.
+
+Every close is journaled (``close_requested``) in the write section before it
+is sent. An agent's close is also held to the rate limits (admitted orders and
+closes together, in every process) and to the duplicate window (a close of the
+same symbol, or a second close of everything); a person's flatten is not.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from .._numbers import to_decimal
-from ..decisions import OrderContext
-from ..errors import InvalidOrderError
+from ..decisions import AGENT_SOURCES, OrderContext
+from ..errors import InvalidOrderError, Reason
 from ..models import ClosePositionResult, Position
 from ..orders import MAX_QTY_PLACES, Order, OrderRequest
 from .cache import StateCache
@@ -24,6 +30,8 @@ from .link import BrokerLink, Recorder
 __all__ = ["Closer"]
 
 QTY_STEP = Decimal(1).scaleb(-MAX_QTY_PLACES)
+#: The symbol a close of every position is journaled under.
+EVERYTHING = "*"
 
 
 class Closer:
@@ -69,6 +77,7 @@ class Closer:
         self.gate.require_closable(ctx)
         if self.config["require_confirmation"]:
             self.gate.confirm_closes([_closing(self.link.get_position(symbol), amount, share)], ctx)
+        self._admit(symbol, ctx, {"qty": qty, "percentage": percentage})
         generation = self.cache.generation
         order = self.link.close_position(symbol, amount, share)
         self.cache.apply(order, generation=generation)
@@ -88,6 +97,7 @@ class Closer:
         self.gate.require_closable(ctx)
         if self.config["require_confirmation"]:
             self.gate.confirm_closes(self.all_requests(), ctx)
+        self._admit(EVERYTHING, ctx, {"cancel_orders": cancel_orders})
         generation = self.cache.generation
         results = self.link.close_all_positions(cancel_orders)
         for result in results:
@@ -102,6 +112,52 @@ class Closer:
             if result.order is not None:
                 self.recorder.record("accepted", None, ctx, order=result.order)
         return results
+
+    def _admit(self, symbol: str, ctx: OrderContext, amounts: dict[str, Any]) -> None:
+        """Journal the close in the write section; an agent's must pass rate and repeats."""
+        journal, name = self.journal, self.link.name
+        with journal.transaction():
+            reason = self._agent_limits(symbol, ctx) if ctx.source in AGENT_SOURCES else None
+            record = {"symbol": symbol, **amounts, **ctx.provenance()}
+            if reason is not None:
+                denied = {"action": "close", **record, "reason": reason.to_dict()}
+                journal.append("denied", denied, broker=name)
+            else:
+                journal.append("close_requested", record, broker=name)
+        if reason is not None:
+            self.gate.deny(None, ctx, [reason])
+
+    def _agent_limits(self, symbol: str, ctx: OrderContext) -> Reason | None:
+        journal, name, config = self.journal, self.link.name, self.config
+        now = journal.now()
+        for seconds, key in ((1, "max_orders_per_second"), (60, "max_orders_per_minute")):
+            since = now - dt.timedelta(seconds=seconds)
+            count = journal.count_admitted(name, since) + len(
+                journal.payloads_since("close_requested", name, since)
+            )
+            if count + 1 > int(config[key]):
+                return Reason(
+                    "RATE_LIMIT_EXCEEDED",
+                    f"{count} orders and closes in the last {seconds}s; {key}={config[key]}; "
+                    "wait and retry",
+                    "rate_limit",
+                )
+        window = int(config["duplicate_window_seconds"])
+        if window and not ctx.allow_repeat:
+            since = now - dt.timedelta(seconds=window)
+            for earlier in journal.payloads_since("close_requested", name, since):
+                if earlier.get("symbol") == symbol and earlier.get("source") in AGENT_SOURCES:
+                    return Reason(
+                        "DUPLICATE_ORDER",
+                        f"{_what(symbol)} was asked for less than {window}s ago; it is being "
+                        "done: look at the positions before closing again",
+                        "duplicate_order",
+                    )
+        return None
+
+
+def _what(symbol: str) -> str:
+    return "closing every position" if symbol == EVERYTHING else f"closing {symbol}"
 
 
 def _close_amounts(qty: Any, percentage: Any) -> tuple[Decimal | None, Decimal | None]:

@@ -6,6 +6,7 @@ Each is one indexed query, the same SQL on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +37,14 @@ class IntentQueries:
             (intent_id, broker),
         )
         return [record_from_row(row) for row in rows]
+
+    def payloads_since(self, kind: str, broker: str, since: dt.datetime) -> list[dict[str, Any]]:
+        """The payloads of ``broker``'s ``kind`` events since ``since``, oldest first."""
+        rows = self.backend.query(
+            "SELECT payload FROM events WHERE kind = ? AND broker = ? AND at >= ? ORDER BY seq",
+            (kind, broker, stamp(since)),
+        )
+        return [json.loads(row["payload"]) for row in rows]
 
     def intents_by_id(self, intent_ids: Iterable[int]) -> list[IntentRecord]:
         """The intents with these ids (those that exist)."""
