@@ -43,6 +43,7 @@ def fake_order(**fields: Any) -> FakeOrder:
         "oca_group": "g1",
         "oca_type": 1,
         "outside_rth": True,
+        "good_till_date": "20270115-20:00:00",
     }
     values.update(fields)
     return FakeOrder(**values)
@@ -80,6 +81,7 @@ def test_open_order_decodes_into_every_field_the_plugin_reads(version):
     assert (contract.symbol, contract.conId, contract.secType) == ("AAPL", 265598, "STK")
     assert (order.action, order.totalQuantity, order.orderType) == ("SELL", 3.0, "STP LMT")
     assert (order.lmtPrice, order.auxPrice, order.tif) == (189.25, 189.5, "GTC")
+    assert (order.goodTillDate, order.rule80A) == ("20270115-20:00:00", "")
     assert (order.orderRef, order.parentId, order.ocaGroup, order.ocaType) == (
         "coid-1",
         11,
@@ -96,6 +98,7 @@ def test_completed_order_decodes_with_its_filled_quantity():
     name, (_contract, decoded, state) = decode(wire.completed_order(order))
     assert name == "completedOrder"
     assert (decoded.permId, decoded.orderRef, decoded.filledQuantity) == (900_123, "coid-1", 3.0)
+    assert (decoded.goodTillDate, decoded.ocaType) == ("20270115-20:00:00", 1)
     assert state.status == "Filled"
     assert state.completedTime == "20250102 15:00:00 UTC"
 
@@ -155,7 +158,8 @@ def test_a_place_order_written_by_ib_async_reads_back_by_name():
     client._serverVersion = wire.SERVER_VERSION
     client.connState = Client.CONNECTED
     client.conn.sendMsg = sent.append  # type: ignore[method-assign]
-    order = LimitOrder("BUY", 5, Decimal("190.12"), orderRef="c-9", tif="GTC", outsideRth=True)
+    order = LimitOrder("BUY", 5, Decimal("190.12"), orderRef="c-9", tif="GTD", outsideRth=True)
+    order.goodTillDate = "20270115-20:00:00"
     order.parentId, order.transmit, order.ocaGroup, order.ocaType = 3, False, "grp", 1
     order.trailingPercent = Decimal("1.5")
     client.placeOrder(4, Stock("BRK B", "SMART", "USD"), order)
@@ -172,8 +176,9 @@ def test_a_place_order_written_by_ib_async_reads_back_by_name():
         "LMT",
         "190.12",
         "",
-        "GTC",
+        "GTD",
     )
+    assert read["goodTillDate"] == "20270115-20:00:00"
     assert (read["orderRef"], read["transmit"], read["parentId"], read["outsideRth"]) == (
         "c-9",
         "0",

@@ -115,6 +115,22 @@ def test_a_rejection_reads_its_error_and_warnings_keep_the_real_status():
     )
 
 
+def test_a_refused_change_does_not_cancel_the_order():
+    """ib_async logs ``Modify``, then marks the order cancelled when TWS refuses the change."""
+    refused = trade(
+        "Cancelled",
+        log=[("Submitted", "", 0), ("Submitted", "Modify", 0), ("Cancelled", "margin", 201)],
+    )
+    assert (mapping.ib_status(refused), mapping.core_status(refused)) == ("Submitted", "new")
+    later = trade(  # the change went through; a later error is the order's own
+        "Cancelled",
+        log=[("Submitted", "Modify", 0), ("Submitted", "", 0), ("Cancelled", "no", 201)],
+    )
+    assert mapping.core_status(later) == "rejected"
+    canceled = trade("Cancelled", log=[("Submitted", "Modify", 0), ("Cancelled", "", 202)])
+    assert mapping.core_status(canceled) == "canceled", "a cancel is not a refused change"
+
+
 @pytest.mark.parametrize(
     ("order", "expected"),
     [
@@ -128,7 +144,7 @@ def test_a_rejection_reads_its_error_and_warnings_keep_the_real_status():
         ({"orderType": "MOC", "lmtPrice": UNSET}, ("market", "cls", None, None)),
         ({"orderType": "LOC"}, ("limit", "cls", Decimal(180), None)),
         ({"orderType": "LMT", "tif": "OPG"}, ("limit", "opg", Decimal(180), None)),
-        ({"orderType": "LMT", "tif": "GTD"}, ("limit", "gtc", Decimal(180), None)),
+        ({"orderType": "LMT", "tif": "GTD"}, ("limit", "gtd", Decimal(180), None)),
         ({"orderType": "LMT", "tif": "DTC"}, ("limit", "day", Decimal(180), None)),
         ({"orderType": "LMT", "tif": "WEIRD"}, ("limit", "day", Decimal(180), None)),
         ({"orderType": "REL"}, ("limit", "day", Decimal(180), None)),
@@ -143,6 +159,36 @@ def test_order_types_and_times_in_force_map_with_fallbacks(order, expected):
     assert read.symbol == "BRK.B"
     assert read.order_id == "901"
     assert read.client_order_id == "c-1"
+
+
+@pytest.mark.parametrize(
+    ("good_till", "expected"),
+    [
+        ("20270115-20:00:00", dt.datetime(2027, 1, 15, 20, tzinfo=dt.UTC)),  # IB's UTC form
+        ("20270115-20:00", dt.datetime(2027, 1, 15, 20, tzinfo=dt.UTC)),
+        ("20270115 15:00:00 US/Eastern", dt.datetime(2027, 1, 15, 20, tzinfo=dt.UTC)),
+        ("20270715-16:00:00 America/New_York", dt.datetime(2027, 7, 15, 20, tzinfo=dt.UTC)),
+        ("20270115 20:00:00 UTC", dt.datetime(2027, 1, 15, 20, tzinfo=dt.UTC)),
+        ("20270115 15:00:00", None),  # the TWS login's own zone: unknown here
+        ("20270115", None),  # the close of that day: not an instant
+        ("20270115 15:00:00 EST", None),  # an abbreviation: no rule for summer time
+        ("20270115 15:00:00 Nowhere/Atall", None),
+        ("20271315-20:00:00", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_a_gtd_order_reads_its_expiry_or_leaves_it_empty(good_till, expected, caplog):
+    caplog.set_level(logging.WARNING)
+    read = mapping.to_order(trade(orderType="LMT", tif="GTD", goodTillDate=good_till))
+    assert (read.time_in_force.value, read.expire_at) == ("gtd", expected)
+    if expected is None and good_till:
+        assert f"goodTillDate {good_till!r}" in caplog.text, "an unreadable expiry is logged"
+
+
+def test_only_a_gtd_order_has_an_expiry():
+    read = mapping.to_order(trade(orderType="LMT", tif="GTC", goodTillDate="20270115-20:00:00"))
+    assert (read.time_in_force.value, read.expire_at) == ("gtc", None)
 
 
 def test_unknown_values_are_logged_once(caplog):

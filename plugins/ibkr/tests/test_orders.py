@@ -324,7 +324,9 @@ def test_replace_modifies_the_order_in_place_under_its_id(ibkr, fake):
         ({"order_type": "limit", "limit_price": 180}, {"stop_price": 1}, "no stop price"),
         ({"order_type": "limit", "limit_price": 180}, {"trail": 1}, "no trail"),
         ({"order_type": "limit", "limit_price": 180}, {"qty": "1.5"}, "whole"),
-        ({"order_type": "limit", "limit_price": 180}, {"qty": 2, "client_order_id": "x"}, "leave"),
+        ({"order_type": "limit", "limit_price": 180}, {"time_in_force": "cls"}, "at-close"),
+        ({"time_in_force": "cls"}, {"time_in_force": "day"}, "at-close"),
+        ({"order_type": "limit", "limit_price": 180}, {"time_in_force": "gtd"}, "no expiry"),
     ],
 )
 def test_changes_ib_cannot_make_are_refused(ibkr, fake, fields, changes, message):
@@ -332,6 +334,7 @@ def test_changes_ib_cannot_make_are_refused(ibkr, fake, fields, changes, message
     order = ibkr.place_order(request(**fields))
     with pytest.raises(InvalidOrderError, match=message):
         ibkr.replace_order(order.order_id, OrderChanges(**changes))
+    assert len(fake.book.received) == 1, "a change IB cannot make is not sent"
 
 
 def test_stops_and_trails_change_their_own_prices(ibkr):

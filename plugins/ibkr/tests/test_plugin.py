@@ -33,7 +33,8 @@ def test_the_entry_point_registers_ibkr_with_honest_capabilities():
     assert caps.extended_hours
     assert caps.short_selling
     assert caps.order_updates
-    assert not caps.replace, "IB modifies in place; the core's replace expects a new order"
+    assert caps.replace, "IB modifies in place; the core follows the order under its new id"
+    assert "gtd" in {t.value for t in caps.time_in_force}
     assert {c.value for c in caps.order_classes} == {"simple", "bracket", "oco", "oto"}
     assert ibkr.credential_env == {}, "the API socket takes no keys: TWS logs in by itself"
 

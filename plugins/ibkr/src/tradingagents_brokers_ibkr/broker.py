@@ -130,9 +130,26 @@ class IBKRBroker:
         self._run(lambda: self.desk.cancel(order_id), f"the cancel of {order_id}", timeout=None)
 
     def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
-        """IB modifies an order in place: the same order, under the same id, with new terms."""
+        """IB modifies an order in place: the same order, under the same id, with new terms.
+
+        It takes ``changes.client_order_id`` (the core's id of the replacement) as
+        its ``orderRef``; once the change is written, a drop or no answer in time is
+        ``OrderOutcomeUnknownError`` (never sent twice: the core looks it up by that id).
+        """
+        coid = changes.client_order_id
+
+        def late() -> BrokerError:
+            return OrderOutcomeUnknownError(
+                f"the change of order {order_id} got no answer in time; look it up by its "
+                f"client order id {coid}",
+                details={"client_order_id": coid, "order_id": order_id},
+            )
+
         return self._run(
-            lambda: self.desk.modify(order_id, changes), f"the change of {order_id}", timeout=None
+            lambda: self.desk.modify(order_id, changes),
+            f"the change of {order_id}",
+            timeout=None,
+            late=late,
         )
 
     def _find(self, match: Callable[[Any], bool], what: str) -> Order:

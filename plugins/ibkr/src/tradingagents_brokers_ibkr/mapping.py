@@ -8,6 +8,11 @@ where absence is allowed and an error where a number is required, and infinity
 is always an error. Statuses and order types IB may add tomorrow map to a known
 fallback and are logged once, never a crash after an order was accepted.
 
+A ``GTD`` order is the core's ``gtd`` with ``expire_at`` read from its
+``goodTillDate`` (:func:`expiry`). A ``goodTillDate`` that does not name its time
+zone, or cannot be read, leaves ``expire_at`` empty (logged once): the order is
+still reported as ``gtd``, never as an order that lives longer than it does.
+
 Objects are read by attribute (ib_async's ``Trade``, ``Position``,
 ``AccountValue``, ``Ticker``), so this module does not import ib_async.
 """
@@ -17,19 +22,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tradingagents_brokers import Account, BrokerAPIError, Order, Position, Quote
 
-from .errors import CANCEL_REFUSED, is_rejection
+from .errors import CANCEL_CONFIRMED, CANCEL_REFUSED, is_rejection
 
 __all__ = [
     "UNSET_DOUBLE",
     "UNSET_INTEGER",
     "core_status",
     "core_symbol",
+    "expiry",
     "filled_qty",
     "ib_status",
     "ib_symbol",
@@ -63,7 +71,15 @@ _ORDER_TYPES = {
     "TRAIL": "trailing_stop",
     "TRAIL LIMIT": "trailing_stop",
 }
-_TIFS = {"DAY": "day", "GTC": "gtc", "IOC": "ioc", "FOK": "fok", "OPG": "opg", "DTC": "day"}
+_TIFS = {
+    "DAY": "day",
+    "GTC": "gtc",
+    "IOC": "ioc",
+    "FOK": "fok",
+    "OPG": "opg",
+    "DTC": "day",
+    "GTD": "gtd",
+}
 _AT_CLOSE = {"MOC", "LOC"}
 _DONE = ("Cancelled", "ApiCancelled", "Inactive")
 
@@ -147,20 +163,34 @@ def ib_status(trade: Any) -> str:
     """IB's last real status of ``trade``.
 
     ib_async overwrites the status with ``ValidationError`` when TWS sends a
-    warning about a live order, and with ``Cancelled`` when TWS refuses a cancel
-    (the order is filled, or not cancellable yet); the status before is the real one.
+    warning about a live order, with ``Cancelled`` when TWS refuses a cancel
+    (the order is filled, or not cancellable yet), and with ``Cancelled`` when TWS
+    refuses a change of a live order (an error right after ib_async's ``Modify``
+    entry: the order keeps its old terms); the status before is the real one.
     """
     status = str(trade.orderStatus.status or "")
     last = trade.log[-1] if trade.log else None
     overwritten = status == "ValidationError" or (
-        last is not None and _code(last) in CANCEL_REFUSED and last.status == status
+        last is not None
+        and last.status == status
+        and (_code(last) in CANCEL_REFUSED or _refused_change(trade.log))
     )
     if not overwritten:
         return status or "PendingSubmit"
     for entry in reversed(trade.log):
-        if entry.status not in ("", "ValidationError") and _code(entry) not in CANCEL_REFUSED:
+        code = _code(entry)
+        if entry.status not in ("", "ValidationError") and (not code or code == CANCEL_CONFIRMED):
             return str(entry.status)
     return "PendingSubmit"
+
+
+def _refused_change(log: list[Any]) -> bool:
+    """Whether the log ends in errors that refused ib_async's last ``Modify`` of the order."""
+    for entry in reversed(log):
+        code = _code(entry)
+        if not (code and is_rejection(code)):
+            return bool(entry.message == "Modify" and not code)
+    return False
 
 
 def _code(entry: Any) -> int:
@@ -224,11 +254,41 @@ def _tif(order: Any) -> str:
     if order.orderType in _AT_CLOSE:
         return "cls"
     tif = str(order.tif or "DAY").upper()
-    if tif == "GTD":
-        return "gtc"  # lives longer than a day: counted like one that never ends
     if tif not in _TIFS:
         _warn_once("time in force", tif, "day")
     return _TIFS.get(tif, "day")
+
+
+#: IB's date-times: ``YYYYMMDD-HH:MM:SS`` (UTC), or either separator and a time zone.
+_IB_TIME = re.compile(r"(\d{8})([- ])(\d{2}):(\d{2})(?::(\d{2}))?(?:\s+(\S+))?")
+
+
+def expiry(value: Any) -> dt.datetime | None:
+    """A ``goodTillDate`` as an aware UTC time, or None when it cannot be known.
+
+    IB reads ``YYYYMMDD-HH:MM:SS`` as UTC and a time followed by a zone
+    (``20270115 15:00:00 US/Eastern``) in that zone. A time without a zone after
+    a space is in the TWS login's own zone, and a bare date means "the close of
+    that day": neither says when exactly, so they give None (logged once).
+    """
+    text = str(value or "").strip()
+    if not text:
+        return None
+    found = _IB_TIME.fullmatch(text)
+    try:
+        if found is None:
+            raise ValueError(text)
+        day, separator, hour, minute, second, zone = found.groups()
+        if zone is None and separator == " ":
+            raise ValueError(text)  # the TWS login's time zone, which the API does not say
+        tz = ZoneInfo(zone) if zone and (zone in ("UTC", "GMT") or "/" in zone) else None
+        if zone and tz is None:
+            raise ValueError(text)  # EST, CET...: abbreviations say no rule for summer time
+        naive = dt.datetime.strptime(f"{day} {hour}:{minute}:{second or '00'}", "%Y%m%d %H:%M:%S")
+        return naive.replace(tzinfo=tz or dt.UTC).astimezone(dt.UTC)
+    except (ValueError, KeyError, OSError):  # zoneinfo: unknown zone (a KeyError), bad path
+        _warn_once("goodTillDate", text, "no expire_at")
+        return None
 
 
 def _log_time(trade: Any, *statuses: str) -> dt.datetime | None:
@@ -267,6 +327,7 @@ def to_order(trade: Any, *, order_class: str = "simple") -> Order:
     limit = _positive(order.lmtPrice, "lmtPrice")
     aux = _positive(order.auxPrice, "auxPrice")
     kind = _order_type(ib_type, limit is not None)
+    tif = _tif(order)
     percent = _positive(order.trailingPercent, "trailingPercent")
     status = core_status(trade)
     filled = filled_qty(trade)
@@ -277,7 +338,7 @@ def to_order(trade: Any, *, order_class: str = "simple") -> Order:
             symbol=core_symbol(trade.contract.symbol),
             side="sell" if str(order.action).upper() in ("SELL", "SSHORT") else "buy",
             order_type=kind,
-            time_in_force=_tif(order),
+            time_in_force=tif,
             status=status,
             qty=quantity(order.totalQuantity, "totalQuantity"),
             filled_qty=filled,
@@ -291,6 +352,7 @@ def to_order(trade: Any, *, order_class: str = "simple") -> Order:
             canceled_at=_log_time(trade, "Cancelled") if status == "canceled" else None,
             extended_hours=bool(order.outsideRth),
             order_class=order_class,
+            expire_at=expiry(order.goodTillDate) if tif == "gtd" else None,
         )
     except (ValueError, TypeError) as exc:
         raise BrokerAPIError(f"IB sent an order this plugin cannot read ({exc})") from None

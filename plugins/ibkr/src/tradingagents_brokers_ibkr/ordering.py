@@ -14,11 +14,17 @@ orders follow IB's own constructions:
 
 The first leg carries the core's ``client_order_id`` as its ``orderRef``; the
 other legs carry it with ``.tp`` / ``.sl`` appended.
+
+A good-till-date order is IB's ``GTD`` with ``goodTillDate`` in the UTC form IB's
+API takes, ``YYYYMMDD-HH:MM:SS`` (:func:`good_till_date`). A change of an order
+(:func:`modification`) is the live order with new terms and, when the core gives
+one, the replacement's client order id as its new ``orderRef``.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -30,9 +36,18 @@ from tradingagents_brokers import InvalidOrderError, OrderChanges, OrderRequest
 from .mapping import ib_symbol
 from .options import IBKROptions
 
-__all__ = ["contract_for", "legs", "modification", "validate"]
+__all__ = ["contract_for", "good_till_date", "legs", "modification", "validate"]
 
-_TIFS = {"day": "DAY", "gtc": "GTC", "ioc": "IOC", "fok": "FOK", "opg": "OPG", "cls": "DAY"}
+_TIFS = {
+    "day": "DAY",
+    "gtc": "GTC",
+    "ioc": "IOC",
+    "fok": "FOK",
+    "opg": "OPG",
+    "cls": "DAY",
+    "gtd": "GTD",
+}
+_AT_CLOSE = ("MOC", "LOC")
 _TYPES = {
     "market": "MKT",
     "limit": "LMT",
@@ -45,6 +60,17 @@ _TYPES = {
 def contract_for(symbol: str, options: IBKROptions) -> Stock:
     """The stock ``symbol`` on the configured exchange (SMART routing) and currency."""
     return Stock(ib_symbol(symbol), options.exchange, options.currency)
+
+
+def good_till_date(at: dt.datetime) -> str:
+    """``at`` as IB's ``goodTillDate``: UTC, ``YYYYMMDD-HH:MM:SS`` (TWS 10.17 and later).
+
+    IB takes whole seconds: a fraction is dropped (the order expires up to a second
+    sooner, never later). A naive time is read as UTC, as the core does.
+    """
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(dt.UTC).strftime("%Y%m%d-%H:%M:%S")
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -112,6 +138,8 @@ def _main(request: OrderRequest, account: str) -> IBOrder:
         orderRef=request.client_order_id or "",
         account=account,
     )
+    if request.expire_at is not None:
+        order.goodTillDate = good_till_date(request.expire_at)
     if tif == "cls":
         order.orderType = "MOC" if kind == "market" else "LOC"
     if request.limit_price is not None:
@@ -184,13 +212,15 @@ def link(orders: list[IBOrder], ids: list[int], order_class: str) -> None:
 
 
 def modification(current: Any, changes: OrderChanges) -> IBOrder:
-    """A copy of the live IB order ``current`` with ``changes``: placed again under its id."""
+    """A copy of the live IB order ``current`` with ``changes``: placed again under its id.
+
+    ``changes.client_order_id`` (the core gives every replacement one) becomes the
+    order's ``orderRef``, so the order is found by it afterwards.
+    """
     order: IBOrder = copy.copy(current)
     ib_type = str(order.orderType)
-    if changes.client_order_id not in (None, order.orderRef):
-        raise InvalidOrderError(
-            "IB keeps an order's reference when it is modified; leave client_order_id out"
-        )
+    if changes.client_order_id is not None:
+        order.orderRef = changes.client_order_id
     if changes.qty is not None:
         if changes.qty != changes.qty.to_integral_value():
             raise InvalidOrderError("IB trades whole shares of stock here: qty must be whole")
@@ -215,5 +245,22 @@ def modification(current: Any, changes: OrderChanges) -> IBOrder:
             _check_price("trail", changes.trail)
             order.auxPrice = _plain(changes.trail)
     if changes.time_in_force is not None:
-        order.tif = _TIFS[changes.time_in_force.value]
+        order.tif, order.goodTillDate = _new_tif(order, changes.time_in_force.value)
     return order
+
+
+def _new_tif(order: Any, tif: str) -> tuple[str, str]:
+    """IB's ``tif`` and ``goodTillDate`` of ``order`` changed to the core's ``tif``."""
+    if (tif == "cls") != (str(order.orderType) in _AT_CLOSE):
+        raise InvalidOrderError(
+            "at IB an at-close order is an order type of its own (MOC, LOC): to change "
+            "to or from time in force 'cls', cancel the order and place it anew"
+        )
+    if tif == "gtd":
+        if str(order.tif).upper() != "GTD" or not order.goodTillDate:
+            raise InvalidOrderError(
+                "a change carries no expiry: to make an order good-till-date at IB, cancel "
+                "it and place a gtd order with expire_at"
+            )
+        return "GTD", str(order.goodTillDate)
+    return _TIFS[tif], ""

@@ -11,19 +11,20 @@ if TYPE_CHECKING:
 
     from .broker import IBKRBroker
 
-#: What IB does for US stocks through this plugin. ``replace`` is off: IB modifies
-#: an order in place under the same id, and the core's replace assumes a new order
-#: (docs/ibkr.md). Fractional shares and notional orders need permissions the API
-#: does not grant by default.
+#: What IB does for US stocks through this plugin. ``replace`` modifies the order in
+#: place: the same order and id with new terms and the replacement's client order id
+#: as its ``orderRef`` (docs/ibkr.md). ``gtd`` is IB's ``GTD`` with ``goodTillDate``.
+#: Fractional shares and notional orders need permissions the API does not grant by
+#: default.
 CAPABILITIES = BrokerCapabilities(
     order_types={"market", "limit", "stop", "stop_limit", "trailing_stop"},
-    time_in_force={"day", "gtc", "ioc", "fok", "opg", "cls"},
+    time_in_force={"day", "gtc", "ioc", "fok", "opg", "cls", "gtd"},
     order_classes={"simple", "bracket", "oco", "oto"},
     fractional=False,
     notional=False,
     short_selling=True,
     extended_hours=True,
-    replace=False,
+    replace=True,
     order_updates=True,
     quote_updates=False,
 )

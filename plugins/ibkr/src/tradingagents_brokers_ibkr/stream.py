@@ -105,7 +105,19 @@ class IBKROrderStream:
             self._inbox.put(("unreadable", exc.message))
             return
         order = update.order
-        state = (order.status, order.filled_qty, order.qty, order.limit_price, order.stop_price)
+        # Every term a change in place can make, its new client order id included.
+        state = (
+            order.status,
+            order.filled_qty,
+            order.client_order_id,
+            order.qty,
+            order.limit_price,
+            order.stop_price,
+            order.trail_price,
+            order.trail_percent,
+            order.time_in_force,
+            order.expire_at,
+        )
         key = order_id_of(trade)
         if fill is None and self._seen.get(key) == state:
             return  # ib_async reports some changes twice (openOrder, then orderStatus)

@@ -15,6 +15,9 @@ Coroutines on the session's loop. The rules that keep an order single:
   ``OrderOutcomeUnknownError``, and the core looks the order up by client id.
 * Orders are named by IB's permanent id (``permId``): unique in the account and
   kept across sessions and client ids, unlike the per-client ``orderId``.
+* A replace changes the order in place (``placeOrder`` under its own id) and gives
+  it the replacement's client order id as its ``orderRef``; once written, a drop or
+  no echo in time is ``OrderOutcomeUnknownError``, and it is never sent twice.
 
 IB's API knows open orders and the orders completed today (``reqCompletedOrders``);
 an order completed before that is no longer found.
@@ -94,6 +97,8 @@ class OrderDesk:
         #: orderRef -> order class, for the orders placed here.
         self.classes: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        #: (client id, order id) -> the IB order a change is making of it, until TWS answers.
+        self._amending: dict[tuple[int, int], Any] = {}
 
     def _lock(self, key: str) -> asyncio.Lock:
         # ib_async keeps one future per kind of listing: two at once would lose one.
@@ -103,6 +108,8 @@ class OrderDesk:
         return int(trade.order.clientId) == self.session.options.client_id
 
     def order(self, trade: Any) -> Order:
+        if self._amending:
+            self._settle(trade)  # TWS may have just echoed a change (the stream reads it first)
         return to_order(trade, order_class=self.classes.get(trade.order.orderRef, "simple"))
 
     # -- placing ----------------------------------------------------------------------
@@ -129,9 +136,7 @@ class OrderDesk:
         link(orders, ids, request.order_class.value)
         self.sent[coid] = ids
         self.classes[coid] = request.order_class.value
-        for memory in (self.sent, self.classes):
-            while len(memory) > REMEMBERED:
-                memory.popitem(last=False)
+        self._forget()
         generation = session.generation
         trades: list[Trade] = []
         held = ib.wrapper.trades
@@ -152,6 +157,11 @@ class OrderDesk:
                 ) from None
             raise self._unknown(coid, "the connection dropped between its legs") from None
         return await self._answer(trades, generation, coid)
+
+    def _forget(self) -> None:
+        for memory in (self.sent, self.classes):
+            while len(memory) > REMEMBERED:
+                memory.popitem(last=False)
 
     def _unknown(self, coid: str, why: str) -> OrderOutcomeUnknownError:
         return OrderOutcomeUnknownError(
@@ -227,37 +237,89 @@ class OrderDesk:
             await session.changes(remaining)
 
     async def modify(self, order_id: str, changes: OrderChanges) -> Order:
-        """IB's replace: the order placed again under its own id with new terms."""
+        """IB's replace: the order placed again under its own id with new terms.
+
+        ``changes.client_order_id`` becomes its ``orderRef``: from TWS's echo on,
+        the order is found (and streamed) under the replacement's client order id.
+        Once the change is written, a drop or no echo in time is an unknown outcome.
+        """
         session = self.session
         trade = await self._open_own(order_id, "replaced")
         new = modification(trade.order, changes)
+        coid = str(new.orderRef)
+        other = self.local(lambda t: t.order.orderRef == coid and t is not trade)
+        if other is not None:
+            raise DuplicateClientOrderIdError(
+                f"IB already holds another order with client order id {coid} "
+                f"({order_id_of(other)}); order {order_id} was not changed",
+                details={"client_order_id": coid, "order_id": order_id_of(other)},
+            )
+        self.classes[coid] = self.classes.get(trade.order.orderRef, "simple")
+        self._forget()
+        key = (int(trade.order.clientId), int(trade.order.orderId))
         mark, generation = len(trade.log), session.generation
+        self._amending[key] = new
         try:
-            session.ib.placeOrder(trade.contract, new)
-        except AssertionError:  # ib_async holds it as done while TWS said otherwise
-            await self.open_orders()
-            raise BrokerAPIError(
-                f"order {order_id} was out of date here and has been read again; retry"
-            ) from None
+            try:
+                session.ib.placeOrder(trade.contract, new)
+            except ConnectionError:
+                raise BrokerAPIError(
+                    f"the connection to TWS dropped before the change of order {order_id} "
+                    "was written; nothing was sent"
+                ) from None
+            except AssertionError:
+                # ib_async wrote the change, then refused to track it: it holds the order
+                # as done (a refused cancel looks so to it). TWS's answer still comes.
+                log.warning("order %s: ib_async holds it as done; waiting for TWS", order_id)
+            await self._changed(trade, new, (mark, generation), order_id)
+            self._settle(trade)
+        finally:
+            self._amending.pop(key, None)
+        return self.order(trade)
+
+    async def _changed(self, trade: Any, new: Any, since: tuple[int, int], order_id: str) -> None:
+        """Wait until TWS's echo of ``trade`` carries ``new``; raise what it said instead."""
+        session = self.session
+        mark, generation = since
+        coid = str(new.orderRef)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + session.options.order_timeout
         while not _shows(trade.order, new):
-            status = core_status(trade)
+            status = core_status(trade)  # reads past ib_async's "Cancelled" for a refused change
             if OrderStatus(status).is_terminal:
                 raise InvalidOrderError(f"order {order_id} was {status} before IB could change it")
             errors = [e for e in trade.log[mark:] if e.errorCode]
-            if errors:
+            if errors:  # TWS refused the change; the order keeps its old terms and reference
                 await self.open_orders()  # ib_async marked the live order cancelled: re-read it
                 raise map_error(int(errors[-1].errorCode), errors[-1].message, order_id=order_id)
+            if session.generation != generation:
+                why = f"the connection dropped ({session.last_error})"
+                raise self._unknown_change(order_id, coid, why)
             remaining = deadline - loop.time()
-            if remaining <= 0 or session.generation != generation:
-                raise BrokerAPIError(
-                    f"TWS has not confirmed the change of order {order_id}; it may or may not "
-                    "have been made - look the order up"
-                )
+            if remaining <= 0:
+                why = f"TWS did not confirm it within {session.options.order_timeout:g}s"
+                raise self._unknown_change(order_id, coid, why)
             await session.changes(remaining)
-        trade.order.tif = new.tif  # TWS's echo does not carry it back into ib_async's copy
-        return self.order(trade)
+
+    def _unknown_change(self, order_id: str, coid: str, why: str) -> OrderOutcomeUnknownError:
+        return OrderOutcomeUnknownError(
+            f"the change of order {order_id} was sent to TWS but {why}; it may or may not "
+            f"have been made. It is not sent again: look the order up by client order id {coid}",
+            details={"client_order_id": coid, "order_id": order_id},
+        )
+
+    def _settle(self, trade: Any) -> None:
+        """Give ``trade`` the terms TWS's echo leaves out, once the echo shows a change.
+
+        ib_async copies the quantity, prices, type and ``orderRef`` of an echo into
+        the order it holds, not the time in force, ``goodTillDate`` or trail percent.
+        """
+        key = (int(trade.order.clientId), int(trade.order.orderId))
+        new = self._amending.get(key)
+        if new is not None and _shows(trade.order, new):
+            order = trade.order
+            order.tif, order.goodTillDate = new.tif, new.goodTillDate
+            order.trailingPercent = new.trailingPercent
 
     # -- finding ------------------------------------------------------------------------
 
@@ -324,7 +386,9 @@ class OrderDesk:
 
 
 def _shows(current: Any, wanted: Any) -> bool:
-    """Whether TWS's echo of a modified order carries the new terms."""
+    """Whether TWS's echo of a modified order carries the new terms and reference."""
+    if str(current.orderRef or "") != str(wanted.orderRef or ""):
+        return False
     pairs = [
         (current.totalQuantity, wanted.totalQuantity),
         (current.lmtPrice, wanted.lmtPrice),

@@ -12,13 +12,22 @@ order, then the connection drops before any answer), ``drop_before`` (it drops
 and TWS never sees the order), ``silent`` (TWS takes it and never answers:
 PendingSubmit forever), ``reject`` and ``reject_margin`` (error 201), and
 ``partial`` (half of a marketable order fills, the rest stays open); for a change of
-an order, ``refuse_change`` (error 105); ``none`` changes nothing (to aim at a later leg).
+an order, ``refuse_change`` (error 105) and ``reject_margin`` (error 201: the order
+stays as it was), and ``drop_after`` / ``silent`` as for a new one (the change is
+made, the answer is lost); ``none`` changes nothing (to aim at a
+later leg).
+
+A change (``placeOrder`` under a live order's id) takes the new quantity, prices,
+time in force, ``goodTillDate``, trail percent and ``orderRef``, as TWS does. A
+``GTD`` order's ``goodTillDate`` must be in a form IB's API takes (``YYYYMMDD-HH:MM:SS``
+in UTC, or a date-time and a time zone): another is a problem the test sees.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,6 +35,8 @@ from typing import Any
 from . import wire
 
 DONE = {"Filled", "Cancelled", "Inactive", "ApiCancelled"}
+#: The goodTillDate forms IB's API documents: UTC with a dash, or a time and a zone.
+GOOD_TILL = re.compile(r"\d{8}-\d{2}:\d{2}:\d{2}|\d{8}[- ]\d{2}:\d{2}:\d{2} [\w/+-]+")
 
 
 @dataclass
@@ -60,6 +71,7 @@ class FakeOrder:
     lmt: Decimal | None = None
     aux: Decimal | None = None
     trailing_percent: Decimal | None = None
+    good_till_date: str = ""
     oca_group: str = ""
     oca_type: int = 0
     parent_id: int = 0
@@ -86,8 +98,9 @@ class FakeOrder:
 class Book:
     """The account behind the fake TWS. Runs on the fake's loop thread only."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, problems: list[str] | None = None) -> None:
         self.out = out
+        self.problems = problems if problems is not None else []
         self.accounts = ["DU1234567"]
         self.stocks = {
             "AAPL": Stock("AAPL", 265598, "NASDAQ", "APPLE INC"),
@@ -126,6 +139,8 @@ class Book:
         order_id = int(p["orderId"])
         key = (client.client_id, order_id)
         self.next_ids[client.client_id] = max(self.next_ids.get(client.client_id, 1), order_id + 1)
+        if p["tif"] == "GTD" and not GOOD_TILL.fullmatch(p["goodTillDate"]):
+            self.problems.append(f"a GTD order with goodTillDate {p['goodTillDate']!r}")
         existing = self.orders.get(key)
         if existing is not None:
             if existing.done:
@@ -133,7 +148,14 @@ class Book:
             elif fault == "refuse_change":
                 text = "Order being modified does not match original order"
                 self._error(client.client_id, order_id, 105, text)
+            elif fault == "reject_margin":  # the change is refused; the order stays as it was
+                why = "Your Equity with Loan Value of [1000 USD] is insufficient for the margin"
+                self._error(client.client_id, order_id, 201, f"Order rejected - reason:{why}")
             else:
+                if fault == "drop_after":
+                    self.out.drop_client(client)
+                if fault == "silent":
+                    self.out.mute(existing.client_id, existing.order_id)
                 self.modify(existing, p)
             return
         stock = self.stocks.get(p["symbol"])
@@ -153,6 +175,7 @@ class Book:
             lmt=wire.decimal_or_none(p["lmtPrice"]),
             aux=wire.decimal_or_none(p["auxPrice"]),
             trailing_percent=wire.decimal_or_none(p.get("trailingPercent")),
+            good_till_date=p["goodTillDate"],
             oca_group=p["ocaGroup"],
             oca_type=int(p["ocaType"] or 0),
             parent_id=int(p["parentId"] or 0),
@@ -213,7 +236,10 @@ class Book:
         order.qty = Decimal(p["totalQuantity"])
         order.lmt = wire.decimal_or_none(p["lmtPrice"])
         order.aux = wire.decimal_or_none(p["auxPrice"])
+        order.trailing_percent = wire.decimal_or_none(p.get("trailingPercent"))
         order.tif = p["tif"]
+        order.good_till_date = p["goodTillDate"]
+        order.order_ref = p["orderRef"]
         self._announce(order)
         self.try_fill(order)
 

@@ -54,14 +54,14 @@ class FakeTWS:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.book = Book(self)
+        self.problems: list[str] = []
+        self.book = Book(self, self.problems)
         self.clients: dict[int, Client] = {}
         self.connections = 0
         self.refuse = 0
         self.mute_pings = False
         self.no_data: set[str] = set()
         self.hours = _hours()
-        self.problems: list[str] = []
         self.requests: list[list[str]] = []
         self.server = self.call(self._start)
         self.port = self.server.sockets[0].getsockname()[1]

@@ -68,7 +68,8 @@ def open_order(o: Any, version: int = SERVER_VERSION) -> list[Any]:
     fields += [0, "", "", "", "", ""]  # discretionaryAmt, goodAfterTime, shares, FA group/method/%
     if version < 177:
         fields += [""]  # faProfile
-    fields += ["", "", "", "", "", 0, "", -1, 0, "", "", "", "", ""]  # modelCode..stockRangeUpper
+    fields += ["", o.good_till_date]  # modelCode, goodTillDate
+    fields += ["", "", "", 0, "", -1, 0, "", "", "", "", ""]  # rule80A..stockRangeUpper
     fields += [0, False, False, False, "", o.oca_type, False, False, "", o.parent_id, 0]
     fields += ["", 0, "", ""]  # volatility, volatilityType, deltaNeutralOrderType, aux
     fields += [0, 0, "", _price(o.trailing_percent), "", "", ""]  # ..trailStop, %, basis, combo
@@ -91,7 +92,8 @@ def completed_order(o: Any, version: int = SERVER_VERSION) -> list[Any]:
     fields += [o.account, "O", 0, o.order_ref, o.perm_id, o.outside_rth, False, 0, "", "", "", ""]
     if version < 177:
         fields += [""]
-    fields += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", 0, False, False, "", o.oca_type]
+    fields += ["", o.good_till_date, "", "", "", 0, "", -1, "", "", "", "", "", 0, False, False]
+    fields += ["", o.oca_type]  # minQty, ocaType
     fields += [0, "", 0, "", ""]  # triggerMethod, volatility, type, delta neutral type, aux
     fields += [0, 0, "", _price(o.trailing_percent), ""]
     fields += [0, 0, 0, "", "", "", ""]  # combo legs/params, scale, hedgeType
