@@ -363,3 +363,14 @@ def test_without_require_confirmation_a_close_asks_nobody(sim_config):
         gated.place_order(symbol="AAPL", side="buy", qty=3)
         gated.close_position("AAPL")
         assert [e for e in gated.journal.events() if e["kind"] == "confirmation"] == []
+
+
+def test_a_broker_that_was_never_reached_leaves_the_order_rejected_not_unknown(fake, fake_broker):
+    from tradingagents_brokers import BrokerUnavailableError
+
+    fake_broker.fail_next = BrokerUnavailableError("no connection; nothing was sent")
+    with pytest.raises(BrokerUnavailableError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert len(fake_broker.place_calls) == 1  # not sent again, not looked up as unknown
+    assert fake.journal.intents()[0].status == "rejected"
+    assert BrokerUnavailableError("x").outcome_known is True

@@ -21,6 +21,7 @@ __all__ = [
     "BrokerConfigurationError",
     "BrokerError",
     "BrokerRateLimitError",
+    "BrokerUnavailableError",
     "DuplicateClientOrderIdError",
     "InsufficientFundsError",
     "InvalidOrderError",
@@ -135,6 +136,18 @@ class RequestBudgetExhaustedError(BrokerRateLimitError):
 
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message, retry_after=round(retry_after, 3), status_code=None)
+
+
+class BrokerUnavailableError(BrokerAPIError):
+    """The broker could not be reached, and nothing was sent: retry when it is back.
+
+    A plugin raises it only when it knows the request never left (no connection
+    before writing it); a failure after writing is :class:`OrderOutcomeUnknownError`.
+    """
+
+    code = "broker_unavailable"
+    retryable = True
+    outcome_known = True
 
 
 class BrokerAuthenticationError(BrokerAPIError):

@@ -11,6 +11,7 @@ import pytest
 
 from tradingagents_brokers import (
     BrokerAPIError,
+    BrokerUnavailableError,
     DuplicateClientOrderIdError,
     InsufficientFundsError,
     NotFoundError,
@@ -120,7 +121,7 @@ def test_nothing_is_sent_while_tws_has_lost_ib(fake):
     ibkr = build_ibkr(settings(fake, connect_timeout=0.2))
     fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
     wait_until(lambda: not ibkr.session.link_up)
-    with pytest.raises(BrokerAPIError, match="nothing was sent"):
+    with pytest.raises(BrokerUnavailableError, match="nothing was sent"):
         ibkr.place_order(request())
     assert fake.book.received == []
     fake.send_error(1102, "Connectivity between IB and TWS has been restored - data maintained.")
@@ -156,7 +157,7 @@ def test_a_call_while_disconnected_waits_then_says_nothing_was_sent(fake, tmp_pa
         fake.refuse = 1000
         fake.drop()
         wait_until(lambda: not broker.session.connected)
-        with pytest.raises(BrokerAPIError, match="nothing was sent"):
+        with pytest.raises(BrokerUnavailableError, match="nothing was sent"):
             broker.place_order(request())
     finally:
         broker.close()
@@ -247,7 +248,7 @@ def test_a_socket_that_breaks_while_writing_is_nothing_sent_or_unknown(ibkr, fak
         return real(contract, order)
 
     monkeypatch.setattr(ib, "placeOrder", breaking)
-    with pytest.raises(BrokerAPIError, match="nothing was sent"):
+    with pytest.raises(BrokerUnavailableError, match="nothing was sent"):
         ibkr.place_order(request(coid="a"))
     with pytest.raises(OrderOutcomeUnknownError, match="dropped between its legs"):
         ibkr.place_order(request(coid="b", order_class="oto", stop_loss={"stop_price": "1"}))

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from tradingagents_brokers import (
-    BrokerAPIError,
+    BrokerUnavailableError,
     DuplicateClientOrderIdError,
     InsufficientFundsError,
     InvalidOrderError,
@@ -164,7 +164,7 @@ def test_a_socket_that_breaks_before_the_change_is_written_sends_nothing(ibkr, f
         raise ConnectionError("Not connected")
 
     monkeypatch.setattr(ibkr.session.ib, "placeOrder", breaking)
-    with pytest.raises(BrokerAPIError, match="nothing was sent"):
+    with pytest.raises(BrokerUnavailableError, match="nothing was sent"):
         ibkr.replace_order(order.order_id, OrderChanges(qty=5, client_order_id="c-2"))
     assert ibkr.desk._amending == {}
     assert ibkr.get_order_by_client_id("c-1").qty == 1

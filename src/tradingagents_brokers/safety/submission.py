@@ -20,6 +20,7 @@ from ..errors import (
     BrokerAPIError,
     BrokerError,
     BrokerRateLimitError,
+    BrokerUnavailableError,
     DuplicateClientOrderIdError,
     OrderOutcomeUnknownError,
     RequestBudgetExhaustedError,
@@ -38,8 +39,8 @@ log = logging.getLogger("tradingagents.broker")
 
 def is_ambiguous(error: BaseException) -> bool:
     """True when a failed submission may still have reached the broker."""
-    if isinstance(error, RequestBudgetExhaustedError):  # refused before anything was sent
-        return False
+    if isinstance(error, RequestBudgetExhaustedError | BrokerUnavailableError):
+        return False  # refused before anything was sent
     if isinstance(error, OrderOutcomeUnknownError | BrokerRateLimitError):
         return True
     if isinstance(error, BrokerAPIError):

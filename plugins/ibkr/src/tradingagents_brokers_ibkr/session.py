@@ -31,7 +31,13 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tradingagents_brokers import BrokerAPIError, BrokerConfigurationError, BrokerError, TradingMode
+from tradingagents_brokers import (
+    BrokerAPIError,
+    BrokerConfigurationError,
+    BrokerError,
+    BrokerUnavailableError,
+    TradingMode,
+)
 
 from .errors import CONNECTION_LOST, CONNECTION_RESTORED, map_error
 from .options import IBKROptions
@@ -129,7 +135,7 @@ class Session:
         if threading.current_thread() is self._thread:
             raise RuntimeError("Session.call() from the session's own loop would deadlock")
         if self._closed:
-            raise BrokerAPIError("this IBKR broker is closed; build a new one")
+            raise BrokerUnavailableError("this IBKR broker is closed; build a new one")
         coroutine = self._run(make, timeout, what, connected)
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
         options = self.options
@@ -176,7 +182,7 @@ class Session:
             remaining = deadline - loop.time()
             if remaining <= 0 or self._closed:
                 why = self.last_error or "not connected"
-                raise BrokerAPIError(
+                raise BrokerUnavailableError(
                     f"no connection to IB through TWS/IB Gateway at {self.options.where} "
                     f"({why}); nothing was sent. The plugin keeps reconnecting"
                 )

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradingagents_brokers import (
-    BrokerAPIError,
+    BrokerUnavailableError,
     DuplicateClientOrderIdError,
     InvalidOrderError,
     NotFoundError,
@@ -151,7 +151,7 @@ class OrderDesk:
                 trades.append(ib.placeOrder(contract, order))
         except ConnectionError:
             if not trades:
-                raise BrokerAPIError(
+                raise BrokerUnavailableError(
                     f"the connection to TWS dropped before order {coid} was written; "
                     "nothing was sent"
                 ) from None
@@ -263,7 +263,7 @@ class OrderDesk:
             try:
                 session.ib.placeOrder(trade.contract, new)
             except ConnectionError:
-                raise BrokerAPIError(
+                raise BrokerUnavailableError(
                     f"the connection to TWS dropped before the change of order {order_id} "
                     "was written; nothing was sent"
                 ) from None
