@@ -374,3 +374,17 @@ def test_a_broker_that_was_never_reached_leaves_the_order_rejected_not_unknown(f
     assert len(fake_broker.place_calls) == 1  # not sent again, not looked up as unknown
     assert fake.journal.intents()[0].status == "rejected"
     assert BrokerUnavailableError("x").outcome_known is True
+
+
+def test_a_broker_without_portfolio_history_says_so_before_any_call(fake_host, fake_broker):
+    import attrs
+
+    from tradingagents_brokers import NotSupportedError
+
+    from .fakes import FAKE_CAPABILITIES
+
+    fake_broker._capabilities = attrs.evolve(FAKE_CAPABILITIES, portfolio_history=False)
+    gated = make_gated(fake_host)
+    with pytest.raises(NotSupportedError, match="keeps no history"):
+        gated.get_portfolio_history("1M", "1D")
+    assert NotSupportedError("x").code == "not_supported"

@@ -27,6 +27,7 @@ __all__ = [
     "InvalidOrderError",
     "JournalDamagedError",
     "NotFoundError",
+    "NotSupportedError",
     "OrderBlockedError",
     "OrderOutcomeUnknownError",
     "OrderRejectedError",
@@ -148,6 +149,12 @@ class BrokerUnavailableError(BrokerAPIError):
     code = "broker_unavailable"
     retryable = True
     outcome_known = True
+
+
+class NotSupportedError(BrokerError):
+    """The broker cannot do this at all (its capabilities say so); use another way."""
+
+    code = "not_supported"
 
 
 class BrokerAuthenticationError(BrokerAPIError):

@@ -27,6 +27,7 @@ from .enums import TradingMode
 from .errors import (
     BrokerError,
     InvalidOrderError,
+    NotSupportedError,
 )
 from .events import OrderEventKind
 from .host import PluginHost
@@ -254,6 +255,11 @@ class GatedBroker:
     def get_portfolio_history(
         self, period: str | None = None, timeframe: str | None = None
     ) -> PortfolioHistory:
+        if not self.capabilities.portfolio_history:
+            raise NotSupportedError(
+                f"broker {self.name!r} keeps no history of the account's equity; "
+                "use get_account for its value now"
+            )
         return self.host.get_portfolio_history(self.name, self.broker, period, timeframe)
 
     def get_clock(self) -> Clock:

@@ -269,6 +269,8 @@ class BrokerCapabilities:
     order_updates: bool = False
     #: The broker can stream trades of the symbols it is asked for (``subscribe_quotes``).
     quote_updates: bool = False
+    #: The broker keeps a history of the account's equity (``get_portfolio_history``).
+    portfolio_history: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -282,4 +284,5 @@ class BrokerCapabilities:
             "replace": self.replace,
             "order_updates": self.order_updates,
             "quote_updates": self.quote_updates,
+            "portfolio_history": self.portfolio_history,
         }

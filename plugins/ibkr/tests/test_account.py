@@ -9,7 +9,6 @@ import pytest
 
 from tradingagents_brokers import (
     BrokerAPIError,
-    BrokerError,
     InvalidOrderError,
     NotFoundError,
 )
@@ -103,9 +102,12 @@ def test_the_account_in_decimals_with_long_and_short_values(ibkr, fake):
 
 
 def test_portfolio_history_is_not_in_ibs_api(ibkr):
-    with pytest.raises(BrokerError, match="no history of the account's equity") as raised:
+    from tradingagents_brokers import NotSupportedError
+    from tradingagents_brokers_ibkr.plugin import CAPABILITIES
+
+    with pytest.raises(NotSupportedError, match="no history of the account's equity"):
         ibkr.get_portfolio_history("1M", "1D")
-    assert raised.value.details["supported"] is False
+    assert CAPABILITIES.portfolio_history is False  # declared, so the gate asks nothing
 
 
 def test_the_clock_reads_the_regular_hours_of_the_clock_symbol(ibkr, fake):

@@ -20,6 +20,7 @@ from tradingagents_brokers import (
     ClosePositionResult,
     InvalidOrderError,
     NotFoundError,
+    NotSupportedError,
     Order,
     OrderChanges,
     OrderOutcomeUnknownError,
@@ -256,10 +257,10 @@ class IBKRBroker:
     def get_portfolio_history(
         self, period: str | None = None, timeframe: str | None = None
     ) -> PortfolioHistory:
-        raise BrokerError(
+        raise NotSupportedError(
             "IB's TWS API has no history of the account's equity (IB keeps it in Portfolio "
             "Analyst and Flex reports, outside the API); this broker cannot give one",
-            details={"broker": "ibkr", "supported": False},
+            details={"broker": "ibkr"},
         )
 
     def get_clock(self) -> Clock:

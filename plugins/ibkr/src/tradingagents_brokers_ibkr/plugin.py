@@ -27,6 +27,7 @@ CAPABILITIES = BrokerCapabilities(
     replace=True,
     order_updates=True,
     quote_updates=False,
+    portfolio_history=False,
 )
 
 
