@@ -207,3 +207,39 @@ def test_reconcile_says_what_it_left_to_live_senders_and_what_it_cost(cli, sim_c
     assert code == 0
     assert "1 left to the live processes still sending them" in out
     assert "0 broker request(s)" in out  # nothing it may judge: the broker is not asked
+
+
+def test_journal_verify_shows_progress_on_a_terminal_only(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from tradingagents_brokers.cli.render import Output
+    from tradingagents_brokers.cli.safety_commands import _progress
+    from tradingagents_brokers.safety.journal import Journal
+    from tradingagents_brokers.safety.records import PROGRESS_EVERY
+
+    journal = Journal(tmp_path / "journal.db")
+    with journal.transaction():
+        for n in range(PROGRESS_EVERY + 1):
+            journal.append("note", {"n": n})
+    terminal = io.StringIO()
+    out = Output(as_json=False)
+    out.errors = Console(file=terminal, force_terminal=True, width=80)
+    seen: list[int] = []
+    with _progress(out, journal) as told:
+        assert told is not None
+
+        def tell(walked: int) -> None:
+            seen.append(walked)
+            told(walked)
+
+        journal.verify(tell)
+    assert seen == [PROGRESS_EVERY]
+    assert "verifying the journal" in terminal.getvalue()
+    piped = Output(as_json=False)
+    piped.errors = Console(file=io.StringIO(), force_terminal=False)
+    with _progress(piped, journal) as told:
+        assert told is None
+    with _progress(Output(as_json=True), journal) as told:
+        assert told is None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+
+from rich.progress import Progress
 
 from ..config import state_paths
 from ..decisions import OrderContext
@@ -123,7 +125,8 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
             anchor = parse_head(args.expect_head) if args.expect_head else None
         except ValueError as exc:
             raise BrokerConfigurationError(f"--expect-head: {exc}") from None
-        report = audit(journal, expect_head=anchor)
+        with _progress(out, journal) as told:
+            report = audit(journal, expect_head=anchor, progress=told)
         if args.print_head:
             out.note(report.head_text())
             return 0 if report.ok else 1
@@ -146,6 +149,18 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         if not report.ok:  # no process sends orders on it until it is recovered
             journal.mark_damaged(report.problems[0])
         return 0 if report.ok else 1
+
+
+@contextmanager
+def _progress(out: Output, journal: Journal) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr while the chain is walked, when stderr is a terminal."""
+    head = journal.head()
+    if out.as_json or not out.errors.is_terminal or head is None:
+        yield None
+        return
+    with Progress(console=out.errors, transient=True) as bar:
+        task = bar.add_task("verifying the journal", total=head[0])
+        yield lambda walked: bar.update(task, completed=walked)
 
 
 def _recover(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
