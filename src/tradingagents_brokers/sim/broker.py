@@ -45,7 +45,8 @@ from ..models import (
 )
 from ..orders import Order, OrderChanges, OrderRequest
 from ..streams import OrderUpdateListener
-from .matching import crosses, reserve_price
+from .market import settle, work
+from .matching import reserve_price
 from .prices import PriceSource
 from .store import SimStore, row_to_order
 from .stream import SimOrderStream
@@ -70,10 +71,6 @@ def _utcnow() -> dt.datetime:
 
 def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
-
-
-def _dec(value: Any) -> Decimal | None:  # a nullable column
-    return None if value is None else Decimal(value)
 
 
 class SimBroker:
@@ -193,7 +190,7 @@ class SimBroker:
                 }
             )
             self.store.add_update(order_id, "new", self.now())
-            self._work(order_id, first=True)
+            work(self, order_id, first=True)
             return self._order(order_id)
 
     def cancel_order(self, order_id: str) -> None:
@@ -324,10 +321,8 @@ class SimBroker:
                 Decimal(0),
             )
             equity = _money(cash + long_value)
-            points = self.store.equity_points()
-            today = self.now().date().isoformat()
-            earlier = [value for at, value in points if at[:10] < today]
-            last_equity = earlier[-1] if earlier else points[0][1]
+            # the newest equity point before today, else the first: from each day's last point
+            last_equity = self.store.equity_before(self.now().date().isoformat())
             return Account(
                 account_number=self.store.get_meta("account_number") or "SIM",
                 status="ACTIVE",
@@ -336,7 +331,7 @@ class SimBroker:
                 cash=cash,
                 portfolio_value=equity,
                 equity=equity,
-                last_equity=last_equity,
+                last_equity=equity if last_equity is None else last_equity,
                 long_market_value=_money(long_value),
                 short_market_value=Decimal(0),
             )
@@ -370,11 +365,6 @@ class SimBroker:
 
     # -- internals -------------------------------------------------------------------
 
-    def _mark(self, symbol: str, qty: Decimal, cost_basis: Decimal) -> Decimal:
-        """The price a holding is valued at: the quote, or its cost when the source lost it."""
-        quote = self._quote(symbol)
-        return quote.price if quote is not None else cost_basis / qty
-
     def _row(self, order_id: str) -> sqlite3.Row:
         row = self.store.order(order_id)
         if row is None:
@@ -406,17 +396,8 @@ class SimBroker:
             exchange="SIM",
         )
 
-    def _reserved_cash(self) -> Decimal:
-        total = Decimal(0)
-        for row in self.store.orders("open", None, None):
-            if row["side"] == "buy":
-                price = _dec(row["limit_price"]) or _dec(row["stop_price"]) or Decimal(0)
-                total += Decimal(row["qty"]) * price
-        return _money(total)
-
-    def _reserved_qty(self, symbol: str) -> Decimal:
-        rows = self.store.orders("open", None, [symbol])
-        return sum((Decimal(r["qty"]) for r in rows if r["side"] == "sell"), Decimal(0))
+    def _reserved_cash(self) -> Decimal:  # a running figure of the book (book.py)
+        return _money(self.store.reserved_cash())
 
     def _require_funds(self, symbol: str, side: OrderSide, qty: Decimal, price: Decimal) -> None:
         if side is OrderSide.BUY:
@@ -431,7 +412,7 @@ class SimBroker:
                 )
             return
         held = self.store.position(symbol)
-        available = (held[0] if held else Decimal(0)) - self._reserved_qty(symbol)
+        available = (held[0] if held else Decimal(0)) - self.store.held_for_sale(symbol)
         if qty > available:
             raise InsufficientFundsError(
                 f"insufficient qty available for order (requested: {format_decimal(qty)}, "
@@ -440,61 +421,4 @@ class SimBroker:
             )
 
     def _process(self) -> None:  # see process()
-        with self.store.transaction():
-            for row in self.store.orders("open", None, None):
-                self._work(row["order_id"], first=False)
-
-    def _work(self, order_id: str, *, first: bool) -> None:
-        row = self._row(order_id)
-        now = self.now()
-        if row["time_in_force"] == "day" and row["submitted_at"][:10] < now.date().isoformat():
-            self.store.update_order(order_id, status="expired", canceled_at=now)
-            self.store.add_update(order_id, "expired", now)
-            return
-        quote = self._quote(row["symbol"])
-        if quote is None:
-            return
-        fill, triggered = crosses(
-            kind=row["order_type"],
-            buy=row["side"] == "buy",
-            price=quote.price,
-            limit=_dec(row["limit_price"]),
-            stop=_dec(row["stop_price"]),
-            triggered=bool(row["triggered"]),
-        )
-        if triggered and not row["triggered"]:
-            self.store.update_order(order_id, triggered=1)
-        if fill:
-            self._fill(row, quote.price, now)
-        elif first and row["time_in_force"] in ("ioc", "fok"):
-            self.store.update_order(order_id, status="canceled", canceled_at=now)
-            self.store.add_update(order_id, "canceled", now)
-
-    def _fill(self, row: sqlite3.Row, price: Decimal, now: dt.datetime) -> None:
-        qty = Decimal(row["qty"])
-        symbol = row["symbol"]
-        cash = Decimal(self.store.get_meta("cash") or 0)
-        held_qty, held_cost = self.store.position(symbol) or (Decimal(0), Decimal(0))
-        value = _money(qty * price)
-        if row["side"] == "buy":
-            cash -= value
-            held_cost += value
-            held_qty += qty
-        else:
-            cash += value
-            held_cost = _money(held_cost * (held_qty - qty) / held_qty)
-            held_qty -= qty
-        self.store.set_meta("cash", _money(cash))
-        self.store.set_position(symbol, held_qty, held_cost)
-        self.store.update_order(
-            row["order_id"], status="filled", filled_qty=qty, filled_avg_price=price, filled_at=now
-        )
-        self.store.add_update(
-            row["order_id"], "fill", now, qty=qty, price=price, position_qty=held_qty
-        )
-        positions = self.store.positions()
-        equity = cash + sum(
-            (q * self._mark(s, q, c) for s, q, c in positions),
-            Decimal(0),
-        )
-        self.store.add_equity_point(now, _money(equity))
+        settle(self)

@@ -7,7 +7,10 @@ from decimal import Decimal
 from ..enums import OrderType
 from ..orders import OrderRequest
 
-__all__ = ["crosses", "reserve_price"]
+__all__ = ["ANY_PRICE", "crosses", "reserve_price", "trigger"]
+
+#: The threshold of an order any price fills (a resting market order, a triggered stop).
+ANY_PRICE = Decimal("-Infinity")
 
 
 def crosses(
@@ -38,6 +41,28 @@ def crosses(
         assert limit is not None
         return (price <= limit if buy else price >= limit), triggered
     return False, triggered
+
+
+def trigger(
+    *, kind: str, buy: bool, limit: Decimal | None, stop: Decimal | None, triggered: bool
+) -> tuple[bool, Decimal | None]:
+    """Which prices may fill or trigger a resting order: ``(below, at)``.
+
+    ``below`` means at or below ``at``, else at or above it; ``at`` is
+    :data:`ANY_PRICE` when any price fills the order, None when none does. No price
+    outside this range changes the order in :func:`crosses`.
+
+    >>> trigger(kind="stop_limit", buy=True, limit=Decimal(101), stop=Decimal(100),
+    ...         triggered=False)
+    (False, Decimal('100'))
+    """
+    if kind in ("stop", "stop_limit") and not triggered:
+        return not buy, stop  # a buy stop triggers at or above the stop
+    if kind == "limit" or (kind == "stop_limit" and triggered):
+        return buy, limit  # a buy limit fills at or below the limit
+    if kind in ("market", "stop"):
+        return False, ANY_PRICE
+    return False, None
 
 
 def reserve_price(request: OrderRequest, price: Decimal) -> Decimal:

@@ -2,7 +2,9 @@
 
 Decimals are stored as text so nothing is rounded through binary floats. Every
 write runs in one ``BEGIN IMMEDIATE`` transaction (:meth:`SimStore.transaction`),
-so two processes sharing a file see consistent balances.
+so two processes sharing a file see consistent balances. Open orders are kept on
+an indexed book, with what they reserve, in the same transactions (``book.py``);
+the tables and their migrations are in ``schema.py``.
 """
 
 from __future__ import annotations
@@ -21,60 +23,17 @@ from .._sqlite import connect, immediate
 from ..errors import JournalDamagedError
 from ..orders import Order
 from ..safety.guard import read_anchor, write_anchor
+from . import book
+from .book import OPEN_STATUSES
+from .schema import SCHEMA_VERSION, migrate, stored_version
 
 __all__ = ["SimStore", "row_to_order"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id TEXT NOT NULL UNIQUE,
-    client_order_id TEXT NOT NULL UNIQUE,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    time_in_force TEXT NOT NULL,
-    qty TEXT,
-    notional TEXT,
-    limit_price TEXT,
-    stop_price TEXT,
-    status TEXT NOT NULL,
-    filled_qty TEXT NOT NULL DEFAULT '0',
-    filled_avg_price TEXT,
-    submitted_at TEXT NOT NULL,
-    filled_at TEXT,
-    canceled_at TEXT,
-    extended_hours INTEGER NOT NULL DEFAULT 0,
-    triggered INTEGER NOT NULL DEFAULT 0,
-    replaced_by TEXT,
-    replaces TEXT
-);
-CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
-CREATE TABLE IF NOT EXISTS positions (
-    symbol TEXT PRIMARY KEY,
-    qty TEXT NOT NULL,
-    cost_basis TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS order_updates (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    filled_qty TEXT NOT NULL,
-    filled_avg_price TEXT,
-    qty TEXT,
-    price TEXT,
-    position_qty TEXT
-);
-CREATE TABLE IF NOT EXISTS equity (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    equity TEXT NOT NULL
-);
-"""
-
-OPEN_STATUSES = ("new", "accepted", "pending_new", "partially_filled")
+#: The columns that decide an order's place on the book and what it reserves.
+_BOOKED = frozenset(
+    {"status", "triggered", "symbol", "side", "order_type", "time_in_force", "qty"}
+    | {"limit_price", "stop_price", "submitted_at"}
+)
 
 
 def _text(value: Any) -> Any:
@@ -102,13 +61,17 @@ class SimStore:
         self._lock = threading.RLock()
         try:
             self._db = connect(path)
-            self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise JournalDamagedError(
-                f"the sim account at {path} is not a readable SQLite database ({exc}); "
-                "restore it from a backup, or start a fresh account on purpose with "
-                "broker_options.sim.reset = true"
-            ) from None
+            raise _unreadable(path, exc) from None
+        try:
+            if stored_version(self._db) != SCHEMA_VERSION:
+                with self.transaction():  # one process migrates; the others wait, then find it done
+                    migrate(self._db, str(path))
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _unreadable(path, exc) from None
+            raise
         if anchor is not None:
             self._check(anchor)
 
@@ -153,19 +116,32 @@ class SimStore:
     # -- orders ----------------------------------------------------------------------
 
     def insert_order(self, values: dict[str, Any]) -> None:
+        """Insert an order, and book it if it is open (in the caller's transaction)."""
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        self._db.execute(
-            f"INSERT INTO orders ({columns}) VALUES ({marks})",
-            tuple(_text(v) for v in values.values()),
-        )
+        with self.transaction():
+            self._db.execute(
+                f"INSERT INTO orders ({columns}) VALUES ({marks})",
+                tuple(_text(v) for v in values.values()),
+            )
+            row = self.order(values["order_id"])
+            assert row is not None
+            book.book(self._db, row)
 
     def update_order(self, order_id: str, **values: Any) -> None:
+        """Change an order; a change of its status or price keeps the book (same transaction)."""
         assignments = ", ".join(f"{column} = ?" for column in values)
-        self._db.execute(
-            f"UPDATE orders SET {assignments} WHERE order_id = ?",
-            (*(_text(v) for v in values.values()), order_id),
-        )
+        with self.transaction():
+            before = self.order(order_id) if _BOOKED.intersection(values) else None
+            self._db.execute(
+                f"UPDATE orders SET {assignments} WHERE order_id = ?",
+                (*(_text(v) for v in values.values()), order_id),
+            )
+            if before is not None:
+                book.unbook(self._db, before)
+                after = self.order(order_id)
+                assert after is not None
+                book.book(self._db, after)
 
     def order(self, order_id: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._db.execute(
@@ -197,6 +173,28 @@ class SimStore:
             sql += " LIMIT ?"
             params.append(limit)
         return list(self._db.execute(sql, params).fetchall())
+
+    # -- the book of resting orders (see book.py) ---------------------------------------
+
+    def reserved_cash(self) -> Decimal:
+        """What the open buys reserve: qty times limit (else stop) price, summed."""
+        return book.reserved_cash(self._db)
+
+    def held_for_sale(self, symbol: str) -> Decimal:
+        """The shares of ``symbol`` held by open sells."""
+        return book.held_for_sale(self._db, symbol)
+
+    def resting_symbols(self) -> list[str]:
+        """The symbols with open orders."""
+        return book.symbols(self._db)
+
+    def crossed(self, symbol: str, price: Decimal) -> list[tuple[int, str]]:
+        """``(seq, order_id)`` of the open orders on ``symbol`` that ``price`` may change."""
+        return book.crossed(self._db, symbol, price)
+
+    def expired(self, today: str) -> list[tuple[int, str]]:
+        """``(seq, order_id)`` of the open ``day`` orders submitted before ``today``."""
+        return book.expired(self._db, today)
 
     # -- the update log (the sim's order stream) ---------------------------------------
 
@@ -262,13 +260,45 @@ class SimStore:
     # -- equity ----------------------------------------------------------------------
 
     def add_equity_point(self, at: dt.datetime, equity: Decimal) -> None:
-        self._db.execute(
-            "INSERT INTO equity (at, equity) VALUES (?, ?)", (_text(at), _text(equity))
-        )
+        """Record the equity after a fill; ``equity_days`` keeps each day's last point."""
+        at_text, value = _text(at), _text(equity)
+        with self.transaction():
+            cursor = self._db.execute(
+                "INSERT INTO equity (at, equity) VALUES (?, ?)", (at_text, value)
+            )
+            self._db.execute(
+                "INSERT INTO equity_days (day, last_seq, equity) VALUES (?, ?, ?) "
+                "ON CONFLICT(day) DO UPDATE SET "
+                "last_seq = excluded.last_seq, equity = excluded.equity",
+                (at_text[:10], cursor.lastrowid, value),
+            )
+
+    def equity_before(self, day: str) -> Decimal | None:
+        """The newest equity point dated before ``day``, else the first one (None: no points).
+
+        The newest by record, not by date: the days are walked from the newest
+        recorded point back, and the first dated before ``day`` is the answer.
+        """
+        row = self._db.execute(
+            "SELECT equity FROM equity_days INDEXED BY equity_days_last "
+            "WHERE day < ? ORDER BY last_seq DESC LIMIT 1",
+            (day,),
+        ).fetchone()
+        if row is None:
+            row = self._db.execute("SELECT equity FROM equity ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else Decimal(row[0])
 
     def equity_points(self) -> list[tuple[str, Decimal]]:
         rows = self._db.execute("SELECT at, equity FROM equity ORDER BY seq").fetchall()
         return [(r[0], Decimal(r[1])) for r in rows]
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> JournalDamagedError:
+    return JournalDamagedError(
+        f"the sim account at {path} is not a readable SQLite database ({exc}); "
+        "restore it from a backup, or start a fresh account on purpose with "
+        "broker_options.sim.reset = true"
+    )
 
 
 def _lost(path: Path, anchor: dict[str, Any], what: str) -> JournalDamagedError:
