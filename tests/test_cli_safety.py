@@ -28,7 +28,8 @@ def test_journal_list_show_and_verify(cli):
     assert (code, "no intent '99'" in err) == (1, True)
     code, out, _ = cli("journal", "verify", "--json")
     report = json.loads(out)
-    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 3, "ok")
+    # The journal's identity, the limits in force, the intent and the answer.
+    assert (code, report["ok"], report["events"], report["integrity_check"]) == (0, True, 4, "ok")
     assert report["problems"] == []
     code, out, _ = cli("journal", "verify")
     assert "chain intact, tables match the chain" in out

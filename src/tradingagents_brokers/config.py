@@ -44,6 +44,7 @@ __all__ = [
     "get_config",
     "load_config",
     "reset_config",
+    "risk_limits",
     "risk_limits_hash",
     "set_config",
     "state_paths",
@@ -432,10 +433,16 @@ def effective_config(
     return _merge(config, overrides, "code") if overrides else config
 
 
+def risk_limits(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The limits in force, as JSON (journaled once under :func:`risk_limits_hash`)."""
+    limits = {key: config.get(key) for key in RISK_KEYS}
+    result: dict[str, Any] = json.loads(json.dumps(limits, sort_keys=True, default=str))
+    return result
+
+
 def risk_limits_hash(config: Mapping[str, Any]) -> str:
     """A short hash of the limits in force, journaled with every risk decision."""
-    limits = {key: config.get(key) for key in RISK_KEYS}
-    text = json.dumps(limits, sort_keys=True, default=str)
+    text = json.dumps(risk_limits(config), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -42,6 +42,16 @@ def _order_refused(cli) -> str:
     return _one_error_line(err)
 
 
+def _holding(path: Path, needle: str) -> int:
+    """The first event whose payload holds ``needle``."""
+    db = sqlite3.connect(path)
+    (seq,) = db.execute(
+        "SELECT seq FROM events WHERE instr(payload, ?) ORDER BY seq LIMIT 1", (needle,)
+    ).fetchone()
+    db.close()
+    return int(seq)
+
+
 def _overwrite(path: Path, needle: bytes, replacement: bytes) -> None:
     data = bytearray(path.read_bytes())
     at = data.find(needle)
@@ -51,25 +61,27 @@ def _overwrite(path: Path, needle: bytes, replacement: bytes) -> None:
 
 
 def test_zeros_over_event_data_are_found_by_verify_and_stop_every_order(cli, traded):
-    _overwrite(traded, b'"request"', b"\x00" * 200)
+    first = _holding(traded, '"qty":"1"')  # the first order's intent only
+    _overwrite(traded, b'"qty":"1"', b"\x00" * 200)
     code, _, err = cli("journal", "verify")
     assert code == 1
     text = _one_error_line(err)
-    assert "event 2" in text
+    assert f"event {first} " in text
     assert "takes no orders" in _order_refused(cli)
 
 
 def test_a_payload_edited_with_its_hash_left_alone_stops_orders_once_verified(cli, traded):
     db = sqlite3.connect(traded)
     db.execute("DROP TRIGGER events_no_update")
-    db.execute("UPDATE events SET payload = replace(payload, 'AAPL', 'TSLA') WHERE seq = 2")
+    seq = _holding(traded, '"symbol":"AAPL"')
+    db.execute("UPDATE events SET payload = replace(payload, 'AAPL', 'TSLA') WHERE seq = ?", (seq,))
     db.commit()
     db.close()
     code, _, err = cli("journal", "verify")
     assert code == 1
-    assert "event 2 was altered" in _one_error_line(err)
+    assert f"event {seq} was altered" in _one_error_line(err)
     refused = _order_refused(cli)  # found by verify, or already by the look at the chain's end
-    assert "event 2 was altered" in refused or "journal verify found it damaged" in refused
+    assert f"event {seq} was altered" in refused or "journal verify found it damaged" in refused
     assert "journal recover" in refused
 
 
@@ -168,7 +180,8 @@ def test_a_damaged_anchor_stops_orders_too(cli, traded):
 
 
 def test_recover_keeps_the_damaged_file_and_starts_a_chain_that_says_what_it_replaced(cli, traded):
-    _overwrite(traded, b'"request"', b"\x00" * 200)
+    first = _holding(traded, '"qty":"1"')
+    _overwrite(traded, b'"qty":"1"', b"\x00" * 200)
     assert cli("journal", "verify")[0] == 1
     code, out, err = cli("journal", "recover", "--yes", "--json")
     assert code == 0, err
@@ -176,7 +189,7 @@ def test_recover_keeps_the_damaged_file_and_starts_a_chain_that_says_what_it_rep
     kept = Path(summary["kept_as"][0])
     assert kept.exists()
     assert kept.name.startswith("journal.db.damaged-")
-    assert "event 2" in summary["problem"] or "damaged" in summary["problem"]
+    assert f"event {first} " in summary["problem"] or "damaged" in summary["problem"]
     assert cli("order", "buy", "AAPL", "--qty", "5", "--yes")[0] == 0  # trading again
     fresh = Journal(traded)
     first = [e for e in fresh.events() if e["kind"] == "recovered"]

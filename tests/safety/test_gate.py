@@ -80,10 +80,12 @@ def test_the_journal_records_provenance_decisions_and_the_limits_in_force(fake):
     assert events["intent"]["context"]["tool_call_id"] == "call-3"
     assert events["intent"]["limits_hash"] == fake.limits_hash
     assert events["intent"]["attempt"] == 1
-    assert {d["check"] for d in events["intent"]["decisions"]} >= {
-        "trading_state",
-        "max_position",
-    }
+    assert events["intent"]["allowed"] == "all"  # every check named in the limits event
+    (limits,) = [e["payload"] for e in fake.journal.events() if e["kind"] == "limits"]
+    assert limits["limits_hash"] == fake.limits_hash
+    assert limits["checks"] == events["intent"]["checks"]
+    assert {"trading_state", "max_position"} <= set(limits["check_names"].split())
+    assert limits["limits"]["max_order_value"] == "10000"
     assert events["intent"]["approval"]["approver"] == "default-policy"
     assert fake.journal.intent(1).source == "agent"
     assert fake.journal.verify().ok

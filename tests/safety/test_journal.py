@@ -310,3 +310,65 @@ def test_an_answer_after_news_never_takes_the_intent_back(journal):
         "partially_filled",
         False,
     )
+
+
+def _older_release(path) -> None:  # type: ignore[no-untyped-def]
+    """Make every event say its previous hash, as the releases before did."""
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER events_no_update")
+    rows = db.execute("SELECT seq, hash FROM events ORDER BY seq").fetchall()
+    prev = "0" * 64
+    for seq, digest in rows:
+        db.execute("UPDATE events SET prev_hash = ? WHERE seq = ?", (prev, seq))
+        prev = digest
+    db.commit()
+    db.close()
+
+
+def test_events_with_and_without_their_previous_hash_chain_alike(tmp_path):
+    from tradingagents_brokers.safety.audit import audit
+
+    from ..fakes import journal_intent
+
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    for _ in range(3):
+        journal.set_status(journal_intent(journal).intent_id, "filled", order_id="o")
+    journal.close()
+    _older_release(path)
+    journal = Journal(path)  # the tail check reads both kinds of rows
+    assert journal.damage is None
+    for _ in range(70):  # past the tail the start-up check reads
+        journal.append("note", {})
+    assert (
+        journal.backend.query_one("SELECT prev_hash FROM events ORDER BY seq DESC")["prev_hash"]
+        == ""
+    )
+    assert journal.verify().ok
+    assert audit(journal).ok, audit(journal).problems
+    journal.close()
+    assert Journal(path).damage is None
+    # An older row that names the wrong previous hash is a broken link.
+    db = sqlite3.connect(path)
+    db.execute("UPDATE events SET prev_hash = ? WHERE seq = 3", ("f" * 64,))
+    db.commit()
+    db.close()
+    result = Journal(path, anchor=tmp_path / "elsewhere").verify()
+    assert (result.ok, result.problem) == (False, "event 3 does not link to event 2")
+
+
+def test_the_compact_projection_rebuilds_every_column(tmp_path):
+    from tradingagents_brokers.safety.audit import audit
+
+    from ..fakes import journal_intent
+
+    journal = Journal(tmp_path / "journal.db")
+    journal_intent(journal, notional=None, qty=3, value=None)
+    (event,) = journal.events(intent_id=1)
+    projection = event["payload"]["projection"]
+    assert not {"client_order_id", "updated_at", "notional", "value", "order_id"} & set(projection)
+    assert audit(journal).ok
+    journal.backend.execute("UPDATE intents SET value = '5' WHERE intent_id = 1")
+    assert audit(journal).problems == (
+        "intent 1: value is '5' in the intents table, None in the chain",
+    )

@@ -79,6 +79,9 @@ def test_a_journal_of_the_previous_release_is_brought_up_to_date(tmp_path):
     assert journal.pragma("user_version") == SCHEMA_VERSION
     columns = {row["name"] for row in journal.backend.query("PRAGMA table_info(intents)")}
     assert "owner" in columns
+    indexes = {row["name"] for row in journal.backend.query("PRAGMA index_list(intents)")}
+    assert "intents_recent" not in indexes  # version 4
+    assert "intents_window" in indexes
     assert journal.verify().ok
     journal.close()
 

@@ -186,8 +186,13 @@ def _rebuild(
         if kind == "intent":
             if projection is None:
                 unverifiable.add(intent_id)
-            else:
-                rows[intent_id] = {"intent_id": intent_id, **projection}
+            else:  # columns left out were NULL, or said elsewhere (see Journal.new_intent)
+                rows[intent_id] = {
+                    "intent_id": intent_id,
+                    "client_order_id": payload.get("client_order_id"),
+                    "updated_at": projection.get("created_at"),
+                    **projection,
+                }
         elif projection is not None and intent_id in rows:
             rows[intent_id].update(projection)
     return rows, unverifiable, damaged

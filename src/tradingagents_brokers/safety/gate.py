@@ -33,6 +33,7 @@ broker answers, like any new order.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -40,6 +41,7 @@ from typing import Any
 
 import attrs
 
+from ..config import risk_limits
 from ..decisions import Approval, CheckContext, Decision, OrderContext
 from ..enums import TradingMode
 from ..errors import (
@@ -61,6 +63,7 @@ from .limits import DAILY_LOSS, DayTotals
 from .link import BrokerLink, Recorder
 from .reads import BrokerReads
 from .reconcile import Reconciler
+from .records import compact
 from .state import TradingState, current_state, set_state, state_decision
 from .stream import StreamConsumer
 from .submission import Submitter
@@ -104,6 +107,9 @@ class Gate:
         self.limits_hash = limits_hash
         self.owner = owner
         self.day_totals = DayTotals(journal, link.name)
+        #: (limits hash, checks hash) pairs this process has journaled a ``limits`` event for.
+        self._limits_recorded: set[tuple[str, str]] = set()
+        self._limits_pending: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -153,7 +159,9 @@ class Gate:
                 return replay
         request = replacement_request(current, changes)
         check_capabilities(request, self.name, self.capabilities)
-        intent, request = self._admit(request, context, current.order_id, changes.to_dict())
+        intent, request = self._admit(
+            request, context, current.order_id, compact(changes.to_dict())
+        )
         sent = attrs.evolve(changes, client_order_id=intent.client_order_id)
         return self.submitter.send_replace(intent, request, current, sent, context)
 
@@ -262,9 +270,13 @@ class Gate:
                 if synced is not None:
                     self.cache.adopt(intent, after=synced)
         except BaseException:
+            self._limits_pending = None
             if claimed is not None:
                 self.submitter.release(claimed)
             raise
+        if self._limits_pending is not None:  # committed with the intent
+            self._limits_recorded.add(self._limits_pending)
+            self._limits_pending = None
         return intent, reasons
 
     def _journal_intent(
@@ -279,11 +291,11 @@ class Gate:
         check_ctx, decisions, reasons, approval = decided
         record: dict[str, Any] = {
             **extra,
-            "request": request.to_dict(),
-            "context": ctx.to_dict(),
+            "request": compact(request.to_dict()),
+            "context": compact(ctx.to_dict()),
             "mode": self.mode.value,
             "limits_hash": self.limits_hash,
-            "decisions": [d.to_dict() for d in decisions],
+            **self._verdicts(decisions),
             "state": self.state_record(check_ctx),
         }
         if approval is not None:
@@ -314,6 +326,34 @@ class Gate:
         reason = next(r.message for r in reasons if r.code == DAILY_LOSS)
         set_state(self.journal, TradingState.REDUCING, reason=reason, by="max_daily_loss")
         log.warning("trading on %s is now reducing: %s", self.name, reason)
+
+    def _verdicts(self, decisions: list[Decision]) -> dict[str, Any]:
+        """Every check's verdict, compactly, and once per process the limits and checks.
+
+        The ``limits`` event holds the limits in force and the names of the checks
+        that decide (under ``limits_hash`` and ``checks``); an intent names both and
+        lists its verdicts: ``allowed`` "all" (every check named there), or the names
+        of those that allowed and the denials in full.
+        """
+        names = " ".join(d.check for d in decisions)
+        checks = hashlib.sha256(names.encode()).hexdigest()[:12]
+        if (self.limits_hash, checks) not in self._limits_recorded:
+            self.journal.append(
+                "limits",
+                {
+                    "limits_hash": self.limits_hash,
+                    "limits": risk_limits(self.config),
+                    "checks": checks,
+                    "check_names": names,
+                },
+                broker=self.name,
+            )
+            self._limits_pending = (self.limits_hash, checks)
+        denied = [d.to_dict() for d in decisions if not d.allowed]
+        if not denied:
+            return {"checks": checks, "allowed": "all"}
+        allowed = " ".join(d.check for d in decisions if d.allowed)
+        return {"checks": checks, "allowed": allowed, "decisions": denied}
 
     def replay(self, client_order_id: str) -> Order | None:
         """A caller resending its own client order id gets the first outcome, not a second order."""

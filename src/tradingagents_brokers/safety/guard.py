@@ -173,27 +173,36 @@ def _columns(backend: Backend, table: str) -> set[str]:
 
 
 def tail_problem(rows: list[dict[str, Any]]) -> str | None:
-    """Whether the last events (``rows``, oldest first) still chain and hash."""
+    """Whether the last events (``rows``, oldest first) still chain and hash.
+
+    The first row only gives the hash the next one links to, unless it is event 1
+    (or a row that names its previous hash, as older events do).
+    """
     prev: str | None = None
     for raw in rows:
         row = as_text(raw)
         if isinstance(row, str):
             return f"event {raw['seq']} is damaged: its {row} is not readable text"
-        if prev is not None and row["prev_hash"] != prev:
+        if prev is not None and row["prev_hash"] not in ("", prev):
             return f"event {row['seq']} does not link to event {row['seq'] - 1}"
-        if prev is None and row["seq"] == 1 and row["prev_hash"] != GENESIS:
-            return "event 1 does not start the chain"
-        digest = chain_hash(
-            row["prev_hash"],
-            row["seq"],
-            row["at"],
-            row["kind"],
-            row["intent_id"],
-            row["broker"],
-            row["payload"],
-        )
-        if digest != row["hash"]:
-            return f"event {row['seq']} was altered (hash mismatch)"
+        if prev is None and row["seq"] == 1:
+            if row["prev_hash"] not in ("", GENESIS):
+                return "event 1 does not start the chain"
+            prev = GENESIS
+        if prev is None:
+            prev = row["prev_hash"] or None
+        if prev is not None:
+            digest = chain_hash(
+                prev,
+                row["seq"],
+                row["at"],
+                row["kind"],
+                row["intent_id"],
+                row["broker"],
+                row["payload"],
+            )
+            if digest != row["hash"]:
+                return f"event {row['seq']} was altered (hash mismatch)"
         prev = row["hash"]
     return None
 

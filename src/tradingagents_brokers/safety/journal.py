@@ -4,7 +4,7 @@ It lives in a store (:mod:`tradingagents_brokers.store`): a SQLite file in WAL
 mode with ``synchronous=FULL`` (one host, many processes; the default) or a
 PostgreSQL database (many hosts). A commit survives power loss, not only a
 crash. ``events`` is append-only - triggers make UPDATE and DELETE fail - and
-each event's ``hash`` is ``sha256(prev_hash + canonical event)``, so
+each event's ``hash`` is ``sha256(previous hash + canonical event)``, so
 :meth:`Journal.verify` finds the first edited, inserted or removed event.
 
 ``intents`` is a projection of the events (the current state of each order
@@ -176,7 +176,8 @@ class Journal(IntentQueries, Observations):
         """What keeps this journal from taking orders, if anything."""
         last = self.backend.query_one("SELECT MAX(seq) AS last FROM events")
         end = int(last["last"] or 0) if last else 0
-        tail = list(self.raw_events(after=max(0, end - TAIL), chunk=TAIL))
+        # One event before the tail: its hash is what the tail's first event links to.
+        tail = list(self.raw_events(after=max(0, end - TAIL - 1), chunk=TAIL + 1))
         problem = tail_problem(tail)
         anchor = read_anchor(self.anchor) if self.anchor else None
         if problem is None and anchor is not None:
@@ -264,10 +265,12 @@ class Journal(IntentQueries, Observations):
             at = stamp(self.now())
             body = canonical(payload)
             digest = chain_hash(prev, seq, at, kind, intent_id, broker, body)
+            # The link is in the hash (it is computed over the previous one): the
+            # prev_hash column, which older events fill, is left empty.
             self.backend.execute(
                 "INSERT INTO events (seq, at, kind, intent_id, broker, payload, prev_hash, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, at, kind, intent_id, broker, body, prev, digest),
+                "VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+                (seq, at, kind, intent_id, broker, body, digest),
             )
             self._tx.head = (seq, digest)
             return seq
@@ -378,7 +381,15 @@ class Journal(IntentQueries, Observations):
                 {
                     **payload,
                     "client_order_id": record["client_order_id"],
-                    "projection": {k: v for k, v in row.items() if k != "intent_id"},
+                    # The row as written, less what the payload and its own columns say:
+                    # its id, the client order id above, an updated_at that is created_at.
+                    "projection": {
+                        k: v
+                        for k, v in row.items()
+                        if v is not None
+                        and k not in ("intent_id", "client_order_id")
+                        and not (k == "updated_at" and v == row["created_at"])
+                    },
                 },
                 intent_id=intent_id,
                 broker=str(values["broker"]),

@@ -21,13 +21,15 @@ __all__ = ["Observations"]
 
 def _observation(was: str, now: str, order: Any, event: Mapping[str, Any] | None) -> dict[str, Any]:
     """What an observation of an intent's order records (its projection is added after)."""
-    return {
-        "from": was,
-        "to": now,
-        "order_id": order.order_id,
-        "filled_qty": str(order.filled_qty),
-        **(event or {}),
-    }
+    said = (
+        {}
+        if event and "order" in event
+        else {  # the order itself says them
+            "order_id": order.order_id,
+            "filled_qty": str(order.filled_qty),
+        }
+    )
+    return {"from": was, "to": now, **said, **(event or {})}
 
 
 class Observations:

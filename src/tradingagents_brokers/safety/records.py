@@ -26,6 +26,8 @@ __all__ = [
     "as_text",
     "canonical",
     "chain_hash",
+    "compact",
+    "order_record",
     "progress",
     "record_from_row",
     "stamp",
@@ -91,6 +93,41 @@ def advances(status: str, filled: Decimal, new_status: str, new_filled: Decimal)
 
 def stamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without what goes without saying in a record: None, False and "".
+
+    Journal payloads are written this way; a reader takes a missing key as that.
+    """
+    return {k: v for k, v in values.items() if v is not None and v is not False and v != ""}
+
+
+#: The order fields an answer repeats from its request: recorded only when they differ.
+_ASKED = (
+    "client_order_id",
+    "symbol",
+    "side",
+    "qty",
+    "notional",
+    "order_type",
+    "time_in_force",
+    "limit_price",
+    "stop_price",
+    "extended_hours",
+)
+
+
+def order_record(
+    order: Mapping[str, Any], asked: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """An order for the journal: what the broker said, less what ``asked`` (the request) said."""
+    record = compact(order)
+    if asked:
+        for key in _ASKED:
+            if key in record and record[key] == asked.get(key):
+                del record[key]
+    return record
 
 
 def canonical(value: Any) -> str:
@@ -190,7 +227,7 @@ def walk_chain(
             return VerifyResult(
                 False, count, seq, f"event {seq} is damaged: its {row} is not readable text"
             )
-        if row["prev_hash"] != prev:
+        if row["prev_hash"] not in ("", prev):  # empty: the link is in the hash alone
             return VerifyResult(False, count, seq, f"event {seq} does not link to event {seq - 1}")
         digest = chain_hash(
             prev, seq, row["at"], row["kind"], row["intent_id"], row["broker"], row["payload"]

@@ -30,6 +30,7 @@ from ..orders import Order, OrderChanges, OrderRequest
 from .cache import StateCache
 from .journal import IntentRecord, Journal
 from .link import BrokerLink, Recorder
+from .records import order_record
 from .stream import StreamConsumer, Submission
 
 __all__ = ["Submitter", "is_ambiguous"]
@@ -208,7 +209,10 @@ class Submitter:
                 intent,
                 order,
                 kind="broker_answer",
-                event={"attempt": attempt, "order": order.to_dict()},
+                event={
+                    "attempt": attempt,
+                    "order": order_record(order.to_dict(), request.to_dict()),
+                },
             )
         except Exception as exc:  # noqa: BLE001 - a full disk, a lost store: it exists
             raise _unrecorded(order, coid, exc) from None
