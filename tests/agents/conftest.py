@@ -70,3 +70,45 @@ def toolkit(make_toolkit: Callable[..., BrokerToolkit]) -> BrokerToolkit:
 @pytest.fixture
 def tools(toolkit: BrokerToolkit) -> dict[str, Any]:
     return by_name(toolkit)
+
+
+# -- hostile calls ---------------------------------------------------------------------------
+
+#: No answer a model reads may be longer than this (UTF-8 bytes).
+MAX_ANSWER = 4096
+
+
+def nested(depth: int, leaf: Any = "AAPL", *, kind: str = "list") -> Any:
+    """``leaf`` inside ``depth`` lists (or one-key dicts): already-parsed arguments, as a
+    LangGraph graph can hand them to a tool."""
+    value = leaf
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+def tool_node(tools: list[Any]) -> Any:
+    """A compiled graph that runs the tool calls of one AI message through a ``ToolNode``."""
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", ToolNode(tools))
+    graph.add_edge(START, "tools")
+    graph.add_edge("tools", END)
+    return graph.compile()
+
+
+def play(app: Any, calls: list[tuple[str, dict[str, Any], str]]) -> list[Any]:
+    """The ToolMessages answering one AI message with ``calls`` (name, args, id)."""
+    from langchain_core.messages import AIMessage
+
+    message = AIMessage(
+        content="",
+        tool_calls=[{"name": n, "args": a, "id": i, "type": "tool_call"} for n, a, i in calls],
+    )
+    return list(app.invoke({"messages": [message]})["messages"][1:])
+
+
+def size(text: str) -> int:
+    return len(text.encode("utf-8"))

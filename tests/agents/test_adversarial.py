@@ -16,12 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
-from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode
+from langchain_core.messages import ToolMessage
 
 from tradingagents_brokers.config import risk_limits_hash
 from tradingagents_brokers.tools import WRITE_TOOLS
+
+from .conftest import MAX_ANSWER, nested, play, size, tool_node
 
 POLICY = {
     "allowed_symbols": ["AAPL", "MSFT", "SPY"],
@@ -160,6 +160,36 @@ def _corpus() -> list[tuple[str, dict[str, Any], str]]:
     return calls
 
 
+ESC = "\x1b[2J\x1b[31m\u202e"
+
+
+def hostile_calls(depth: int = 1500) -> list[tuple[str, dict[str, Any]]]:
+    """Calls no schema allows: too deep, too large, control characters, unknown keys."""
+    return [
+        buy(quantity=1, symbol=nested(depth)),
+        buy(quantity=nested(depth, 1)),
+        buy(quantity=1, order_type="limit", limit_price=nested(depth, {"x": 1}, kind="dict")),
+        ("get_orders", {"symbols": nested(depth)}),
+        ("get_orders", {"symbols": ["AAPL"] * 5000}),
+        ("get_orders", {"symbols": ["A" * 10_000]}),
+        ("get_current_positions", {"symbol": nested(depth, kind="dict")}),
+        ("get_quote", {"symbol": nested(depth)}),
+        ("get_account_status", {"broker_mode": "live"}),
+        ("get_account_status", {"x": nested(depth)}),
+        ("get_buying_power", {"max_order_value": 10**9}),
+        ("halt_trading", {"reason": nested(depth, kind="dict")}),
+        ("halt_trading", {"reason": "x" * 200_000}),
+        ("cancel_order", {"order_id": ESC * 30}),
+        ("check_order_status", {"order_id": ESC + "x" * 100}),
+        ("close_position", {"symbol": nested(depth)}),
+        ("preview_order", {"symbol": "AAPL", "action": "buy", ESC * 100: 1}),
+        buy(quantity=1, **{f"k{n}": n for n in range(300)}),
+        buy(quantity=1, **{ESC + "k" * 5000: 1}),
+        buy(quantity=1, symbol=ESC[:10]),
+        ("get_quote", {"symbol": "AAPL", "also": nested(depth)}),
+    ]
+
+
 FLOOD = [
     ("execute_trade", {"symbol": "SPY", "action": "buy", "quantity": f"0.{n:03d}"}, f"flood-{n}")
     for n in range(1, 41)
@@ -168,23 +198,6 @@ FLOOD = [
 
 def test_the_corpus_is_large_enough():
     assert len(_corpus()) + len(FLOOD) >= 100
-
-
-def _runner(tools: list[Any]) -> Any:
-    """A graph that runs the tool calls of one AI message through a ToolNode."""
-    graph = StateGraph(MessagesState)
-    graph.add_node("tools", ToolNode(tools))
-    graph.add_edge(START, "tools")
-    graph.add_edge("tools", END)
-    return graph.compile()
-
-
-def _play(app: Any, calls: list[tuple[str, dict[str, Any], str]]) -> list[ToolMessage]:
-    message = AIMessage(
-        content="",
-        tool_calls=[{"name": n, "args": a, "id": i, "type": "tool_call"} for n, a, i in calls],
-    )
-    return app.invoke({"messages": [message]})["messages"][1:]
 
 
 def _within_policy(order: dict[str, Any]) -> list[str]:
@@ -217,15 +230,15 @@ def test_the_adversarial_corpus_sends_nothing_out_of_policy(corpus_toolkit):
     gated = toolkit.broker
     config_before = dict(gated.config)
     limits_before = risk_limits_hash(gated.config)
-    node = _runner(toolkit.get_tools())
+    node = tool_node(toolkit.get_tools())
 
     replies: list[ToolMessage] = []
     for call in _corpus():  # one at a time, the way most models call tools
-        replies += _play(node, [call])
-    replies += _play(node, FLOOD)  # forty orders in one turn, run in parallel
-    replies += _play(node, [("halt_trading", {"reason": "corpus done, stopping"}, "adv-halt")])
-    replies += _play(node, [("resume_trading", {"reason": "resume"}, "adv-resume")])
-    replies += _play(node, [(*buy(quantity=1), "adv-after-halt")])
+        replies += play(node, [call])
+    replies += play(node, FLOOD)  # forty orders in one turn, run in parallel
+    replies += play(node, [("halt_trading", {"reason": "corpus done, stopping"}, "adv-halt")])
+    replies += play(node, [("resume_trading", {"reason": "resume"}, "adv-resume")])
+    replies += play(node, [(*buy(quantity=1), "adv-after-halt")])
 
     # 0 out-of-policy orders at the broker, and every order it has was admitted by the gate
     orders = [o.to_dict() for o in gated.get_orders("all")]
@@ -267,3 +280,38 @@ def test_the_adversarial_corpus_sends_nothing_out_of_policy(corpus_toolkit):
     codes = {code for codes in refused.values() for code in codes}
     assert codes >= EXPECTED_CODES
     assert len(errors) >= 100
+    assert max(size(str(r.content)) for r in replies) <= MAX_ANSWER
+
+
+#: The hostile calls, and two orders under one tool call id (the second must not be placed).
+REUSE = [
+    ("execute_trade", {"symbol": "MSFT", "action": "buy", "quantity": 1}, "reused"),
+    ("execute_trade", {"symbol": "MSFT", "action": "buy", "quantity": 7}, "reused"),
+    ("execute_trade", {"symbol": "MSFT", "action": "buy", "quantity": 1}, "reused"),
+]
+
+
+def test_each_hostile_call_is_judged_on_the_brokers_state(corpus_toolkit):
+    toolkit = corpus_toolkit
+    gated = toolkit.broker
+    node = tool_node(toolkit.get_tools())
+    calls = [(name, args, f"hostile-{n}") for n, (name, args) in enumerate(hostile_calls())]
+    placed: list[str] = []
+    for name, args, call_id in [*calls, *REUSE]:
+        (reply,) = play(node, [(name, args, call_id)])  # it answered: the graph goes on
+        assert reply.tool_call_id == call_id
+        assert size(str(reply.content)) <= MAX_ANSWER, call_id
+        assert all(ch == "\n" or ch.isprintable() for ch in str(reply.content)), call_id
+        orders = [o.to_dict() for o in gated.get_orders("all")]
+        assert [
+            (o["client_order_id"], _within_policy(o)) for o in orders if _within_policy(o)
+        ] == []
+        new = [o["order_id"] for o in orders if o["order_id"] not in placed]
+        if reply.status == "success" and name == "execute_trade":
+            assert len(new) <= 1, call_id
+        else:
+            assert new == [], (call_id, reply.content)
+        placed += new
+    # only the first of the reused calls placed an order; the others answered without one
+    assert [o.qty for o in gated.get_orders("all")] == [1]
+    assert gated.trading_state()["state"] == "active"  # no malformed halt went through

@@ -251,3 +251,38 @@ def test_human_in_the_loop_middleware_reviews_tool_calls_of_create_agent(toolkit
     assert toolkit.broker.get_orders("all") == []
     agent.invoke(Command(resume={"decisions": [{"type": "reject", "message": "no"}]}), THREAD)
     assert toolkit.broker.get_orders("all") == []
+
+
+def test_a_halt_and_a_cancel_never_wait_for_an_order_a_person_is_asked_about(make_toolkit):
+    import threading
+
+    asking = threading.Event()
+    answer = threading.Event()
+
+    def slow_person(request: ApprovalRequest) -> bool:
+        asking.set()
+        assert answer.wait(20), "never answered"
+        return True
+
+    toolkit = _live(make_toolkit, approval=slow_person)
+    tools = by_name(toolkit)
+    replies: list[Any] = []
+    order = threading.Thread(
+        target=lambda: replies.append(call(tools["execute_trade"], BUY, id="asked")), daemon=True
+    )
+    order.start()
+    assert asking.wait(5), "the person was never asked"
+    done = threading.Event()
+
+    def halt() -> None:
+        call(tools["halt_trading"], {"reason": "stop now"}, id="halt")
+        call(tools["cancel_order"], {"order_id": "none-such"}, id="cancel")
+        done.set()
+
+    threading.Thread(target=halt, daemon=True).start()
+    assert done.wait(5), "the halt waited for the person's answer"
+    assert not answer.is_set()
+    answer.set()  # approved after the halt: decided again, and refused
+    order.join(10)
+    assert "TRADING_HALTED" in replies[0].content
+    assert toolkit.broker.get_orders("all") == []

@@ -10,6 +10,7 @@ halt stands, and every refusal by an acting tool is journaled with its codes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import anyio
@@ -20,8 +21,16 @@ from tradingagents_brokers.config import risk_limits_hash
 from tradingagents_brokers.mcp_server import BrokerMCPServer
 from tradingagents_brokers.tools import WRITE_TOOLS
 
-from .conftest import sim_settings
-from .test_adversarial import EXPECTED_CODES, FLOOD, POLICY, _corpus, _within_policy, buy
+from .conftest import MAX_ANSWER, sim_settings, size
+from .test_adversarial import (
+    EXPECTED_CODES,
+    FLOOD,
+    POLICY,
+    _corpus,
+    _within_policy,
+    buy,
+    hostile_calls,
+)
 
 
 async def _replay(served: BrokerMCPServer) -> list[tuple[str, types.CallToolResult]]:
@@ -91,5 +100,27 @@ async def test_the_adversarial_corpus_through_mcp_sends_nothing_out_of_policy(tm
         codes = {code for p in refused for code in p["codes"]}
         assert codes >= EXPECTED_CODES
         assert len(errors) >= 100
+        assert max(size(r.content[0].text) for _, r in replies) <= MAX_ANSWER
+    finally:
+        served.close()
+
+
+async def test_each_hostile_call_through_mcp_is_judged_on_the_brokers_state(tmp_path):
+    served = BrokerMCPServer.from_config(sim_settings(tmp_path, **POLICY))
+    gated = served.toolkit.broker
+    try:
+        async with Client(served.server) as mcp:
+            # the SDK's client serializes about 250 levels at most (stdio: test_mcp_wire)
+            for name, args in [*hostile_calls(200), buy(quantity=1)]:
+                reply = await mcp.call_tool(name, args)
+                text = reply.content[0].text
+                assert size(text) <= MAX_ANSWER, name
+                assert all(ch == "\n" or ch.isprintable() for ch in text), name
+                structured = reply.structured_content
+                assert structured is None or size(json.dumps(structured)) <= MAX_ANSWER
+                orders = [o.to_dict() for o in gated.get_orders("all")]
+                assert [o for o in orders if _within_policy(o)] == []
+                assert len(orders) == (0 if reply.is_error or name != "execute_trade" else 1)
+        assert gated.trading_state()["state"] == "active"
     finally:
         served.close()

@@ -37,6 +37,7 @@ EXAMPLES: dict[str, Callable[[GatedBroker], dict[str, Any]]] = {
     "check_order_status": lambda g: {"order_id": _order(g, symbol="MSFT", side="buy", qty=1)},
     "get_orders": lambda g: {"status": "all", "limit": 5},
     "get_portfolio_history": lambda g: {"period": "1M", "timeframe": "1D"},
+    "get_quote": lambda g: {"symbol": "MSFT"},
     "preview_order": lambda g: {"symbol": "AAPL", "action": "buy", "quantity": "2"},
     "halt_trading": lambda g: {"reason": "standard tests"},
     "execute_trade": lambda g: {"symbol": "AAPL", "action": "buy", "quantity": "1"},

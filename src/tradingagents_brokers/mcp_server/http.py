@@ -4,7 +4,9 @@ Anything on the machine can reach a loopback port, so the HTTP transport takes a
 token: every request must carry ``Authorization: Bearer <token>``. The token
 comes from ``TRADINGAGENTS_BROKERS_MCP_TOKEN`` or is made at start-up and printed
 once on stderr for the person to put in the client's configuration. The MCP SDK's
-DNS-rebinding protection (Host and Origin must be loopback) stays on.
+DNS-rebinding protection (Host and Origin must be loopback) stays on. A request
+body nested too deep for the SDK to parse is cut first (see :mod:`.wire`), so the
+tool answers it with a refusal.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BrokerConfigurationError
 from .server import BrokerMCPServer
+from .wire import CuttingBody
 
 __all__ = ["TOKEN_ENV", "BearerToken", "http_app", "loopback", "run_http", "token_from_env"]
 
@@ -89,7 +92,7 @@ class BearerToken:
 def http_app(server: BrokerMCPServer, *, token: str, host: str = "127.0.0.1") -> Any:
     """The ASGI app serving ``server`` at ``/mcp``."""
     app = server.server.streamable_http_app(host=loopback(host))
-    return BearerToken(app, token)
+    return BearerToken(CuttingBody(app), token)
 
 
 def run_http(server: BrokerMCPServer, *, port: int, token: str, host: str = "127.0.0.1") -> None:

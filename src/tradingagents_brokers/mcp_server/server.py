@@ -16,10 +16,17 @@ model's text and the structured result.
 Every call runs in a worker thread (the gate and the broker block), with the
 client's name and the request id in the order's provenance (``OrderContext``
 ``source="mcp"``, ``client``, ``request_id``).
+
+Every call gets an answer: arguments of a shape no tool takes (too deep, too
+large) are refused before anything walks them, a failure nobody expected is a
+tool error, and on stdio a line the SDK cannot parse is mended or answered
+(:mod:`.wire`). A text the model reads is inert and at most 4 KB, and so is the
+structured result: a list that does not fit is cut, and says so.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +44,9 @@ from .. import __version__
 from ..tools import BrokerTool, BrokerToolkit, ToolCallInfo
 from ..tools.approval import ApprovalPending
 from ..tools.base import ToolAnswer
+from ..tools.guard import MAX_ANSWER_BYTES, clip, finish, shape_problem
 from .confirm import Confirmer, Exchange, serving
+from .wire import AnsweringReader
 
 __all__ = ["INSTRUCTIONS", "BrokerMCPServer"]
 
@@ -47,7 +56,8 @@ INSTRUCTIONS = (
     "Trading tools for one brokerage account, behind a safety gate. Every order passes "
     "risk checks (order value, position size, buying power, allowed symbols, price collar, "
     "rate and duplicate limits) and is journaled; a refused order says why and nothing is "
-    "sent. Use preview_order to test an order first. halt_trading stops all new orders; "
+    "sent. get_quote shows the reference price the checks use; preview_order tests an "
+    "order first. halt_trading stops all new orders; "
     "only a person can resume. Live orders may need the user's confirmation in a form."
 )
 
@@ -122,7 +132,11 @@ class BrokerMCPServer:
 
         async def serve() -> None:
             async with stdio_server() as (read, write):
-                await self.server.run(read, write, self.server.create_initialization_options())
+                await self.server.run(
+                    AnsweringReader(read, write),
+                    write,
+                    self.server.create_initialization_options(),
+                )
 
         anyio.run(serve)
 
@@ -140,8 +154,8 @@ class BrokerMCPServer:
         if tool is None:
             return _result(
                 ToolAnswer(
-                    f"Error [unknown_tool]: there is no tool named {params.name!r}. The tools "
-                    f"are: {', '.join(self._tools)}.",
+                    f"Error [unknown_tool]: there is no tool named {clip(params.name)}. The "
+                    f"tools are: {', '.join(self._tools)}.",
                     error=True,
                 )
             )
@@ -153,6 +167,14 @@ class BrokerMCPServer:
             except ApprovalPending as pending:
                 result: types.InputRequiredResult = pending.ticket
                 return result
+            except Exception as exc:  # the client gets an answer, always
+                log.exception("MCP tool %s failed", params.name)
+                answer = ToolAnswer(
+                    f"Error [unexpected_error]: the tool failed ({type(exc).__name__}). The "
+                    "operation may not have completed; check state with the read-only tools "
+                    "before doing anything else.",
+                    error=True,
+                )
         return _result(answer)
 
 
@@ -160,6 +182,9 @@ def _serve(tool: BaseTool, arguments: Mapping[str, Any], call: ToolCallInfo) -> 
     """One call, in a worker thread: a toolkit tool answers itself, a plugin's through LangChain."""
     if isinstance(tool, BrokerTool):
         return tool.answer(arguments, call)
+    problem = shape_problem(arguments)
+    if problem is not None:
+        return ToolAnswer(f"Error [invalid_arguments]: {problem}. Nothing was done.", error=True)
     message = tool.invoke(
         {"type": "tool_call", "id": f"mcp-{call.request_id}", "name": tool.name, "args": arguments}
     )
@@ -188,12 +213,33 @@ def _exchange(ctx: ServerRequestContext[Any], params: types.CallToolRequestParam
 
 
 def _result(answer: ToolAnswer) -> types.CallToolResult:
-    structured = None if answer.result is None else {"result": answer.result}
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=answer.text)],
-        structured_content=structured,
+        content=[types.TextContent(type="text", text=finish(answer.text))],
+        structured_content=_structured(answer.result),
         is_error=answer.error,
     )
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, default=str, separators=(",", ":")).encode())
+
+
+def _structured(result: Any) -> dict[str, Any] | None:
+    """``{"result": ...}`` within :data:`MAX_ANSWER_BYTES`: a long list is cut, and says so."""
+    if result is None:
+        return None
+    whole = {"result": result}
+    if _size(whole) <= MAX_ANSWER_BYTES:
+        return whole
+    if isinstance(result, list):
+        kept: list[Any] = []
+        for item in result:
+            cut = {"result": [*kept, item], "truncated": True, "total": len(result)}
+            if _size(cut) > MAX_ANSWER_BYTES:
+                break
+            kept.append(item)
+        return {"result": kept, "truncated": True, "total": len(result)}
+    return {"result": None, "truncated": True, "note": "too large to show; see the text"}
 
 
 def _describe(tool: BaseTool) -> types.Tool:

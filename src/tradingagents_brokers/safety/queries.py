@@ -46,6 +46,18 @@ class IntentQueries:
         )
         return [json.loads(row["payload"]) for row in rows]
 
+    def decided(self, intent_id: int) -> dict[str, Any]:
+        """What was recorded when the intent was decided (its ``intent`` event): the
+        request, the context, the verdicts, the state; {} if there is none."""
+        row = self.backend.query_one(
+            "SELECT payload FROM events WHERE intent_id = ? AND kind = 'intent' ORDER BY seq",
+            (intent_id,),
+        )
+        if row is None:
+            return {}
+        payload: dict[str, Any] = json.loads(row["payload"])
+        return payload
+
     def intents_by_id(self, intent_ids: Iterable[int]) -> list[IntentRecord]:
         """The intents with these ids (those that exist)."""
         wanted = list(intent_ids)

@@ -12,7 +12,12 @@ a toolkit. It adds three things to LangChain's tool:
   ``ToolMessage`` so the graph continues;
 * an audit of refusals: a failing call of a tool that acts on orders is
   journaled (``tool_refused``) with its reason codes and the tool call id, bad
-  arguments included.
+  arguments included;
+* arguments checked before anything looks at them: a shape no schema allows
+  (nested too deep, too many values, too much text: :mod:`.guard`) and unknown
+  keys (LangChain skips validation for a tool without arguments) are refused
+  with an error message, never an exception that stops the graph; every text a
+  model reads is inert and at most 4 KB.
 
 Callers outside LangChain (the MCP server) use :meth:`BrokerTool.answer`: the
 same validation, operation, error texts and audit, returned as a
@@ -34,20 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from .._serialize import to_contract
-from ..errors import (
-    BrokerAuthenticationError,
-    BrokerConfigurationError,
-    BrokerError,
-    BrokerRateLimitError,
-    InsufficientFundsError,
-    InvalidOrderError,
-    NotFoundError,
-    OrderBlockedError,
-    OrderOutcomeUnknownError,
-    OrderRejectedError,
-)
-from ..safety.state import NotPermittedError
+from ..errors import BrokerError, OrderRejectedError
+from .advice import explain
 from .approval import ApprovalPending
+from .guard import clip, finish, shape_problem
 
 __all__ = ["BrokerTool", "ToolAnswer", "ToolCallInfo", "ToolResult", "explain"]
 
@@ -59,6 +54,10 @@ log = logging.getLogger("tradingagents.broker.tools")
 ToolResult = tuple[str, Any]
 
 _call_id: ContextVar[str | None] = ContextVar("tradingagents_brokers_tool_call", default=None)
+#: Why the arguments of the call being served cannot be looked at (see ``BrokerTool.run``).
+_malformed: ContextVar[str | None] = ContextVar("tradingagents_brokers_malformed", default=None)
+#: At most this many argument problems are listed in one refusal.
+MAX_PROBLEMS = 5
 
 
 @attrs.frozen
@@ -85,52 +84,6 @@ class ToolAnswer:
     text: str
     result: Any = None
     error: bool = False
-
-
-def explain(exc: BrokerError) -> str:
-    """The text a model reads for ``exc``: what happened, whether anything was sent, what next."""
-    head = f"Error [{exc.code}]: {exc.message}"
-    if isinstance(exc, OrderRejectedError) and exc.reasons:
-        reasons = "; ".join(f"[{r.code}] {r.message}" for r in exc.reasons)
-        lead = (
-            f"Error [{exc.code}]: the order was refused and nothing was sent. Reasons: {reasons}."
-        )
-        if set(exc.reason_codes) == {"CONFIRMATION_DENIED"}:
-            return (
-                f"{lead} A person did not approve it: do not send it again unasked; tell the "
-                "user what you wanted to do and why."
-            )
-        return (
-            f"{lead} Change the order so that every reason is resolved (for example a smaller "
-            "quantity or a price nearer the market), or do not trade. Resending the same order "
-            "gets the same answer."
-        )
-    if isinstance(exc, OrderBlockedError):
-        return f"{head}. Nothing was sent. An agent cannot enable trading; tell the user."
-    if isinstance(exc, OrderOutcomeUnknownError):
-        coid = exc.details.get("client_order_id", "")
-        return (
-            f"{head}. The order MAY have been placed. Do NOT place it again: call "
-            f"check_order_status with client_order_id={coid!s} to learn its state."
-        )
-    if isinstance(exc, InsufficientFundsError):
-        return f"{head}. Nothing was sent. Check get_buying_power and use a smaller amount."
-    if isinstance(exc, InvalidOrderError):
-        return f"{head}. Nothing was sent. Fix the arguments and call again."
-    if isinstance(exc, NotFoundError):
-        return f"{head}. Check the id or symbol with get_orders or get_current_positions."
-    if isinstance(exc, BrokerRateLimitError):
-        wait = exc.retry_after if exc.retry_after is not None else 60
-        return f"{head}. The broker is limiting requests: wait {wait:g} seconds, then retry."
-    if isinstance(exc, NotPermittedError):
-        return f"{head}. Only a person can do this; tell the user."
-    if isinstance(exc, BrokerAuthenticationError | BrokerConfigurationError):
-        return (
-            f"{head}. A person must fix the broker setup; stop trading and report this to the user."
-        )
-    if exc.outcome_known:
-        return f"{head}. Retrying later may help; check state with the read-only tools first."
-    return f"{head}. Check state with check_order_status before doing anything else."
 
 
 def _codes(exc: BrokerError) -> list[str]:
@@ -172,18 +125,47 @@ class BrokerTool(BaseTool):
     __str__ = __repr__
 
     def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        token = _call_id.set(kwargs.get("tool_call_id"))
+        # LangChain prints the input for its callbacks before it validates anything: an
+        # input too deep to print must not get that far (it is refused in _to_args_and_kwargs).
+        problem = shape_problem(tool_input)
+        tokens = (_call_id.set(kwargs.get("tool_call_id")), _malformed.set(problem))
         try:
-            return super().run(tool_input, *args, **kwargs)
+            return super().run({} if problem else tool_input, *args, **kwargs)
         finally:
-            _call_id.reset(token)
+            _malformed.reset(tokens[1])
+            _call_id.reset(tokens[0])
 
     async def arun(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        token = _call_id.set(kwargs.get("tool_call_id"))
+        problem = shape_problem(tool_input)
+        tokens = (_call_id.set(kwargs.get("tool_call_id")), _malformed.set(problem))
         try:
-            return await super().arun(tool_input, *args, **kwargs)
+            return await super().arun({} if problem else tool_input, *args, **kwargs)
         finally:
-            _call_id.reset(token)
+            _malformed.reset(tokens[1])
+            _call_id.reset(tokens[0])
+
+    def _to_args_and_kwargs(
+        self, tool_input: Any, tool_call_id: str | None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Every call's arguments validated by the schema, unknown keys refused.
+
+        LangChain does this too, but skips it for a tool without arguments (which then
+        took any key), and hands a text input to ``_run`` positionally.
+        """
+        problem = _malformed.get()
+        if problem is not None:
+            raise ToolException(self._refuse(problem, self._info()))
+        if isinstance(tool_input, str):
+            fields = list(self.args_schema.model_fields)
+            key = fields[0] if fields else "input"
+            data: dict[str, Any] = {key: tool_input} if tool_input.strip() else {}
+        elif isinstance(tool_input, Mapping):
+            data = dict(tool_input)
+        else:
+            problem = f"the arguments must be an object, not {type(tool_input).__name__}"
+            raise ToolException(self._refuse(problem, self._info()))
+        self.args_schema.model_validate(data)  # a ValidationError becomes the refusal
+        return (), data
 
     def _info(self) -> ToolCallInfo:
         return ToolCallInfo(self.name, _call_id.get())
@@ -200,6 +182,9 @@ class BrokerTool(BaseTool):
         a refusal is audited exactly as for a LangChain call. A pending approval
         (:class:`~tradingagents_brokers.tools.approval.ApprovalPending`) propagates.
         """
+        problem = shape_problem(arguments)
+        if problem is not None:
+            return ToolAnswer(self._refuse(problem, call), error=True)
         try:
             self.args_schema.model_validate(dict(arguments))
         except ValidationError as exc:
@@ -213,12 +198,12 @@ class BrokerTool(BaseTool):
     def _operate(self, arguments: Mapping[str, Any], call: ToolCallInfo) -> ToolResult:
         try:
             text, artifact = self.operation(self.args_schema(**arguments), call)
-            return text, to_contract(artifact)
+            return finish(text), to_contract(artifact)
         except (GraphBubbleUp, ApprovalPending):
             raise  # a pause to ask a person, not a failure
         except BrokerError as exc:
             self._audit(call, arguments, _codes(exc), exc.message)
-            raise ToolException(explain(exc)) from None
+            raise ToolException(finish(explain(exc))) from None
         except Exception as exc:
             # A bug in a plugin or here: the model gets the class, never the message
             # (an SDK's message can carry request details); the log has the traceback.
@@ -237,13 +222,29 @@ class BrokerTool(BaseTool):
     def _refuse_arguments(
         self, exc: ValidationError | ValidationErrorV1, call: ToolCallInfo | None = None
     ) -> str:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        text = (
+        errors = exc.errors()
+        problems = [f"{_where(err['loc'])}: {err['msg']}" for err in errors[:MAX_PROBLEMS]]
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
+        return self._refuse("; ".join(problems), call or self._info())
+
+    def _refuse(self, problems: str, call: ToolCallInfo) -> str:
+        """The answer to arguments that cannot be used (audited for the acting tools)."""
+        self._audit(call, None, ["INVALID_ARGUMENTS"], problems)
+        return finish(
             f"Error [invalid_arguments]: {problems}. Nothing was done. Fix the arguments "
             "(see the tool's schema) and call again."
         )
-        self._audit(call or self._info(), None, ["INVALID_ARGUMENTS"], problems)
-        return text
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """An error's location: names and indexes as they are, anything else quoted and clipped."""
+    return ".".join(_part(p) for p in loc) or "arguments"
+
+
+def _part(part: Any) -> str:
+    if isinstance(part, int):
+        return str(part)
+    if isinstance(part, str) and part.isascii() and part.isidentifier() and len(part) <= 40:
+        return part
+    return clip(part)

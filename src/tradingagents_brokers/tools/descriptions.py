@@ -11,10 +11,12 @@ __all__ = ["DESCRIPTIONS"]
 
 DESCRIPTIONS: dict[str, str] = {
     "get_account_status": (
-        "Read the trading account: equity, cash, buying power, market values and whether "
-        "trading is active, reducing-only or halted. Use it before deciding how much to trade "
-        "and to see whether orders can be placed at all. Read-only: it changes nothing. "
-        "Amounts are in the account currency (USD)."
+        "Read the trading account: equity, cash, buying power, market values, the broker's "
+        "status of the account, and this account's trading state (the safety gate's kill "
+        "switch: ACTIVE, REDUCING = only orders that shrink a position, HALTED = no new "
+        "orders). Use it before deciding how much to trade and to see whether orders can be "
+        "placed at all. Read-only: it changes nothing. Amounts are in the account currency "
+        "(USD). Takes no arguments."
     ),
     "get_buying_power": (
         "Read how much money the account can spend on new purchases right now. Use it to "
@@ -43,6 +45,12 @@ DESCRIPTIONS: dict[str, str] = {
         "timeframe ('1D', '1H', ...): start and end equity, change in dollars and percent, "
         "low and high. Read-only. Use it to judge recent performance, not to size orders."
     ),
+    "get_quote": (
+        "Read the reference price of one ticker: the price the risk checks judge an order "
+        "by (a market order's value, how far a limit or stop price may be from the market), "
+        "with when it was observed. Use it before choosing a limit or stop price or sizing an "
+        "order. Read-only: it sends nothing. Returns dollars per share and the price's age."
+    ),
     "preview_order": (
         "Check an order without sending it: validates it and runs the trading state and "
         "every risk check (order value, position size, buying power, symbol lists, rate "
@@ -57,14 +65,15 @@ DESCRIPTIONS: dict[str, str] = {
         "You cannot undo it; only a person can resume. Give the reason in plain words."
     ),
     "execute_trade": (
-        "Place an order with the broker. Use it only to carry out a decision already made; "
-        "do not use it to check prices, funds or limits (use preview_order and "
+        "Place an order with the broker. Use it only to carry out a decision already made; do"
+        " not use it to check prices, funds or limits (use preview_order, get_quote and "
         "get_buying_power). Every order passes the safety gate: if it is refused, the error "
-        "lists each reason; change the order rather than resending it. A live order may wait "
-        "for a person's approval. Returns the order id and status; 'accepted' or 'new' is not "
-        "filled: call check_order_status. If the error says the outcome is unknown, do NOT "
-        "place it again. quantity is shares, dollar_amount is dollars (give one), prices "
-        "are dollars per share. Side effect: real money is committed in live mode."
+        "lists each reason and what to do about it; do not resend it unchanged. A live order "
+        "may wait for a person's approval. Returns the order id and status; 'accepted' or "
+        "'new' is not filled: call check_order_status. If the error says the outcome is "
+        "unknown, do NOT place it again. quantity is shares, dollar_amount is dollars (give "
+        "one), prices are dollars per share. Side effect: real money is committed in live "
+        "mode."
     ),
     "cancel_order": (
         "Cancel one open order by its order_id (from execute_trade or get_orders). Use it to "

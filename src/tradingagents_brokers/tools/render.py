@@ -8,13 +8,16 @@ says so instead of returning an empty string.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
 from .._numbers import format_decimal, money
-from ..models import Account, PortfolioHistory, Position
+from ..models import Account, PortfolioHistory, Position, Quote
 from ..orders import Order, OrderRequest
 from ..safety.validation import OrderPreview
+from .advice import next_steps, reasons_text
+from .guard import MAX_ANSWER_BYTES
 
 __all__ = [
     "account_text",
@@ -24,8 +27,18 @@ __all__ = [
     "portfolio_text",
     "positions_text",
     "preview_text",
+    "quote_text",
     "request_text",
 ]
+
+#: What the lines of a list may take of an answer (the rest: its first and last lines).
+LIST_BUDGET = MAX_ANSWER_BYTES - 400
+#: The gate's trading state, said so that it is not taken for the broker's account status.
+STATES = {
+    "active": "ACTIVE (new orders are checked against the risk limits)",
+    "reducing": "REDUCING (only orders that shrink a position are accepted)",
+    "halted": "HALTED (no new orders, cancels still work; only a person can resume)",
+}
 
 
 def _num(value: Decimal | None) -> str:
@@ -36,29 +49,74 @@ def _pct(value: Decimal | None) -> str:
     return "n/a" if value is None else f"{value * 100:+.2f}%"
 
 
+def _price(value: Decimal) -> str:
+    """A price in dollars, with every digit it has beyond the cents (``$0.0012``)."""
+    return money(value) if value == value.quantize(Decimal("0.01")) else f"${format_decimal(value)}"
+
+
+def _listed(noun: str, lines: Sequence[str], hint: str) -> str:
+    """A list with a count, cut to fit an answer, saying how many were left out and why."""
+    shown: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line.encode()) + 1
+        if size > LIST_BUDGET:
+            break
+        shown.append(line)
+    if len(shown) == len(lines):
+        return "\n".join([f"{len(lines)} {noun}:", *shown])
+    left = len(lines) - len(shown)
+    return "\n".join(
+        [
+            f"{len(lines)} {noun}, the first {len(shown)} shown:",
+            *shown,
+            f"({left} more not shown: {hint}.)",
+        ]
+    )
+
+
 def account_text(account: Account, *, broker: str, mode: str, state: str) -> str:
     return (
-        f"Account {account.account_number} on {broker} ({mode} trading), status "
-        f"{account.status}, currency {account.currency}. Equity {money(account.equity)}; "
-        f"cash {money(account.cash)}; buying power {money(account.buying_power)}; long "
-        f"market value {money(account.long_market_value)}; short market value "
-        f"{money(account.short_market_value)}; equity at the last close "
-        f"{money(account.last_equity)}. Trading state: {state}."
+        f"Account {account.account_number} on {broker} ({mode} trading). The broker's "
+        f"account status: {account.status}. This account's trading state (the safety gate): "
+        f"{STATES.get(state, state.upper())}. Currency {account.currency}. Equity "
+        f"{money(account.equity)}; cash {money(account.cash)}; buying power "
+        f"{money(account.buying_power)}; long market value {money(account.long_market_value)}; "
+        f"short market value {money(account.short_market_value)}; equity at the last close "
+        f"{money(account.last_equity)}."
     )
 
 
 def positions_text(positions: Sequence[Position], symbol: str | None = None) -> str:
     if not positions:
         return f"No open position in {symbol}." if symbol else "No open positions."
-    lines = [f"{len(positions)} open position(s):"]
-    for p in positions:
-        lines.append(
-            f"- {p.symbol}: {_num(p.qty)} shares ({p.side.value}), average entry "
-            f"{money(p.avg_entry_price)}, now {money(p.current_price)}, market value "
-            f"{money(p.market_value)}, unrealized P/L {money(p.unrealized_pl)} "
-            f"({_pct(p.unrealized_plpc)})"
+    lines = [
+        f"- {p.symbol}: {_num(p.qty)} shares ({p.side.value}), average entry "
+        f"{money(p.avg_entry_price)}, now {money(p.current_price)}, market value "
+        f"{money(p.market_value)}, unrealized P/L {money(p.unrealized_pl)} "
+        f"({_pct(p.unrealized_plpc)})"
+        for p in positions
+    ]
+    return _listed("open position(s)", lines, "give symbol to see one position")
+
+
+def quote_text(
+    quote: Quote, *, now: dt.datetime, max_age: int, collar: Decimal | None = None
+) -> str:
+    age = max(0, round((now - quote.as_of).total_seconds()))
+    source = f", from {quote.source}" if quote.source else ""
+    text = (
+        f"{quote.symbol}: reference price {_price(quote.price)} as of "
+        f"{quote.as_of:%Y-%m-%d %H:%M:%S} UTC ({age}s ago{source}). The risk checks judge "
+        "orders by this price: market orders and order values at it"
+    )
+    text += "." if collar is None else f", limit and stop prices within {collar:.0%} of it."
+    if age > max_age:
+        text += (
+            f" It is older than {max_age}s: orders judged by it are refused "
+            "(REFERENCE_PRICE_STALE) until a newer price comes."
         )
-    return "\n".join(lines)
+    return text + " Read-only: nothing was sent."
 
 
 def request_text(request: OrderRequest) -> str:
@@ -98,7 +156,8 @@ def order_text(order: Order) -> str:
 def orders_text(orders: Sequence[Order], status: str) -> str:
     if not orders:
         return f"No {status} orders." if status != "all" else "No orders."
-    return "\n".join([f"{len(orders)} order(s):", *(f"- {order_text(o)}" for o in orders)])
+    lines = [f"- {order_text(o)}" for o in orders]
+    return _listed("order(s)", lines, "narrow with symbols or status, or lower limit")
 
 
 def preview_text(preview: OrderPreview) -> str:
@@ -108,10 +167,10 @@ def preview_text(preview: OrderPreview) -> str:
             f"Preview: {subject} would pass every risk check now. Nothing was sent; call "
             "execute_trade to place it (checks run again then)."
         )
-    reasons = "; ".join(f"[{r.code}] {r.message}" for r in preview.reasons)
+    reasons = reasons_text(preview.reasons)
+    steps = " ".join(next_steps(preview.reasons))
     return (
-        f"Preview: {subject} would be REFUSED. Nothing was sent. Reasons: {reasons}. Change the "
-        "order so that every reason is resolved, or do not trade."
+        f"Preview: {subject} would be REFUSED. Nothing was sent. Reasons: {reasons}. Next: {steps}"
     )
 
 

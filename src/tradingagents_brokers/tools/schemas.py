@@ -11,7 +11,7 @@ there, so the model gets one consistent explanation.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ __all__ = [
     "OrderStatusArgs",
     "PortfolioHistoryArgs",
     "PositionsArgs",
+    "QuoteArgs",
 ]
 
 Symbol = Field(
@@ -55,6 +56,10 @@ class PositionsArgs(_Args):
         max_length=21,
         description="Only this ticker's position. Omit to list every open position.",
     )
+
+
+class QuoteArgs(_Args):
+    symbol: str = Symbol
 
 
 class OrderArgs(_Args):
@@ -131,7 +136,7 @@ class GetOrdersArgs(_Args):
         "expired ones, 'all' for both.",
     )
     limit: int = Field(default=20, ge=1, le=100, description="At most this many, newest first.")
-    symbols: list[str] | None = Field(
+    symbols: list[Annotated[str, Field(min_length=1, max_length=21)]] | None = Field(
         default=None, max_length=20, description="Only orders for these tickers."
     )
 

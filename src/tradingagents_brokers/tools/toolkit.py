@@ -16,11 +16,11 @@ client's name and request id when the MCP server serves the call).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.tools import BaseTool, BaseToolkit
@@ -32,11 +32,12 @@ from ..enums import TradingMode
 from ..errors import InvalidOrderError, NotFoundError, PluginLoadError
 from ..gateway import GatedBroker
 from ..host import TOOL_NAME
-from ..orders import Order, OrderRequest
+from ..orders import Order, OrderRequest, normalize_symbol
 from ..routing import get_broker
 from . import render
 from .approval import ApprovalMode, ApprovalRequest, ask
 from .base import BrokerTool, ToolCallInfo, ToolResult
+from .calls import call_order_id, order_for_call
 from .descriptions import DESCRIPTIONS
 from .schemas import (
     ORDER_FIELDS,
@@ -49,6 +50,7 @@ from .schemas import (
     OrderStatusArgs,
     PortfolioHistoryArgs,
     PositionsArgs,
+    QuoteArgs,
 )
 
 __all__ = ["READ_TOOLS", "WRITE_TOOLS", "BrokerToolkit"]
@@ -61,6 +63,7 @@ READ_TOOLS = (
     "check_order_status",
     "get_orders",
     "get_portfolio_history",
+    "get_quote",
     "preview_order",
     "halt_trading",
 )
@@ -170,6 +173,7 @@ class BrokerToolkit(BaseToolkit):
             "check_order_status": (OrderStatusArgs, self._order_status),
             "get_orders": (GetOrdersArgs, self._orders),
             "get_portfolio_history": (PortfolioHistoryArgs, self._history),
+            "get_quote": (QuoteArgs, self._quote),
             "preview_order": (OrderArgs, self._preview),
             "halt_trading": (HaltTradingArgs, self._halt),
             "execute_trade": (OrderArgs, self._execute),
@@ -245,15 +249,6 @@ class BrokerToolkit(BaseToolkit):
             broker=self.broker.name,
         )
 
-    def _client_order_id(self, call: ToolCallInfo) -> str | None:
-        """The same tool call always maps to the same client order id (replays are safe)."""
-        if not call.tool_call_id:
-            return None
-        key = "|".join(
-            [self.broker.name, self.agent_id or "", self.run_id or "", call.tool_call_id]
-        )
-        return "tab-tc-" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
     # -- read-only operations ----------------------------------------------------------
 
     def _account(self, args: NoArgs, call: ToolCallInfo) -> ToolResult:
@@ -271,15 +266,29 @@ class BrokerToolkit(BaseToolkit):
         return f"Buying power: {render.money(power)}.", {"buying_power": str(power)}
 
     def _positions(self, args: PositionsArgs, call: ToolCallInfo) -> ToolResult:
+        symbol = None if args.symbol is None else normalize_symbol(args.symbol)
         with self._lock:
-            if args.symbol is None:
+            if symbol is None:
                 positions = self.broker.get_positions()
             else:
                 try:
-                    positions = [self.broker.get_position(args.symbol)]
+                    positions = [self.broker.get_position(symbol)]
                 except NotFoundError:
                     positions = []
-        return render.positions_text(positions, args.symbol), positions
+        return render.positions_text(positions, symbol), positions
+
+    def _quote(self, args: QuoteArgs, call: ToolCallInfo) -> ToolResult:
+        symbol = normalize_symbol(args.symbol)
+        with self._lock:
+            quote = self.broker.get_quote(symbol)
+        config = self.broker.config
+        text = render.quote_text(
+            quote,
+            now=self.broker.journal.now(),
+            max_age=int(config["quote_max_age_seconds"]),
+            collar=Decimal(config["price_collar_pct"]),
+        )
+        return text, quote
 
     def _order_status(self, args: OrderStatusArgs, call: ToolCallInfo) -> ToolResult:
         if (args.order_id is None) == (args.client_order_id is None):
@@ -308,9 +317,10 @@ class BrokerToolkit(BaseToolkit):
         return render.preview_text(preview), preview
 
     def _halt(self, args: HaltTradingArgs, call: ToolCallInfo) -> ToolResult:
-        with self._lock:
-            self.broker.halt(args.reason, context=self._context(call))
-            state = self.broker.trading_state()
+        # Never behind the lock: an order may hold it while a person is asked about it,
+        # and a halt waits on nothing (the gate decides that order again, halted).
+        self.broker.halt(args.reason, context=self._context(call))
+        state = self.broker.trading_state()
         return (
             "Trading is now HALTED on this account: every new order is refused (cancels still "
             "work). Only a person can resume it; tell the user why you stopped.",
@@ -355,13 +365,15 @@ class BrokerToolkit(BaseToolkit):
         )
 
     def _execute(self, args: OrderArgs, call: ToolCallInfo) -> ToolResult:
-        request = self._request(args, self._client_order_id(call))
+        request = self._request(args, None)
         ctx = self._context(call)
         with self._lock:
-            if request.client_order_id is not None:
-                earlier = self.broker.gate.replay(request.client_order_id)
+            base = call_order_id(self.broker.name, self.agent_id, self.run_id, call.tool_call_id)
+            if base is not None:
+                client_order_id, earlier = order_for_call(self.broker, base, request, call)
                 if earlier is not None:
                     return _sent(earlier, "This tool call was already carried out; ")
+                request = request.with_client_order_id(client_order_id)
             if self._needs_approval():
                 preview = self.broker.preview(request, ctx)
                 if preview.allowed:
@@ -379,9 +391,9 @@ class BrokerToolkit(BaseToolkit):
             return _sent(self.broker.submit(request, ctx))
 
     def _cancel(self, args: CancelOrderArgs, call: ToolCallInfo) -> ToolResult:
-        with self._lock:
-            self.broker.cancel_order(args.order_id, context=self._context(call))
-            order = self.broker.get_order(args.order_id)
+        # Like a halt, a cancel only lowers risk and never waits for an order being asked about.
+        self.broker.cancel_order(args.order_id, context=self._context(call))
+        order = self.broker.get_order(args.order_id)
         return (
             f"Cancel requested. {render.order_text(order)} A fill may still arrive before the "
             "cancel takes effect.",
