@@ -244,3 +244,21 @@ def test_journal_verify_shows_progress_on_a_terminal_only(tmp_path):
         assert told is None
     with _progress(Output(as_json=True), journal) as told:
         assert told is None
+
+
+def test_what_an_agent_wrote_is_shown_inert(cli, monkeypatch):
+    from tradingagents_brokers import OrderContext
+    from tradingagents_brokers.config import effective_config
+    from tradingagents_brokers.safety.state import set_state
+    from tradingagents_brokers.store import open_journal
+
+    hostile = "\x1b[2J\x1b]0;pwned\x07[bold red]state: active[/bold red]\u202e"
+    config = effective_config({"state_dir": cli.state_dir})
+    journal = open_journal(config)
+    set_state(journal, "halted", reason=hostile, by="agent", context=OrderContext(source="agent"))
+    journal.close()
+    monkeypatch.setenv("COLUMNS", "400")  # one line a row
+    code, out, _ = cli("status")
+    assert code == 0
+    assert not {"\x1b", "\x07", "\u202e"} & set(out)
+    assert "\\x1b[2J\\x1b]0;pwned\\x07[bold red]state: active[/bold red]\\u202e" in out

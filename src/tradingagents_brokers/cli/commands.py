@@ -21,7 +21,7 @@ from ..orders import OrderRequest
 from ..routing import get_broker
 from ..sim.plugin import account_path
 from ..store import describe_store
-from .render import Output
+from .render import Output, shown
 
 CLI = OrderContext(source="cli")
 ORDER_COLUMNS = (
@@ -111,8 +111,8 @@ def cmd_plugins(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         flags = [
             k for k in ("fractional", "notional", "short_selling", "extended_hours") if caps[k]
         ]
-        out.note(
-            f"[bold]{name}[/bold]: order types {', '.join(caps['order_types'])}; "
+        out.styled(
+            f"[bold]{shown(name)}[/bold]: order types {', '.join(caps['order_types'])}; "
             f"time in force {', '.join(caps['time_in_force'])}; "
             f"{', '.join(flags) or 'whole shares only'}"
         )
@@ -176,13 +176,13 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         for name, entry in report["brokers"].items():
             creds = entry["credentials"]
             text = ", ".join(f"{var}: {state}" for var, state in creds.items()) or "none needed"
-            out.note(f"[bold]{name}[/bold] credentials: {text}")
+            out.styled(f"[bold]{shown(name)}[/bold] credentials: {shown(text)}")
         for problem in problems:
-            out.note(f"[yellow]problem:[/yellow] {problem}")
+            out.styled(f"[yellow]problem:[/yellow] {shown(problem)}")
         for warning in warnings:
-            out.note(f"[yellow]warning:[/yellow] {warning}")
+            out.styled(f"[yellow]warning:[/yellow] {shown(warning)}")
         if not problems:
-            out.note("[green]no problems found[/green]")
+            out.styled("[green]no problems found[/green]")
     return 1 if problems else 0
 
 
@@ -346,9 +346,9 @@ def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -
     }
     with _gated(demo_config, stream=True) as gated:
         feed = gated.get_quote("AAPL").source
-        out.note(
+        out.styled(
             "[bold]tradingagents-brokers demo[/bold]: a fresh simulated account "
-            f"({state_dir / 'demo.db'}); prices come from the sim's {feed!r} feed"
+            f"({shown(state_dir / 'demo.db')}); prices come from the sim's {shown(repr(feed))} feed"
             + (" and are made up, not market data." if feed == "synthetic" else ".")
         )
         show = _Quiet() if out.as_json else out

@@ -7,17 +7,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["Output"]
+from .._text import inert
+
+__all__ = ["Output", "shown"]
 
 
-def _cell(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value from outside, for a markup string: no escapes, no markup of its own."""
+    return escape(inert(str(value)))
+
+
+def _cell(value: Any) -> Text:
+    """A table cell: plain text (never markup) with no terminal escapes."""
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+        return Text("yes" if value else "no")
+    return Text(inert(str(value)))
 
 
 class Output:
@@ -33,18 +43,24 @@ class Output:
         print(json.dumps(value, indent=2, sort_keys=False))
 
     def note(self, text: str) -> None:
+        """A line of plain text (what it holds is shown as it is, escapes spelled out)."""
         if not self.as_json:
-            self.console.print(text)
+            self.console.print(inert(text), markup=False)
+
+    def styled(self, markup: str) -> None:
+        """A line with rich markup; every value in it from outside goes through :func:`shown`."""
+        if not self.as_json:
+            self.console.print(markup)
 
     def fail(self, text: str) -> None:
-        self.errors.print(f"error: {text}", markup=False)
+        self.errors.print(f"error: {inert(text)}", markup=False)
 
     def record(self, title: str, values: Mapping[str, Any]) -> None:
         """A two-column table of one record (an account, an order)."""
         if self.as_json:
             self.data(dict(values))
             return
-        table = Table(title=title, show_header=False, title_justify="left")
+        table = Table(title=Text(inert(title)), show_header=False, title_justify="left")
         table.add_column("field", style="bold")
         table.add_column("value")
         for key, value in values.items():
@@ -67,7 +83,7 @@ class Output:
             self.console.print(empty)
             return
         cols = list(columns)
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(inert(title)), title_justify="left")
         for col in cols:
             table.add_column(col)
         for record in records:

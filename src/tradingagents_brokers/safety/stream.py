@@ -32,6 +32,7 @@ from decimal import Decimal
 
 import attrs
 
+from .._text import inert
 from ..decisions import OrderContext
 from ..errors import BrokerError
 from ..events import kind_of_status
@@ -173,7 +174,9 @@ class StreamConsumer:
         except Exception as exc:  # noqa: BLE001 - unreadable: resynchronise, never fail the order
             what = exc.message if isinstance(exc, BrokerError) else type(exc).__name__
             self.cache.mark_dirty(f"an order update could not be read ({what})")
-            log.warning("the %s order stream sent an unreadable update: %s", self.link.name, what)
+            log.warning(
+                "the %s order stream sent an unreadable update: %s", self.link.name, inert(what)
+            )
             return
         self._journal_update(update)
 
@@ -196,7 +199,7 @@ class StreamConsumer:
         if self._closed:
             return
         self.cache.disconnect(reason)
-        log.warning("the %s order stream dropped: %s", self.link.name, reason)
+        log.warning("the %s order stream dropped: %s", self.link.name, inert(str(reason)))
 
     def on_own_update(
         self,
@@ -252,7 +255,7 @@ class StreamConsumer:
             report = self.reconciler.run(open_orders=open_orders)
         except BrokerError as exc:
             cache.mark_dirty(f"the snapshot could not be read ({exc.message})")
-            log.warning("the %s snapshot failed: %s", link.name, exc.message)
+            log.warning("the %s snapshot failed: %s", link.name, inert(exc.message))
             return False
         if not report.ok:
             cache.mark_dirty(f"reconciliation failed: {report.failed[0]['error']}")
@@ -302,6 +305,6 @@ class StreamConsumer:
         )
         log.warning(
             "order %s on %s was not placed through this journal; the state cache will be re-read",
-            order.order_id,
+            inert(order.order_id),
             name,
         )
