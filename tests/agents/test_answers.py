@@ -147,8 +147,8 @@ REASONS = {
     "SYMBOL_NOT_ALLOWED": "TSLA is not on allowed_symbols",
     "RATE_LIMIT_EXCEEDED": "30 orders in the last 60s; max_orders_per_minute=30; wait and retry",
     "DUPLICATE_ORDER": (
-        "the same order (tab-1) was placed less than 10s ago; mark the order as an intended "
-        "repeat if it is one"
+        "the same order (tab-1) was placed less than 10s ago; an identical order passes once "
+        "10s have gone by"
     ),
     "ORDER_VALUE_EXCEEDS_MAX": "order value 50000 exceeds max_order_value 10000",
     "POSITION_EXCEEDS_MAX": "projected AAPL position 50000 exceeds max_position_size",

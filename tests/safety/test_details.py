@@ -410,7 +410,7 @@ def test_messages_say_what_to_do_next(fake):
     fake.resume("a person")
     with pytest.raises(OrderRejectedError):
         fake.place_order(symbol="AAPL", side="buy", qty=1000, client_order_id="refused-1")
-    with pytest.raises(OrderRejectedError, match="use a new id for a new order"):
+    with pytest.raises(OrderRejectedError, match="under a new client order id is decided afresh"):
         fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="refused-1")
 
 

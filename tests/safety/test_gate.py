@@ -381,8 +381,10 @@ def test_an_order_the_broker_forgot_is_reported_as_drift(fake, fake_broker):
 def test_a_refused_client_order_id_cannot_be_replayed(fake):
     with pytest.raises(OrderRejectedError):
         fake.place_order(symbol="AAPL", side="buy", qty=1000, client_order_id="mine-1")
-    with pytest.raises(OrderRejectedError, match="refused before"):
+    with pytest.raises(OrderRejectedError, match="was refused when it was decided") as again:
         fake.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="mine-1")
+    # The first refusal's reasons, not a sentence without them.
+    assert "ORDER_VALUE_EXCEEDS_MAX" in again.value.reason_codes
 
 
 def test_a_broker_echoing_another_client_order_id_leaves_the_order_unknown(fake, fake_broker):

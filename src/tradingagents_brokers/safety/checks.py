@@ -328,7 +328,7 @@ class DuplicateOrder(_Check):
             return self.deny(
                 "DUPLICATE_ORDER",
                 f"the same order ({intent.client_order_id}) was placed less than "
-                f"{window}s ago; mark the order as an intended repeat if it is one",
+                f"{window}s ago; an identical order passes once {window}s have gone by",
             )
         return self.allow()
 

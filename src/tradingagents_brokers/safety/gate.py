@@ -361,10 +361,14 @@ class Gate:
             intent = self.journal.intent(client_order_id)
         except KeyError:
             return None
-        if intent.status == "denied":
+        if intent.status == "denied":  # the same refusal, with its reasons
+            recorded = self.journal.decided(intent.intent_id).get("decisions", [])
+            reasons = [Reason(d["code"], d["reason"], d["check"]) for d in recorded]
+            summary = "; ".join(f"{r.code}: {r.message}" for r in reasons) or "see the journal"
             raise OrderRejectedError(
-                f"client_order_id {client_order_id} was refused before; "
-                "use a new id for a new order"
+                f"client_order_id {client_order_id} was refused when it was decided ({summary}); "
+                "nothing was sent. An order under a new client order id is decided afresh",
+                reasons=reasons,
             )
         return self.link.get_order_by_client_id(client_order_id)
 

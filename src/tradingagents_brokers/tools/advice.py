@@ -129,13 +129,9 @@ def _seconds(pattern: re.Pattern[str], message: str, default: str) -> str:
     return "1 second" if n == 1 else f"{n} seconds"
 
 
-#: Advice in the gate's reasons that is for Python callers: no tool argument can follow it.
-_NOT_FOR_AGENTS = re.compile(r";? ?mark the order as an intended repeat if it is one")
-
-
 def reasons_text(reasons: Sequence[Reason]) -> str:
     """The reasons, each with its code, as a model reads them."""
-    return "; ".join(f"[{r.code}] {_NOT_FOR_AGENTS.sub('', r.message)}" for r in reasons)
+    return "; ".join(f"[{r.code}] {r.message}" for r in reasons)
 
 
 def next_steps(reasons: Sequence[Reason]) -> list[str]:
