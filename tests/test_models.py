@@ -302,3 +302,17 @@ def test_closing_an_absurd_quantity_is_an_invalid_order_not_a_crash(sim):
     sim.place_order(symbol="AAPL", side="buy", qty=1)
     with pytest.raises(InvalidOrderError, match="between 1e-15 and 1e15"):
         sim.close_position("AAPL", qty="1e999999")
+
+
+def test_an_order_contexts_ids_are_bounded_and_stay_distinct():
+    from tradingagents_brokers import OrderContext
+    from tradingagents_brokers.decisions import MAX_ID
+
+    exact = "c" * MAX_ID
+    assert OrderContext(tool_call_id=exact).tool_call_id == exact
+    one = OrderContext(tool_call_id="x" * 100_000 + "1", client="y" * 5000)
+    two = OrderContext(tool_call_id="x" * 100_000 + "2")
+    assert len(one.tool_call_id or "") == MAX_ID
+    assert len(one.client or "") == MAX_ID
+    assert one.tool_call_id != two.tool_call_id
+    assert OrderContext(request_id=7).request_id == "7"

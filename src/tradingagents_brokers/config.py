@@ -83,6 +83,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_daily_notional": None,
     "max_daily_notional_agent": None,
     "max_daily_loss": None,
+    "max_agent_refusals_per_minute": 20,
     "submit_retries": 2,
     # The state cache (docs/order-path.md): risk checks read what the broker's order
     # stream keeps current, never state older than state_max_age_seconds.
@@ -120,6 +121,7 @@ RISK_KEYS = (
     "max_daily_notional",
     "max_daily_notional_agent",
     "max_daily_loss",
+    "max_agent_refusals_per_minute",
     "order_stream",
     "state_max_age_seconds",
     "quote_cache_seconds",
@@ -305,6 +307,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "max_daily_notional": _optional(_money),
     "max_daily_notional_agent": _optional(_money),
     "max_daily_loss": _optional(_money),
+    "max_agent_refusals_per_minute": _optional(_count(1)),
     "submit_retries": _count(0),
     "order_stream": _bool,
     "state_max_age_seconds": _count(1),

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -30,17 +31,35 @@ OrderSource = Literal["python", "cli", "agent", "mcp"]
 AGENT_SOURCES: frozenset[str] = frozenset({"agent", "mcp"})
 
 
+#: The longest id an order's context keeps as given; a longer one is kept as its start
+#: and a digest of the whole (still one id per id, at a bounded size in every record).
+MAX_ID = 128
+
+
+def _id(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) <= MAX_ID:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{text[: MAX_ID - 25]}~{digest}"
+
+
 @attrs.frozen(kw_only=True)
 class OrderContext:
-    """Who asked for an order. Journaled with the order; shown to approvers."""
+    """Who asked for an order. Journaled with the order; shown to approvers.
+
+    Ids come from agents and clients: each is kept to :data:`MAX_ID` characters.
+    """
 
     source: OrderSource = "python"
-    agent_id: str | None = None
-    run_id: str | None = None
-    tool_call_id: str | None = None
+    agent_id: str | None = attrs.field(default=None, converter=_id)
+    run_id: str | None = attrs.field(default=None, converter=_id)
+    tool_call_id: str | None = attrs.field(default=None, converter=_id)
     #: The program that relayed the call (an MCP client's name) and its request id.
-    client: str | None = None
-    request_id: str | None = None
+    client: str | None = attrs.field(default=None, converter=_id)
+    request_id: str | None = attrs.field(default=None, converter=_id)
     #: The caller says a repeat of a recent identical order is intended.
     allow_repeat: bool = False
 

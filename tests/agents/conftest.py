@@ -18,6 +18,9 @@ def sim_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "state_dir": str(tmp_path / "state"),
         "auto_execute_trades": True,
         "broker_options": {"sim": {"prices": {"AAPL": "100", "MSFT": "200", "SPY": "500"}}},
+        # These suites refuse agents on purpose, many times a minute; the watch on that
+        # (REDUCING, then slowed) has tests of its own.
+        "max_agent_refusals_per_minute": "off",
         **overrides,
     }
 

@@ -235,3 +235,40 @@ def test_the_days_loss_puts_the_account_in_reducing(tmp_path, caplog):
     assert "now reducing" in caplog.text
     assert gated.place_order(symbol="AAPL", side="sell", qty=5).qty == 5  # holds 5: closes it
     assert broker.place_calls[-1].side.value == "sell"
+
+
+def test_an_agent_refused_too_often_puts_the_account_in_reducing_and_is_slowed(tmp_path, caplog):
+    broker = FakeBroker()
+    path = tmp_path / "journal.db"
+    limit = {"max_agent_refusals_per_minute": 3, "max_order_value": 50}
+    a, b = _gated(broker, Journal(path), **limit), _gated(broker, Journal(path), **limit)
+    pauses: list[float] = []
+    for gated in (a, b):
+        gated.gate.sleep = pauses.append
+    too_big = {"symbol": "AAPL", "side": "buy", "qty": 1}  # $100 against a $50 limit
+    person = OrderContext(source="cli")
+    for _ in range(5):  # a person's refusals never count
+        with pytest.raises(OrderRejectedError):
+            a.place_order(**too_big, context=person)
+    for gated in (a, b, a):  # three, from two processes: at the limit
+        with pytest.raises(OrderRejectedError):
+            gated.place_order(**too_big, context=OrderContext(source="agent"))
+    assert (current_state(a.journal).value, pauses) == ("active", [])
+    with pytest.raises(OrderRejectedError):
+        b.place_order(**too_big, context=OrderContext(source="mcp"))  # the fourth
+    assert current_state(a.journal).value == "reducing"
+    assert "refused 4 times in a minute" in a.journal.trading_state()["reason"]
+    assert pauses == [1.0]
+    assert "now reducing" in caplog.text
+
+
+def test_the_refusal_watch_can_be_switched_off(tmp_path):
+    broker = FakeBroker()
+    gated = _gated(broker, Journal(tmp_path / "journal.db"), max_agent_refusals_per_minute="off")
+    gated.gate.sleep = lambda seconds: pytest.fail("slowed")
+    for _ in range(25):
+        with pytest.raises(OrderRejectedError):
+            gated.place_order(
+                symbol="AAPL", side="buy", qty=10_000, context=OrderContext(source="agent")
+            )
+    assert current_state(gated.journal).value == "active"

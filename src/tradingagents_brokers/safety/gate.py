@@ -33,15 +33,13 @@ broker answers, like any new order.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import logging
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from ..config import risk_limits
 from ..decisions import Approval, CheckContext, Decision, OrderContext
 from ..enums import TradingMode
 from ..errors import (
@@ -59,19 +57,18 @@ from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .context import Marks, check_context, marks_of
 from .guard import RECOVERY
 from .journal import IntentRecord, Journal
-from .limits import DAILY_LOSS, DayTotals
+from .limits import DayTotals
 from .link import BrokerLink, Recorder
 from .reads import BrokerReads
 from .reconcile import Reconciler
 from .records import compact
-from .state import TradingState, current_state, set_state, state_decision
+from .state import TradingState, current_state, state_decision
 from .stream import StreamConsumer
 from .submission import Submitter
 from .validation import OrderPreview, check_capabilities, replacement_request
+from .watch import Watch
 
 __all__ = ["DECIDE_ATTEMPTS", "Gate"]
-
-log = logging.getLogger("tradingagents.broker")
 
 #: How often the gate decides again when the write section needs a read nobody made.
 DECIDE_ATTEMPTS = 3
@@ -107,9 +104,8 @@ class Gate:
         self.limits_hash = limits_hash
         self.owner = owner
         self.day_totals = DayTotals(journal, link.name)
-        #: (limits hash, checks hash) pairs this process has journaled a ``limits`` event for.
-        self._limits_recorded: set[tuple[str, str]] = set()
-        self._limits_pending: tuple[str, str] | None = None
+        self.watch = Watch(journal=journal, name=link.name, config=config, limits_hash=limits_hash)
+        self.sleep = time.sleep
 
     @property
     def name(self) -> str:
@@ -262,21 +258,20 @@ class Gate:
                 intent = self._journal_intent(
                     request, ctx, (check_ctx, decisions, reasons, approval), extra
                 )
-                if any(r.code == DAILY_LOSS for r in reasons):
-                    self._reduce_for_loss(reasons)
+                pause = self.watch.after(reasons, ctx)
                 if not reasons:
                     # This process sends it: no reconciliation here may judge it meanwhile.
                     claimed = self.submitter.claim(intent.client_order_id)
                 if synced is not None:
                     self.cache.adopt(intent, after=synced)
         except BaseException:
-            self._limits_pending = None
+            self.watch.ended(committed=False)
             if claimed is not None:
                 self.submitter.release(claimed)
             raise
-        if self._limits_pending is not None:  # committed with the intent
-            self._limits_recorded.add(self._limits_pending)
-            self._limits_pending = None
+        self.watch.ended(committed=True)
+        if pause:  # outside the write section: nobody else waits for it
+            self.sleep(pause)
         return intent, reasons
 
     def _journal_intent(
@@ -295,7 +290,7 @@ class Gate:
             "context": compact(ctx.to_dict()),
             "mode": self.mode.value,
             "limits_hash": self.limits_hash,
-            **self._verdicts(decisions),
+            **self.watch.verdicts(decisions),
             "state": self.state_record(check_ctx),
         }
         if approval is not None:
@@ -318,42 +313,6 @@ class Gate:
             },
             record,
         )
-
-    def _reduce_for_loss(self, reasons: list[Reason]) -> None:
-        """The day's loss reached its limit: REDUCING until a person resumes trading."""
-        if current_state(self.journal) is not TradingState.ACTIVE:
-            return
-        reason = next(r.message for r in reasons if r.code == DAILY_LOSS)
-        set_state(self.journal, TradingState.REDUCING, reason=reason, by="max_daily_loss")
-        log.warning("trading on %s is now reducing: %s", self.name, reason)
-
-    def _verdicts(self, decisions: list[Decision]) -> dict[str, Any]:
-        """Every check's verdict, compactly, and once per process the limits and checks.
-
-        The ``limits`` event holds the limits in force and the names of the checks
-        that decide (under ``limits_hash`` and ``checks``); an intent names both and
-        lists its verdicts: ``allowed`` "all" (every check named there), or the names
-        of those that allowed and the denials in full.
-        """
-        names = " ".join(d.check for d in decisions)
-        checks = hashlib.sha256(names.encode()).hexdigest()[:12]
-        if (self.limits_hash, checks) not in self._limits_recorded:
-            self.journal.append(
-                "limits",
-                {
-                    "limits_hash": self.limits_hash,
-                    "limits": risk_limits(self.config),
-                    "checks": checks,
-                    "check_names": names,
-                },
-                broker=self.name,
-            )
-            self._limits_pending = (self.limits_hash, checks)
-        denied = [d.to_dict() for d in decisions if not d.allowed]
-        if not denied:
-            return {"checks": checks, "allowed": "all"}
-        allowed = " ".join(d.check for d in decisions if d.allowed)
-        return {"checks": checks, "allowed": allowed, "decisions": denied}
 
     def replay(self, client_order_id: str) -> Order | None:
         """A caller resending its own client order id gets the first outcome, not a second order."""

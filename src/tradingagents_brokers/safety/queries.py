@@ -76,6 +76,16 @@ class IntentQueries:
         )
         return int(row["n"]) if row else 0
 
+    def count_refused(self, broker: str, since: dt.datetime, sources: Iterable[str]) -> int:
+        """How many orders of ``broker`` from ``sources`` were refused since ``since``."""
+        wanted = sorted(sources)
+        row = self.backend.query_one(
+            "SELECT COUNT(*) AS n FROM intents WHERE broker = ? AND created_at >= ? "
+            f"AND status = 'denied' AND source IN ({', '.join('?' for _ in wanted)})",
+            (broker, stamp(since), *wanted),
+        )
+        return int(row["n"]) if row else 0
+
     def admitted_stamps(self, broker: str, since: str, up_to: int) -> list[str]:
         """When each intent of ``broker`` admitted since ``since``, up to id ``up_to``, was made."""
         rows = self.backend.query(
