@@ -28,6 +28,7 @@ def _config(fake, tmp_path, **options):
         "max_orders_per_second": 1000,
         "max_orders_per_minute": 1000,
         "max_position_size": 1,
+        "max_open_orders": "off",  # a thousand rest at the broker in one test
         **{k: options.pop(k) for k in list(options) if k in HOT},
     }
     return gated_config(fake, tmp_path, core, **options)
