@@ -102,7 +102,7 @@ def _store_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     if on_postgres():
         from .pg import schema_url
 
-        monkeypatch.setenv("TRADINGAGENTS_BROKER_STORE_URL", schema_url())
+        monkeypatch.setenv("TRADINGAGENTS_BROKERS_STORE_URL", schema_url())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -62,7 +62,7 @@ def test_the_cli_approval_answers_the_confirmation_hook_for_live_orders(cli, mon
     code, out, _ = cli("order", "buy", "AAPL", "--qty", "1", "--yes", "--mode", "live", "--json")
     assert code == 3
     assert json.loads(out)["status"] == "blocked"
-    monkeypatch.setenv("TRADINGAGENTS_BROKER_AUTO_EXECUTE_TRADES", "true")
+    monkeypatch.setenv("TRADINGAGENTS_BROKERS_AUTO_EXECUTE_TRADES", "true")
     code, out, _ = cli("order", "buy", "AAPL", "--qty", "1", "--yes", "--mode", "live", "--json")
     assert code == 0
     assert json.loads(out)["status"] == "filled"

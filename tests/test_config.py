@@ -90,7 +90,7 @@ def test_toml_file_then_environment_then_code(tmp_path):
     )
     env = {
         "TRADINGAGENTS_BROKERS_CONFIG": str(path),
-        "TRADINGAGENTS_BROKER_MAX_ORDER_VALUE": "3000",
+        "TRADINGAGENTS_BROKERS_MAX_ORDER_VALUE": "3000",
     }
     config = load_config(environ=env)
     assert config["trading_broker"] == "sim"
@@ -102,23 +102,23 @@ def test_toml_file_then_environment_then_code(tmp_path):
 
 def test_environment_mappings_are_json(tmp_path):
     env = {
-        "TRADINGAGENTS_BROKER_BROKER_TOOL_VENDORS": '{"place_order": "sim"}',
-        "TRADINGAGENTS_BROKER_AUTO_EXECUTE_TRADES": "true",
-        "TRADINGAGENTS_BROKER_BLOCKED_PLUGINS": "one, two",
+        "TRADINGAGENTS_BROKERS_BROKER_TOOL_VENDORS": '{"place_order": "sim"}',
+        "TRADINGAGENTS_BROKERS_AUTO_EXECUTE_TRADES": "true",
+        "TRADINGAGENTS_BROKERS_BLOCKED_PLUGINS": "one, two",
     }
     config = load_config(environ=env)
     assert config["broker_tool_vendors"] == {"place_order": "sim"}
     assert config["auto_execute_trades"] is True
     assert config["blocked_plugins"] == ["one", "two"]
     with pytest.raises(BrokerConfigurationError, match="JSON object"):
-        load_config(environ={"TRADINGAGENTS_BROKER_BROKER_VENDORS": "{oops"})
+        load_config(environ={"TRADINGAGENTS_BROKERS_BROKER_VENDORS": "{oops"})
 
 
 def test_malformed_environment_value_names_the_variable():
-    with pytest.raises(BrokerConfigurationError, match="TRADINGAGENTS_BROKER_BROKER_MODE"):
-        load_config(environ={"TRADINGAGENTS_BROKER_BROKER_MODE": "sideways"})
-    with pytest.raises(BrokerConfigurationError, match="unknown configuration key 'colour'"):
-        load_config(environ={"TRADINGAGENTS_BROKER_COLOUR": "blue"})
+    with pytest.raises(BrokerConfigurationError, match="TRADINGAGENTS_BROKERS_BROKER_MODE"):
+        load_config(environ={"TRADINGAGENTS_BROKERS_BROKER_MODE": "sideways"})
+    with pytest.raises(BrokerConfigurationError, match="unknown environment variable"):
+        load_config(environ={"TRADINGAGENTS_BROKERS_COLOUR": "blue"})
 
 
 def test_bad_or_missing_file_is_reported(tmp_path):

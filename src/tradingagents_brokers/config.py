@@ -5,7 +5,9 @@ Precedence, lowest first:
 1. :data:`DEFAULT_CONFIG`;
 2. the TOML file named by ``TRADINGAGENTS_BROKERS_CONFIG`` (or ``--config``), whose
    top-level keys are configuration keys;
-3. ``TRADINGAGENTS_BROKER_<KEY>`` environment variables (mappings and lists as JSON);
+3. ``TRADINGAGENTS_BROKERS_<KEY>`` environment variables (mappings as JSON, lists
+   comma-separated); any other name under the prefix is an error
+   (:mod:`tradingagents_brokers.environment`);
 4. values given in code: :func:`set_config`, or the ``config=`` argument of
    :func:`~tradingagents_brokers.routing.get_broker`.
 
@@ -32,6 +34,7 @@ from typing import Any
 from ._numbers import to_decimal
 from .categories import BROKER_METHODS, BROKER_TOOL_CATEGORIES, METHOD_ALIASES
 from .enums import TradingMode
+from .environment import CONFIG_ENV, HOME_ENV, PREFIX, key_variables
 from .errors import BrokerConfigurationError
 
 __all__ = [
@@ -50,9 +53,7 @@ __all__ = [
     "state_paths",
 ]
 
-ENV_PREFIX = "TRADINGAGENTS_BROKER_"
-CONFIG_ENV = "TRADINGAGENTS_BROKERS_CONFIG"
-HOME_ENV = "TRADINGAGENTS_BROKERS_HOME"
+ENV_PREFIX = PREFIX
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # Keys and defaults of the origin design.
@@ -376,10 +377,7 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for var, text in environ.items():
-        if not var.startswith(ENV_PREFIX):
-            continue
-        key = var[len(ENV_PREFIX) :].lower()
+    for key, (var, text) in key_variables(environ, _VALIDATORS).items():
         if key in _JSON_KEYS:
             try:
                 values[key] = json.loads(text)

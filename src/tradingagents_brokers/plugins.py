@@ -21,6 +21,7 @@ import pluggy
 
 from . import hookspecs
 from ._markers import PROJECT
+from .environment import BLOCK_ENV
 from .errors import PluginLoadError
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = PROJECT
-BLOCK_ENV = "TRADINGAGENTS_BROKERS_BLOCK"
 
 #: The core cannot run without these; they cannot be blocked.
 CORE_PLUGINS: dict[str, str] = {

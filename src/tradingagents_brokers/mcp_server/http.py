@@ -19,13 +19,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..environment import MCP_TOKEN_ENV
 from ..errors import BrokerConfigurationError
 from .server import BrokerMCPServer
 from .wire import CuttingBody
 
 __all__ = ["TOKEN_ENV", "BearerToken", "http_app", "loopback", "run_http", "token_from_env"]
 
-TOKEN_ENV = "TRADINGAGENTS_BROKERS_MCP_TOKEN"  # noqa: S105 - a variable's name, no secret
+TOKEN_ENV = MCP_TOKEN_ENV
 #: A token shorter than this is refused: it could be guessed.
 MIN_TOKEN = 24
 

@@ -31,14 +31,13 @@ from pathlib import Path
 
 import attrs
 
+from ..environment import HOST_ENV
 from ..errors import BrokerError
 from .backend import Backend
 
 __all__ = ["HOST_ENV", "Heartbeat", "Owner", "Registry", "host_identity"]
 
 log = logging.getLogger("tradingagents.broker")
-
-HOST_ENV = "TRADINGAGENTS_BROKERS_HOST"
 
 
 def _read(path: str) -> str:
