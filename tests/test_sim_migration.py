@@ -148,8 +148,10 @@ def _version(path):
 def test_an_account_of_the_previous_release_opens_migrated(old_account):
     assert _version(old_account) == 0
     sim = _open(old_account, Clock(T0 + dt.timedelta(days=1, hours=2)))
-    assert _version(old_account) == SCHEMA_VERSION == 2
-    assert sim.store.get_meta("schema_version") == "2"
+    assert _version(old_account) == SCHEMA_VERSION == 3
+    assert sim.store.get_meta("schema_version") == "3"
+    indexes = {row[1] for row in sim.store._db.execute("PRAGMA index_list(orders)")}
+    assert "orders_submitted" in indexes
     account = sim.get_account()
     assert (account.cash, account.buying_power) == (Decimal(7521), Decimal("7175.62"))
     assert (account.equity, account.last_equity) == (Decimal(9916), Decimal(10_000))

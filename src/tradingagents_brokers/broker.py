@@ -13,6 +13,7 @@ every order first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -89,8 +90,17 @@ class Broker(Protocol):
         status: OrderQuery = "open",
         limit: int | None = None,
         symbols: Sequence[str] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
-        """Orders, newest first; ``limit=None`` means all of them (follow the broker's pages)."""
+        """Orders, newest first; ``limit=None`` means all of them (follow the broker's pages).
+
+        ``after`` and ``until`` (timezone-aware, both exclusive) keep the orders submitted
+        strictly between them, so a caller pages back with ``until`` set to the oldest
+        ``submitted_at`` it has seen. The core passes them only when set, and only to a
+        broker whose ``get_orders`` names them; for an older plugin it lists everything and
+        filters itself.
+        """
         ...
 
     def get_positions(self) -> list[Position]:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +32,7 @@ from .errors import (
 )
 from .events import OrderEventKind
 from .host import PluginHost
+from .listing import check_window
 from .models import (
     Account,
     Asset,
@@ -242,7 +244,10 @@ class GatedBroker:
         status: OrderQuery = "open",
         limit: int | None = None,
         symbols: Sequence[str] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
+        """Orders, newest first; ``after``/``until`` page back in time (see :mod:`.listing`)."""
         if status not in ("open", "closed", "all"):
             raise InvalidOrderError(f"status {status!r} is not valid; use open, closed or all")
         if limit is not None and (
@@ -250,7 +255,8 @@ class GatedBroker:
         ):
             raise InvalidOrderError(f"limit must be a positive whole number, got {limit!r}")
         wanted = [normalize_symbol(s) for s in symbols] if symbols else None
-        return self.host.get_orders(self.name, self.broker, status, limit, wanted)
+        after, until = check_window(after, until)
+        return self.host.get_orders(self.name, self.broker, status, limit, wanted, after, until)
 
     def get_portfolio_history(
         self, period: str | None = None, timeframe: str | None = None
@@ -359,6 +365,8 @@ class GatedBroker:
             else "no order stream (order_stream is off, or the broker has none)",
             "updates": self.stream.updates,
             "snapshots": self.cache.snapshots,
+            # What the stream says of itself: a polled stream's polls, failures, requests.
+            "stream": self.stream.stream_status(),
         }
 
     def quote_stream_status(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ Groups:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._markers import hookspec
@@ -133,8 +134,12 @@ class BrokerHookSpecs:
         status: OrderQuery,
         limit: int | None,
         symbols: Sequence[str] | None,
+        after: datetime | None,
+        until: datetime | None,
     ) -> list[Order]:
         """List orders (``status`` is "open", "closed" or "all"), newest first.
+
+        ``after`` and ``until`` bound ``submitted_at``, both exclusive (``None``: no bound).
 
         Example: ``@hookimpl(wrapper=True) def get_orders(status): ...``
         """

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -199,6 +200,8 @@ class PluginHost:
         status: OrderQuery,
         limit: int | None,
         symbols: Sequence[str] | None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
         result: list[Order] = self._first(
             "get_orders",
@@ -207,6 +210,8 @@ class PluginHost:
             status=status,
             limit=limit,
             symbols=symbols,
+            after=after,
+            until=until,
         )
         return result
 

@@ -9,10 +9,12 @@ plugin, so it cannot be blocked.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ._markers import hookimpl
 from .broker import Broker, OrderQuery
+from .listing import in_window, takes_window
 from .models import (
     Account,
     Asset,
@@ -53,9 +55,23 @@ def get_order_by_client_id(broker: Broker, client_order_id: str) -> Order:
 
 @hookimpl(trylast=True)
 def get_orders(
-    broker: Broker, status: OrderQuery, limit: int | None, symbols: Sequence[str] | None
+    broker: Broker,
+    status: OrderQuery,
+    limit: int | None,
+    symbols: Sequence[str] | None,
+    after: datetime | None,
+    until: datetime | None,
 ) -> list[Order]:
-    return broker.get_orders(status=status, limit=limit, symbols=symbols)
+    if after is None and until is None:
+        return broker.get_orders(status=status, limit=limit, symbols=symbols)
+    if takes_window(broker):
+        return broker.get_orders(
+            status=status, limit=limit, symbols=symbols, after=after, until=until
+        )
+    # a plugin written before the window joined the contract: list all, filter here
+    every = broker.get_orders(status=status, limit=None, symbols=symbols)
+    kept = [order for order in every if in_window(order, after, until)]
+    return kept[:limit] if limit is not None else kept
 
 
 @hookimpl(trylast=True)

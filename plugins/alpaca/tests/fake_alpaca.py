@@ -404,8 +404,13 @@ class _Handler(BaseHTTPRequestHandler):
         if "symbols" in query:
             wanted = set(query["symbols"].split(","))
             orders = [o for o in orders if o["symbol"] in wanted]
+        # both edges exclusive, as Alpaca's OpenAPI spec says
         if "until" in query:
-            orders = [o for o in orders if o["submitted_at"] < query["until"]]
+            until = dt.datetime.fromisoformat(query["until"])
+            orders = [o for o in orders if dt.datetime.fromisoformat(o["submitted_at"]) < until]
+        if "after" in query:
+            after = dt.datetime.fromisoformat(query["after"])
+            orders = [o for o in orders if dt.datetime.fromisoformat(o["submitted_at"]) > after]
         return orders[: int(query.get("limit", 50))]
 
     def _rate_limited(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from tradingagents_brokers import (
     OrderChanges,
     OrderRequest,
 )
+from tradingagents_brokers.listing import iter_orders
 
 from . import fake_alpaca
 from .conftest import CANARY_KEY, CANARY_SECRET
@@ -62,6 +64,30 @@ def test_missing_orders_and_positions_are_not_found(alpaca):
         alpaca.get_position("NONE")
     with pytest.raises(NotFoundError):
         alpaca.cancel_order("0d4a7b5e-0000-0000-0000-000000000000")
+
+
+def test_order_lists_take_a_window_with_both_edges_left_out(alpaca, fake):
+    for n in range(5):
+        fake.new_order(
+            {
+                "symbol": "AAPL",
+                "side": "buy",
+                "type": "market",
+                "time_in_force": "day",
+                "qty": "1",
+                "client_order_id": f"w-{n}",
+            }
+        )
+        time.sleep(0.002)
+    times = {o.client_order_id: o.submitted_at for o in alpaca.get_orders("all")}
+    window = alpaca.get_orders("all", after=times["w-1"], until=times["w-4"])
+    assert [o.client_order_id for o in window] == ["w-3", "w-2"]
+    sent = [q for m, p, q in fake.requests if m == "GET" and p == "/v2/orders"][-1]
+    assert sent["after"].endswith("Z")
+    assert sent["until"].endswith("Z")
+    # the core's pager walks back through them two at a time, each once
+    paged = iter_orders(alpaca, status="all", page_size=2)
+    assert [o.client_order_id for o in paged] == [f"w-{n}" for n in reversed(range(5))]
 
 
 def test_order_lists_follow_pages_past_the_page_size(alpaca, fake, monkeypatch):

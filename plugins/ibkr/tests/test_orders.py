@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -359,3 +360,19 @@ def test_a_change_that_comes_after_the_fill_says_so(ibkr, fake):
     fake.set_price("AAPL", "179")  # fills, while the plugin may not have heard yet
     with pytest.raises(InvalidOrderError, match="filled"):
         ibkr.replace_order(order.order_id, OrderChanges(qty=2))
+
+
+def test_order_lists_take_a_window_of_submission_times(ibkr):
+    placed = []
+    for n in range(3):
+        placed.append(
+            ibkr.place_order(request(coid=f"win-{n}", order_type="limit", limit_price="180"))
+        )
+        time.sleep(0.01)
+    times = {o.client_order_id: o.submitted_at for o in ibkr.get_orders("open")}
+    assert all(times[f"win-{n}"] is not None for n in range(3))
+    middle = ibkr.get_orders("open", after=times["win-0"], until=times["win-2"])
+    assert [o.client_order_id for o in middle] == ["win-1"]
+    assert ibkr.get_orders("open", after=times["win-2"]) == []
+    for order in placed:
+        ibkr.cancel_order(order.order_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -59,8 +60,10 @@ class BrokerLink:
         status: OrderQuery = "open",
         limit: int | None = None,
         symbols: Sequence[str] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
-        return self.host.get_orders(self.name, self.broker, status, limit, symbols)
+        return self.host.get_orders(self.name, self.broker, status, limit, symbols, after, until)
 
     def get_positions(self) -> list[Position]:
         return self.host.get_positions(self.name, self.broker)

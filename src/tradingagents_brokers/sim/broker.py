@@ -248,10 +248,13 @@ class SimBroker:
         status: OrderQuery = "open",
         limit: int | None = None,
         symbols: Sequence[str] | None = None,
+        after: dt.datetime | None = None,
+        until: dt.datetime | None = None,
     ) -> list[Order]:
         with self.store.transaction():
             self._process()
-            rows = self.store.orders(status, limit, list(symbols) if symbols else None)
+            wanted = list(symbols) if symbols else None
+            rows = self.store.orders(status, limit, wanted, after=after, until=until)
             return [row_to_order(row) for row in rows]
 
     # -- positions and account -------------------------------------------------------

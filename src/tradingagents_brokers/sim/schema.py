@@ -9,7 +9,8 @@ an account written by a newer release is refused.
    recorded no version: their files open as version 1);
 2. the book of resting orders and the running figures: ``resting``,
    ``held_for_sale``, ``meta.reserved_cash`` (see ``book.py``) and ``equity_days``,
-   the last equity point of each day; filled in from the orders and points there.
+   the last equity point of each day; filled in from the orders and points there;
+3. an index on ``orders (submitted_at)``, for listing orders a page at a time.
 """
 
 from __future__ import annotations
@@ -113,7 +114,11 @@ def _version_2(db: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_version_1, _version_2]
+def _version_3(db: sqlite3.Connection) -> None:
+    db.execute("CREATE INDEX IF NOT EXISTS orders_submitted ON orders (submitted_at)")
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_version_1, _version_2, _version_3]
 #: The version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -156,7 +156,13 @@ class SimStore:
         return row
 
     def orders(
-        self, status: str, limit: int | None, symbols: list[str] | None
+        self,
+        status: str,
+        limit: int | None,
+        symbols: list[str] | None,
+        *,
+        after: dt.datetime | None = None,
+        until: dt.datetime | None = None,
     ) -> list[sqlite3.Row]:
         marks = ", ".join("?" for _ in OPEN_STATUSES)
         where = {
@@ -168,6 +174,11 @@ class SimStore:
         if symbols:
             where += f" AND symbol IN ({', '.join('?' for _ in symbols)})"
             params.extend(symbols)
+        # submitted_at is UTC, written with microseconds: text order is time order
+        for bound, op in ((after, ">"), (until, "<")):
+            if bound is not None:
+                where += f" AND submitted_at {op} ?"
+                params.append(_text(bound.astimezone(dt.UTC)))
         sql = f"SELECT * FROM orders WHERE {where} ORDER BY seq DESC"
         if limit is not None:
             sql += " LIMIT ?"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from tradingagents_brokers import (
@@ -18,6 +19,7 @@ from tradingagents_brokers import (
     TradingMode,
 )
 from tradingagents_brokers.broker import OrderQuery
+from tradingagents_brokers.listing import in_window
 from tradingagents_brokers.models import (
     Account,
     Asset,
@@ -208,11 +210,21 @@ class AlpacaBroker:
         status: OrderQuery = "open",
         limit: int | None = None,
         symbols: Sequence[str] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
-        """Newest first, following Alpaca's pages (500 at most each) until ``limit``."""
+        """Newest first, following Alpaca's pages (500 at most each) until ``limit``.
+
+        ``after`` and ``until`` go to Alpaca, whose spec makes both exclusive; the window is
+        applied again here, so an order on an edge never leaks into a page.
+        """
         params: dict[str, Any] = {"status": status, "direction": "desc", "nested": "false"}
         if symbols:
             params["symbols"] = ",".join(symbols)
+        if after is not None:
+            params["after"] = _stamp(after)
+        if until is not None:
+            params["until"] = _stamp(until)
         seen: dict[str, Order] = {}
         while True:
             params["limit"] = min(PAGE, limit - len(seen)) if limit else PAGE
@@ -220,14 +232,18 @@ class AlpacaBroker:
                 mapping.to_order(item)
                 for item in self._http.call("GET", "/orders", dict(params)) or []
             ]
-            new = [order for order in page if order.order_id not in seen]
+            new = [
+                order
+                for order in page
+                if order.order_id not in seen and in_window(order, after, until)
+            ]
             seen.update((order.order_id, order) for order in new)
             oldest = page[-1].submitted_at if page else None
             if len(page) < params["limit"] or not new or oldest is None:
                 break
             if limit is not None and len(seen) >= limit:
                 break
-            params["until"] = oldest.isoformat().replace("+00:00", "Z")
+            params["until"] = _stamp(oldest)
         return list(seen.values())
 
     # -- positions and account -------------------------------------------------------
@@ -323,6 +339,11 @@ def _asset_problem(asset: Asset, request: OrderRequest) -> str | None:
             "amounts or fractions"
         )
     return None
+
+
+def _stamp(at: datetime) -> str:
+    """A time as Alpaca's ``after``/``until`` take it: UTC, with microseconds, ``Z``."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _path(symbol: str) -> str:

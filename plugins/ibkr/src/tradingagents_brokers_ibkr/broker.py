@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -175,10 +176,12 @@ class IBKRBroker:
         status: OrderQuery = "open",
         limit: int | None = None,
         symbols: Sequence[str] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
         """Newest first: open orders of every client, and the orders completed today."""
         return self._run(
-            lambda: self.desk.listing(status, limit, symbols),
+            lambda: self.desk.listing(status, limit, symbols, after, until),
             f"the {status} orders",
             requests=2 if status == "all" else 1,
         )

@@ -29,6 +29,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tradingagents_brokers import (
@@ -42,6 +43,7 @@ from tradingagents_brokers import (
     OrderRequest,
     OrderStatus,
 )
+from tradingagents_brokers.listing import in_window
 
 from .errors import map_error
 from .mapping import core_status, ib_status, order_id_of, rejection, to_order
@@ -356,9 +358,17 @@ class OrderDesk:
             return list(await self.session.request(completed, "today's orders"))
 
     async def listing(
-        self, status: str, limit: int | None, symbols: Sequence[str] | None
+        self,
+        status: str,
+        limit: int | None,
+        symbols: Sequence[str] | None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Order]:
-        """Stock orders, newest first (by permId): ``open``, ``closed`` (today's) or ``all``."""
+        """Stock orders, newest first (by permId): ``open``, ``closed`` (today's) or ``all``.
+
+        TWS lists no window: ``after``/``until`` are applied here to its log times.
+        """
         found: dict[str, Any] = {}
         if status in ("closed", "all"):
             for trade in await self.completed_orders():
@@ -381,7 +391,8 @@ class OrderDesk:
                 continue
             if status == "closed" and order.status.is_open:
                 continue
-            orders.append(order)
+            if in_window(order, after, until):
+                orders.append(order)
         return orders[:limit] if limit else orders
 
 
