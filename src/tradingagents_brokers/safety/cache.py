@@ -91,6 +91,9 @@ class StateCache:
         self.journal = journal
         self.broker_name = broker_name
         self.max_age = dt.timedelta(seconds=max_age_seconds)
+        #: A stream's own, shorter bound on silence (a polled stream's freshness); see
+        #: :meth:`limit_silence`.
+        self.silence_limit: dt.timedelta | None = None
         self.now = now or journal.now
         self._lock = threading.RLock()
         self.connected = False
@@ -138,6 +141,15 @@ class StateCache:
         with self._lock:
             self.dirty = reason
 
+    def limit_silence(self, seconds: float | None) -> None:
+        """Trust the stream only ``seconds`` after it was last heard from (None: max_age).
+
+        A polled stream says how fresh its polls keep the state; the tighter of
+        that and ``state_max_age_seconds`` applies.
+        """
+        with self._lock:
+            self.silence_limit = None if seconds is None else dt.timedelta(seconds=seconds)
+
     def why_not_live(self) -> str | None:
         """None when the checks may read the cache; otherwise why they read the broker."""
         with self._lock:
@@ -145,10 +157,14 @@ class StateCache:
                 return self.dirty or "the order stream is not connected"
             if self.dirty is not None:
                 return self.dirty
-            if self.last_alive is None or self.now() - self.last_alive > self.max_age:
+            limit, name = self.max_age, "state_max_age_seconds"
+            if self.silence_limit is not None and self.silence_limit < limit:
+                limit, name = self.silence_limit, "the stream's freshness bound"
+            # Exactly at the bound still counts; a moment over it does not.
+            if self.last_alive is None or self.now() - self.last_alive > limit:
                 return (
-                    "the order stream has been silent longer than state_max_age_seconds "
-                    f"({self.max_age.total_seconds():g}s)"
+                    f"the order stream has been silent longer than {name} "
+                    f"({limit.total_seconds():g}s)"
                 )
             return None
 

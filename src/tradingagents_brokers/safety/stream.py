@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -103,7 +104,21 @@ class StreamConsumer:
         self.stream = self.link.subscribe_order_updates(self)
         if self.stream is None:
             self.cache.mark_dirty(f"broker {self.link.name!r} offers no order stream")
+        # A polled stream (polling.py) says how long a good poll keeps the state fresh.
+        fresh = getattr(self.stream, "freshness_seconds", None)
+        self.cache.limit_silence(float(fresh) if isinstance(fresh, int | float) else None)
         return self.stream is not None
+
+    def stream_status(self) -> dict[str, Any] | None:
+        """What the stream says of itself (a polled stream's ``status()``), if it says anything."""
+        status = getattr(self.stream, "status", None)
+        if not callable(status):
+            return None
+        try:
+            found = status()
+        except Exception:  # noqa: BLE001 - a status must never break the caller
+            return {"error": "the stream's status() failed"}
+        return dict(found) if isinstance(found, dict) else None
 
     @property
     def live(self) -> bool:
