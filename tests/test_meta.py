@@ -57,6 +57,7 @@ def test_public_names_are_pinned():
             "OrderEvent",
             "OrderOutcomeUnknownError",
             "OrderPreview",
+            "OrderQuery",
             "OrderRejectedError",
             "OrderRequest",
             "OrderSide",

@@ -32,7 +32,8 @@ def test_the_scaffold_writes_every_file(tmp_path, capsys):
     ]
     broker = (root / "src/tradingagents_brokers_mybroker/broker.py").read_text()
     assert "class MybrokerBroker" in broker
-    assert broker.count("raise NotImplementedError") == 15
+    assert broker.count("raise NotSupportedError") == 15
+    assert "NotImplementedError" not in broker
     assert (
         'mybroker = "tradingagents_brokers_mybroker.plugin"'
         in (root / "pyproject.toml").read_text()

@@ -13,7 +13,7 @@ Brokers are pluggy plugins; every order passes one safety gate.
 from __future__ import annotations
 
 from ._markers import hookimpl
-from .broker import Broker, BrokerSettings, BrokerType
+from .broker import Broker, BrokerSettings, BrokerType, OrderQuery
 from .categories import BROKER_TOOL_CATEGORIES
 from .config import DEFAULT_CONFIG, get_config, load_config, reset_config, set_config
 from .decisions import Approval, CheckContext, Decision, OrderContext
@@ -101,6 +101,7 @@ __all__ = [
     "OrderEvent",
     "OrderOutcomeUnknownError",
     "OrderPreview",
+    "OrderQuery",
     "OrderRejectedError",
     "OrderRequest",
     "OrderSide",

@@ -61,12 +61,23 @@ class Broker(Protocol):
         Raise :class:`~tradingagents_brokers.errors.DuplicateClientOrderIdError` when the
         broker already holds that id, and
         :class:`~tradingagents_brokers.errors.OrderOutcomeUnknownError` when the order may
-        have been received (timeout or reset after sending, a 5xx answer).
+        have been received (timeout or reset after sending, a 5xx answer). The core
+        counts a :class:`~tradingagents_brokers.errors.BrokerRateLimitError` (a 429) the
+        same way: it looks the order up by its client order id and sends it again, with
+        the same id, only if the broker does not have it. Raise
+        :class:`~tradingagents_brokers.errors.BrokerUnavailableError` only when you know
+        nothing left this process. The full table is in ``docs/contract.md``.
         """
         ...
 
     def cancel_order(self, order_id: str) -> None:
-        """Ask the broker to cancel an open order. A cancel can lose the race to a fill."""
+        """Ask the broker to cancel an open order. A cancel can lose the race to a fill.
+
+        Return once the broker has taken the request; the order's ``canceled`` status
+        comes later. An order that is already filled, canceled or expired raises
+        :class:`~tradingagents_brokers.errors.InvalidOrderError` saying its status; an
+        unknown id raises :class:`~tradingagents_brokers.errors.NotFoundError`.
+        """
         ...
 
     def replace_order(self, order_id: str, changes: OrderChanges) -> Order:

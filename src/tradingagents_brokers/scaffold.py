@@ -2,8 +2,8 @@
 
 The package installs, is discovered through its entry point, and passes the
 offline level of the conformance kit as written. Its broker methods raise
-``NotImplementedError`` naming what to connect; the trading level of the kit
-tells you when they work.
+``NotSupportedError`` naming what to connect (the kit refuses any exception that
+is not one of the core's); the trading level of the kit tells you when they work.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ BROKER = Template('''\
 
 from __future__ import annotations
 
-from tradingagents_brokers import BrokerSettings
+from tradingagents_brokers import BrokerSettings, NotSupportedError
 from tradingagents_brokers.models import BrokerCapabilities
 
 from .plugin import register_brokers
@@ -136,7 +136,7 @@ $methods''')
 
 METHOD = Template("""
     def $name($params):
-        raise NotImplementedError("$name: connect this to the broker's API")
+        raise NotSupportedError("$name: not connected to the broker's API yet")
 """)
 
 TEST = Template('''\
