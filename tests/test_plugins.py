@@ -199,7 +199,12 @@ def test_unknown_broker_names_installed_ones_and_the_package_to_install():
     with pytest.raises(BrokerConfigurationError) as raised:
         host.broker_type("alpaca")
     assert "installed: sim" in raised.value.message
-    assert "pip install tradingagents-brokers-alpaca" in raised.value.message
+    assert "python3 -m pip install ./plugins/alpaca" in raised.value.message
+    assert "tradingagents-brokers init --broker sim" in raised.value.message
+    with pytest.raises(BrokerConfigurationError) as raised:
+        host.broker_type("someone_elses")
+    assert "install the plugin that provides 'someone_elses'" in raised.value.message
+    assert raised.value.details["install"] is None
 
 
 def test_factory_returning_a_non_broker_is_refused(tmp_path):

@@ -3,8 +3,9 @@
 Precedence, lowest first:
 
 1. :data:`DEFAULT_CONFIG`;
-2. the TOML file named by ``TRADINGAGENTS_BROKERS_CONFIG`` (or ``--config``), whose
-   top-level keys are configuration keys;
+2. the TOML file named by ``TRADINGAGENTS_BROKERS_CONFIG`` (or ``--config``), else
+   the one ``tradingagents-brokers init`` wrote, if any; its top-level keys are
+   configuration keys;
 3. ``TRADINGAGENTS_BROKERS_<KEY>`` environment variables (mappings as JSON, lists
    comma-separated); any other name under the prefix is an error
    (:mod:`tradingagents_brokers.environment`);
@@ -34,7 +35,7 @@ from typing import Any
 from ._numbers import to_decimal
 from .categories import BROKER_METHODS, BROKER_TOOL_CATEGORIES, METHOD_ALIASES
 from .enums import TradingMode
-from .environment import CONFIG_ENV, HOME_ENV, PREFIX, key_variables
+from .environment import CONFIG_ENV, HOME_ENV, PREFIX, config_file, key_variables
 from .errors import BrokerConfigurationError
 
 __all__ = [
@@ -400,7 +401,7 @@ def load_config(
     """Resolve the configuration: defaults, file, environment, then ``overrides``."""
     env = os.environ if environ is None else environ
     config = copy.deepcopy(DEFAULT_CONFIG)
-    file_path = path if path is not None else env.get(CONFIG_ENV)
+    file_path = path if path is not None else config_file(env)
     if file_path:
         config = _merge(config, _read_file(Path(file_path)), f"file {file_path}")
     for key, value in _from_env(env).items():

@@ -17,7 +17,9 @@ Credentials are not read here: each broker plugin reads its own variables.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from ._text import inert
 from .errors import BrokerConfigurationError
@@ -31,6 +33,8 @@ __all__ = [
     "OLD_PREFIX",
     "PREFIX",
     "SETTINGS",
+    "config_file",
+    "default_config_path",
     "key_variables",
 ]
 
@@ -106,3 +110,30 @@ def key_variables(environ: Mapping[str, str], keys: Iterable[str]) -> dict[str, 
                 details={"variable": _shown(var), "did_you_mean": guess},
             )
     return found
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``tradingagents-brokers init`` writes the configuration file.
+
+    ``$TRADINGAGENTS_BROKERS_HOME/config.toml`` when that is set, else
+    ``$XDG_CONFIG_HOME/tradingagents-brokers/config.toml``, else
+    ``~/.config/tradingagents-brokers/config.toml``.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV]) / "config.toml"
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "tradingagents-brokers" / "config.toml"
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> str | None:
+    """The configuration file read when none is given in code or by ``--config``.
+
+    The file :data:`CONFIG_ENV` names (which must exist), else the file at
+    :func:`default_config_path` if there is one, else None.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_ENV):
+        return env[CONFIG_ENV]
+    default = default_config_path(env)
+    return str(default) if default.is_file() else None

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from ._install import plugin_line
 from .broker import Broker, BrokerSettings, BrokerType, OrderQuery
 from .config import default_state_dir
 from .decisions import Approval, CheckContext, Decision, OrderContext
@@ -102,11 +103,17 @@ class PluginHost:
             return self.broker_types[name]
         except KeyError:
             installed = ", ".join(sorted(self.broker_types)) or "none"
+            line = plugin_line(name)
+            plugin = (
+                f"to use {name}, install its plugin from a checkout of the source tree: {line}"
+                if line
+                else f"or install the plugin that provides {name!r}"
+            )
             raise BrokerConfigurationError(
                 f"no broker named {name!r} is installed (installed: {installed}); "
-                f"install its plugin (pip install tradingagents-brokers-{name}) or choose "
-                "another broker with 'trading_broker' or --broker",
-                details={"broker": name},
+                "to trade offline on the simulated broker instead, run: "
+                f"tradingagents-brokers init --broker sim; {plugin}",
+                details={"broker": name, "install": line},
             ) from None
 
     def build_broker(

@@ -29,7 +29,7 @@ from ..errors import (
     OrderRejectedError,
 )
 from ..safety.guard import RECOVERY
-from . import commands, safety_commands
+from . import commands, init_command, safety_commands
 from .render import Output
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="the broker's name, a lower-case identifier such as 'mybroker'")
     p.add_argument("--path", default=".", help="directory to write it in (default: here)")
     safety_commands.add_parsers(sub, common)
+    init_command.add_parser(sub)
     return parser
 
 
@@ -183,9 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Output(as_json=args.json)
     try:
-        config = _config(args)
+        own = getattr(args, "handler", None)  # a command that reads no configuration: init
+        config = {} if own else _config(args)
         name = f"cmd_{args.command.replace('-', '_')}"
-        handler = getattr(commands, name, None) or getattr(safety_commands, name)
+        handler = own or getattr(commands, name, None) or getattr(safety_commands, name)
         code = handler(args, config, out)
     except BrokerError as exc:
         out.fail(exc.message)
