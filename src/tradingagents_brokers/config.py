@@ -67,6 +67,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_order_value": Decimal("10000"),
     "require_confirmation": True,
     # Added keys, each with a safe default.
+    "agent_tools": None,  # the tools an agent gets (docs/agents.md); None: every tool
     "state_dir": None,
     "journal_path": None,
     "blocked_plugins": [],
@@ -231,6 +232,19 @@ def _names(value: Any) -> list[str]:
     return [v.strip() for v in value]
 
 
+def _tool_names(value: Any) -> list[str] | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return None
+    accepts = "a list of tool names such as ['get_orders', 'cancel_order'], or 'all'"
+    try:
+        names = list(dict.fromkeys(_names(value)))
+    except _Invalid:
+        raise _Invalid(accepts) from None
+    if not names or not all(names):
+        raise _Invalid(accepts)
+    return names
+
+
 def _symbols(value: Any) -> list[str]:
     from .errors import InvalidOrderError
     from .orders import normalize_symbol
@@ -293,6 +307,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "max_position_size": _fraction,
     "max_order_value": _money,
     "require_confirmation": _bool,
+    "agent_tools": _tool_names,
     "state_dir": _path,
     "journal_path": _path,
     "blocked_plugins": _names,

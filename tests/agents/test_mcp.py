@@ -110,7 +110,10 @@ async def test_without_auto_execute_only_reading_previewing_and_halting_are_serv
         refused = await mcp.call_tool("execute_trade", BUY)
     assert names == list(READ_TOOLS)
     assert refused.is_error
-    assert "no tool named 'execute_trade'" in refused.content[0].text
+    assert refused.content[0].text.startswith(
+        "Error [tool_not_offered]: the tool execute_trade is not offered on this server (it "
+        "changes orders and auto_execute_trades is off). Nothing was done."
+    )
     assert served.toolkit.broker.get_orders("all") == []
 
 

@@ -3,9 +3,10 @@
 :class:`BrokerMCPServer` wraps one :class:`~tradingagents_brokers.tools.BrokerToolkit`
 (built with ``source="mcp"``) in the MCP SDK's low-level ``Server``. The tools, their
 argument schemas and their answers are the toolkit's: the read-only tools,
-``preview_order`` and ``halt_trading`` always, the order tools only with
-``auto_execute_trades``; nothing resumes trading, changes a limit or the mode, or
-shows a credential.
+``preview_order`` and ``halt_trading``, the order tools only with
+``auto_execute_trades``, and of those only what the configuration's ``agent_tools``
+lists (a call of a tool left out is refused and says why); nothing resumes
+trading, changes a limit or the mode, or shows a credential.
 
 Why the low-level server and not ``MCPServer``: the high-level server builds each
 tool's schema from a Python signature and validates arguments itself, silently
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import anyio
@@ -48,18 +49,37 @@ from ..tools.guard import MAX_ANSWER_BYTES, clip, finish, shape_problem
 from .confirm import Confirmer, Exchange, serving
 from .wire import AnsweringReader
 
-__all__ = ["INSTRUCTIONS", "BrokerMCPServer"]
+__all__ = ["INSTRUCTIONS", "BrokerMCPServer", "instructions"]
 
 log = logging.getLogger("tradingagents.broker.mcp")
 
-INSTRUCTIONS = (
-    "Trading tools for one brokerage account, behind a safety gate. Every order passes "
-    "risk checks (order value, position size, buying power, allowed symbols, price collar, "
-    "rate and duplicate limits) and is journaled; a refused order says why and nothing is "
-    "sent. get_quote shows the reference price the checks use; preview_order tests an "
-    "order first. halt_trading stops all new orders; "
-    "only a person can resume. Live orders may need the user's confirmation in a form."
-)
+#: The sentences of the server's instructions that name one tool: said only when it is offered.
+_ABOUT = {
+    "get_quote": "get_quote shows the reference price the checks use.",
+    "preview_order": "preview_order tests an order first.",
+    "halt_trading": "halt_trading stops all new orders; only a person can resume.",
+    "execute_trade": "Live orders may need the user's confirmation in a form.",
+}
+
+
+def instructions(tools: Collection[str]) -> str:
+    """What the server tells a client about itself, naming only the ``tools`` it offers."""
+    about = [text for name, text in _ABOUT.items() if name in tools]
+    if "close_position" in tools and "execute_trade" not in tools:
+        about.append(_ABOUT["execute_trade"])
+    return " ".join(
+        [
+            "Trading tools for one brokerage account, behind a safety gate. Every order passes "
+            "risk checks (order value, position size, buying power, allowed symbols, price "
+            "collar, rate and duplicate limits) and is journaled; a refused order says why and "
+            "nothing is sent.",
+            *about,
+        ]
+    )
+
+
+#: The instructions of a server that offers every tool.
+INSTRUCTIONS = instructions(_ABOUT)
 
 
 class BrokerMCPServer:
@@ -82,7 +102,7 @@ class BrokerMCPServer:
         self.server: Server[Any] = Server(
             "tradingagents-brokers",
             version=__version__,
-            instructions=INSTRUCTIONS,
+            instructions=instructions(self._tools),
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
         )
@@ -152,13 +172,7 @@ class BrokerMCPServer:
     ) -> types.CallToolResult | types.InputRequiredResult:
         tool = self._tools.get(params.name)
         if tool is None:
-            return _result(
-                ToolAnswer(
-                    f"Error [unknown_tool]: there is no tool named {clip(params.name)}. The "
-                    f"tools are: {', '.join(self._tools)}.",
-                    error=True,
-                )
-            )
+            return _result(self._not_offered(params.name))
         exchange = _exchange(ctx, params)
         call = ToolCallInfo(params.name, None, exchange.client, str(ctx.request_id))
         with serving(exchange):
@@ -176,6 +190,22 @@ class BrokerMCPServer:
                     error=True,
                 )
         return _result(answer)
+
+    def _not_offered(self, name: str) -> ToolAnswer:
+        """The answer to a call of a tool this server does not offer: why, and what it has."""
+        why = self.toolkit.withheld.get(name)
+        if why is None:
+            return ToolAnswer(
+                f"Error [unknown_tool]: there is no tool named {clip(name)}. The tools are: "
+                f"{', '.join(self._tools)}.",
+                error=True,
+            )
+        return ToolAnswer(
+            f"Error [tool_not_offered]: the tool {name} is not offered on this server ({why}). "
+            "Nothing was done. Do not call it again; only a person can change which tools you "
+            f"have (the configuration). The tools you have are: {', '.join(self._tools)}.",
+            error=True,
+        )
 
 
 def _serve(tool: BaseTool, arguments: Mapping[str, Any], call: ToolCallInfo) -> ToolAnswer:

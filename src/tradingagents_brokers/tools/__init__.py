@@ -21,7 +21,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from .approval import ApprovalMode, ApprovalRequest
 from .base import BrokerTool, ToolCallInfo, explain
-from .toolkit import READ_TOOLS, WRITE_TOOLS, BrokerToolkit
+from .choice import READ_TOOLS, WRITE_TOOLS
+from .toolkit import BrokerToolkit
 
 __all__ = [
     "READ_TOOLS",

@@ -1,10 +1,12 @@
 """``BrokerToolkit``: the LangChain tools of one gated broker.
 
 Which tools a toolkit holds follows DESIGN §5: the read-only tools,
-``preview_order`` and ``halt_trading`` always; ``execute_trade``,
-``cancel_order`` and ``close_position`` only when ``auto_execute_trades`` is
-True; plugin tools from the ``register_tools`` hook when they say they are
-read-only (``metadata["read_only"]``) or when writing is allowed. No tool can
+``preview_order`` and ``halt_trading``; ``execute_trade``, ``cancel_order`` and
+``close_position`` only when ``auto_execute_trades`` is True; plugin tools from
+the ``register_tools`` hook when they say they are read-only
+(``metadata["read_only"]``) or when writing is allowed. The configuration's
+``agent_tools``, when set, narrows that to the tools it lists (:mod:`.choice`);
+``withheld`` names the tools left out and why. No tool can
 resume trading, change a limit, switch the mode or read a credential: the
 toolkit has no such operation, and argument schemas refuse unknown keys.
 
@@ -38,6 +40,7 @@ from . import render
 from .approval import ApprovalMode, ApprovalRequest, ask
 from .base import BrokerTool, ToolCallInfo, ToolResult
 from .calls import call_order_id, order_for_call
+from .choice import READ_TOOLS, WRITE_TOOLS, allowed_tools, why_withheld
 from .descriptions import DESCRIPTIONS
 from .schemas import (
     ORDER_FIELDS,
@@ -54,21 +57,6 @@ from .schemas import (
 )
 
 __all__ = ["READ_TOOLS", "WRITE_TOOLS", "BrokerToolkit"]
-
-#: Always in a toolkit.
-READ_TOOLS = (
-    "get_account_status",
-    "get_buying_power",
-    "get_current_positions",
-    "check_order_status",
-    "get_orders",
-    "get_portfolio_history",
-    "get_quote",
-    "preview_order",
-    "halt_trading",
-)
-#: Only with ``auto_execute_trades``.
-WRITE_TOOLS = ("execute_trade", "cancel_order", "close_position")
 
 
 class BrokerToolkit(BaseToolkit):
@@ -92,6 +80,7 @@ class BrokerToolkit(BaseToolkit):
     source: OrderSource = "agent"
 
     _tools: list[BaseTool] = PrivateAttr(default_factory=list)
+    _withheld: dict[str, str] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
 
     @classmethod
@@ -153,6 +142,11 @@ class BrokerToolkit(BaseToolkit):
     def get_tools(self) -> list[BaseTool]:
         return list(self._tools)
 
+    @property
+    def withheld(self) -> dict[str, str]:
+        """The tools this toolkit could hold but does not offer, each with the reason why."""
+        return dict(self._withheld)
+
     def close(self) -> None:
         if self.owns_broker:
             self.broker.close()
@@ -180,36 +174,59 @@ class BrokerToolkit(BaseToolkit):
             "cancel_order": (CancelOrderArgs, self._cancel),
             "close_position": (ClosePositionArgs, self._close),
         }
-        names = READ_TOOLS + (WRITE_TOOLS if self.writable else ())
+        plugin_tools = list(
+            self.broker.host.tools(self.broker.name, self.broker, self.broker.config)
+        )
+        known = [*READ_TOOLS, *WRITE_TOOLS, *(t.name for t in plugin_tools)]
+        allowed = allowed_tools(self.broker.config, known)
+
+        def why_not(name: str, writes: bool) -> str | None:
+            return why_withheld(name, writes=writes, writable=self.writable, allowed=allowed)
+
+        self._withheld = {}
         tools: list[BaseTool] = []
-        for name in names:
-            schema, operation = operations[name]
-            acts = name in WRITE_TOOLS or name == "halt_trading"
-            tools.append(
-                BrokerTool(
-                    name=self._name(name),
-                    description=DESCRIPTIONS[name],
-                    args_schema=schema,
-                    operation=operation,
-                    audit=self._audit if acts else None,
-                    metadata={
-                        "broker": self.broker.name,
-                        "read_only": not acts,
-                        "destructive": name in WRITE_TOOLS,
-                        "sends_orders": name in ("execute_trade", "close_position"),
-                        "idempotent": not acts or name in ("cancel_order", "halt_trading"),
-                    },
-                )
+        for name in READ_TOOLS + WRITE_TOOLS:
+            why = why_not(name, name in WRITE_TOOLS)
+            if why is None:
+                tools.append(self._tool(name, *operations[name]))
+            else:
+                self._withheld[self._name(name)] = why
+        for tool in plugin_tools:
+            why = why_not(
+                tool.name, (getattr(tool, "metadata", None) or {}).get("read_only") is not True
             )
-        for tool in self.broker.host.tools(self.broker.name, self.broker, self.broker.config):
-            if self.writable or (getattr(tool, "metadata", None) or {}).get("read_only") is True:
+            if why is None:
                 tools.append(tool)
+            else:
+                self._withheld[tool.name] = why
         seen: set[str] = set()
         for tool in tools:
             if tool.name in seen:
                 raise PluginLoadError(f"two tools are named {tool.name!r}; use a prefix")
             seen.add(tool.name)
         return tools
+
+    def _tool(
+        self,
+        name: str,
+        schema: type[BaseModel],
+        operation: Callable[[Any, ToolCallInfo], ToolResult],
+    ) -> BrokerTool:
+        acts = name in WRITE_TOOLS or name == "halt_trading"
+        return BrokerTool(
+            name=self._name(name),
+            description=DESCRIPTIONS[name],
+            args_schema=schema,
+            operation=operation,
+            audit=self._audit if acts else None,
+            metadata={
+                "broker": self.broker.name,
+                "read_only": not acts,
+                "destructive": name in WRITE_TOOLS,
+                "sends_orders": name in ("execute_trade", "close_position"),
+                "idempotent": not acts or name in ("cancel_order", "halt_trading"),
+            },
+        )
 
     def _name(self, name: str) -> str:
         full = f"{self.prefix}{name}"
