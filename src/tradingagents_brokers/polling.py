@@ -212,7 +212,7 @@ class PolledOrderStream:
     def tick(self) -> bool:
         """Poll once now; True when the poll succeeded."""
         with self._tick_lock:
-            if self.closed:
+            if self._closed.is_set():
                 return False
             self.polls += 1
             self._due = self._monotonic() + self.interval
@@ -225,14 +225,14 @@ class PolledOrderStream:
                 self._connect(baseline)
             else:
                 for update in orders:
-                    if self.closed:
+                    if self._closed.is_set():
                         return False
                     self.updates += 1
                     self._listener.on_update(update)
             self.failures = 0
             self.last_error = None
             self.last_success = dt.datetime.now(dt.UTC)
-            if self.closed:
+            if self._closed.is_set():
                 return False
             # Heard from: the cache counts as fresh for freshness_seconds from now.
             self._listener.on_alive()
