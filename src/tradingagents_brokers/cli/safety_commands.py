@@ -18,6 +18,7 @@ from ..safety.journal import UNRESOLVED, Journal
 from ..safety.recovery import diagnose, recover
 from ..safety.state import TradingState, current_state, set_state
 from ..store import open_journal
+from .archive_command import add_archive_parser, archive_dir, cmd_archive
 from .commands import confirm
 from .render import Output
 
@@ -77,6 +78,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="SEQ:HASH",
         help="fail unless the chain still holds this anchored event (detects a cut-back tail)",
     )
+    p.add_argument(
+        "--archives",
+        metavar="DIR",
+        help="where the journal's archives are (default: <state_dir>/archive)",
+    )
+    add_archive_parser(action, common)
 
     p = action.add_parser(
         "recover",
@@ -101,6 +108,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> int:
     if args.journal_command == "recover":
         return _recover(args, config, out)
+    if args.journal_command == "archive":
+        return cmd_archive(args, config, out)
     with _journal(config) as journal:
         if args.journal_command == "list":
             statuses = set(args.statuses) if args.statuses else None
@@ -126,7 +135,8 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         except ValueError as exc:
             raise BrokerConfigurationError(f"--expect-head: {exc}") from None
         with _progress(out, journal) as told:
-            report = audit(journal, expect_head=anchor, progress=told)
+            archives = archive_dir(config, args.archives)
+            report = audit(journal, expect_head=anchor, progress=told, archives=archives)
         if args.print_head:
             out.note(report.head_text())
             return 0 if report.ok else 1

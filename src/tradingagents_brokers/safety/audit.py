@@ -25,10 +25,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
+from .archive import archived_hash, check_archives
 from .journal import Journal
 from .records import as_text
 
@@ -83,6 +85,7 @@ def audit(
     *,
     expect_head: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
+    archives: Path | None = None,
 ) -> JournalAudit:
     """Check ``journal`` from end to end; see the module docstring.
 
@@ -104,9 +107,11 @@ def audit(
     problems.extend(mismatches[:MAX_PROBLEMS])
     if len(mismatches) > MAX_PROBLEMS:
         problems.append(f"... and {len(mismatches) - MAX_PROBLEMS} more differences")
+    if archives is not None:  # the sealed ranges: each file, and its link to the next
+        problems.extend(check_archives(journal, archives))
     head = journal.head()
     if expect_head is not None:
-        problems.extend(_anchor(journal, expect_head, head))
+        problems.extend(_anchor(journal, expect_head, head, archives))
     return JournalAudit(
         events=chain.events,
         head=head,
@@ -226,8 +231,22 @@ def _compare(
     return problems
 
 
-def _anchor(journal: Journal, anchor: tuple[int, str], head: tuple[int, str] | None) -> list[str]:
+def _anchor(
+    journal: Journal,
+    anchor: tuple[int, str],
+    head: tuple[int, str] | None,
+    archives: Path | None = None,
+) -> list[str]:
     seq, digest = anchor
+    if seq <= journal.sealed()[0]:
+        stored_hash = archived_hash(journal, archives, seq) if archives else None
+        if stored_hash is None:
+            return [f"the anchored event {seq} is archived, and no archive file holds it"]
+        if stored_hash != digest:
+            return [
+                f"event {seq} is not the anchored one (its archived hash is {stored_hash[:16]}...)"
+            ]
+        return []
     found = next(iter(journal.raw_events_where("seq = ?", (seq,))), None)
     if found is None:
         last = head[0] if head else 0

@@ -260,7 +260,8 @@ class Journal(IntentQueries, Observations):
                 last = self.backend.query_one(
                     "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
                 )
-                head = (0, GENESIS) if last is None else (int(last["seq"]), str(last["hash"]))
+                # an empty table: a new chain, or one whose every event was archived
+                head = self.sealed()[:2] if last is None else (int(last["seq"]), str(last["hash"]))
             seq, prev = head[0] + 1, head[1]
             at = stamp(self.now())
             body = canonical(payload)
@@ -328,10 +329,20 @@ class Journal(IntentQueries, Observations):
         It reads the chain a chunk at a time, so its memory does not grow with the
         journal; ``progress`` is told how many events were walked, now and then.
         """
+        start = self.sealed()
         try:
-            return walk_chain(self.raw_events(), progress)
+            return walk_chain(self.raw_events(after=start[0]), progress, start[:2])
         except sqlite3.DatabaseError as exc:
             return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
+
+    def sealed(self) -> tuple[int, str, int]:
+        """Where the live chain begins: the last archived ``(seq, hash, max intent id)``."""
+        row = self.backend.query_one(
+            "SELECT last_seq, last_hash, max_intent_id FROM archives ORDER BY last_seq DESC LIMIT 1"
+        )
+        if row is None:
+            return 0, GENESIS, 0
+        return int(row["last_seq"]), str(row["last_hash"]), int(row["max_intent_id"])
 
     def head(self) -> tuple[int, str] | None:
         """The chain's last event as (seq, hash): an anchor to keep outside the file."""
@@ -353,7 +364,8 @@ class Journal(IntentQueries, Observations):
         """Record an intent (status ``values["status"]``) and its ``intent`` event."""
         with self.transaction():
             row = self.backend.query_one(
-                "SELECT COALESCE(MAX(intent_id), 0) + 1 AS next FROM intents"
+                "SELECT COALESCE(MAX(n), 0) + 1 AS next FROM (SELECT MAX(intent_id) AS n "
+                "FROM intents UNION ALL SELECT MAX(max_intent_id) AS n FROM archives) AS ids"
             )
             intent_id = int(row["next"]) if row else 1
             at = stamp(self.now())

@@ -148,7 +148,8 @@ class IntentQueries:
         """The highest intent id in the table or the chain (0 for none)."""
         row = self.backend.query_one(
             "SELECT MAX(n) AS last FROM (SELECT MAX(intent_id) AS n FROM intents "
-            "UNION ALL SELECT MAX(intent_id) AS n FROM events) AS ids"
+            "UNION ALL SELECT MAX(intent_id) AS n FROM events "
+            "UNION ALL SELECT MAX(max_intent_id) AS n FROM archives) AS ids"
         )
         return int(row["last"] or 0) if row else 0
 

@@ -208,16 +208,20 @@ def as_text(row: Mapping[str, Any]) -> dict[str, Any] | str:
 
 
 def walk_chain(
-    rows: Iterable[Mapping[str, Any]], progress: Callable[[int], None] | None = None
+    rows: Iterable[Mapping[str, Any]],
+    progress: Callable[[int], None] | None = None,
+    start: tuple[int, str] = (0, GENESIS),
 ) -> VerifyResult:
     """Check every event's link and hash, from the first; report the first broken one.
 
     ``rows`` may be any iterable (a stream read a chunk at a time): nothing is kept
     but the previous hash. ``progress`` is told how many events were walked, now and then.
+    ``start`` is the event the rows go on from, as ``(seq, hash)``: the chain's
+    beginning, or the last event an archive sealed.
     """
-    prev = GENESIS
+    prev = start[1]
     count = 0
-    for expected, raw in enumerate(rows, start=1):
+    for expected, raw in enumerate(rows, start=start[0] + 1):
         count += 1
         seq = raw["seq"]
         if seq != expected:

@@ -9,7 +9,8 @@ refused, since this code cannot know what it would break.
 2. ``intents.filled_qty``;
 3. ownership of in-flight work and what many processes share: ``intents.owner``,
    the ``processes`` registry and the ``request_log`` of the broker request budget;
-4. one index fewer (``intents_recent``, a prefix of ``intents_window``).
+4. one index fewer (``intents_recent``, a prefix of ``intents_window``);
+5. ``archives``, the ranges ``journal archive`` sealed; events so sealed may be deleted.
 """
 
 from __future__ import annotations
@@ -136,7 +137,53 @@ def _version_4(backend: Backend) -> None:
     backend.script(["DROP INDEX IF EXISTS intents_recent"])
 
 
-_MIGRATIONS: list[Callable[[Backend], None]] = [_version_1, _version_2, _version_3, _version_4]
+#: What ``journal archive`` sealed: each range of events moved to a file, with the hash
+#: the live chain goes on from and the highest intent id it took (ids are never reused).
+_ARCHIVES = """CREATE TABLE IF NOT EXISTS archives (
+    last_seq {big} PRIMARY KEY,
+    first_seq {big} NOT NULL,
+    last_hash TEXT NOT NULL,
+    max_intent_id {big} NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    at TEXT NOT NULL
+)"""
+
+_SEALED_SQLITE = [
+    "DROP TRIGGER IF EXISTS events_no_delete",
+    """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+WHEN OLD.seq > (SELECT COALESCE(MAX(last_seq), 0) FROM archives)
+BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END""",
+]
+
+_SEALED_POSTGRES = [
+    "DROP TRIGGER IF EXISTS events_no_change ON events",
+    """CREATE OR REPLACE TRIGGER events_no_change BEFORE UPDATE OR TRUNCATE ON events
+FOR EACH STATEMENT EXECUTE FUNCTION tab_events_append_only()""",
+    """CREATE OR REPLACE FUNCTION tab_events_sealed_only() RETURNS trigger
+LANGUAGE plpgsql AS $$ BEGIN
+IF OLD.seq <= (SELECT COALESCE(MAX(last_seq), 0) FROM archives) THEN RETURN OLD; END IF;
+RAISE EXCEPTION 'journal events are append-only'; END $$""",
+    """CREATE OR REPLACE TRIGGER events_no_delete BEFORE DELETE ON events
+FOR EACH ROW EXECUTE FUNCTION tab_events_sealed_only()""",
+]
+
+
+def _version_5(backend: Backend) -> None:
+    # Events may be deleted once sealed in an archive, and only then.
+    if backend.dialect == "sqlite":
+        backend.script([_ARCHIVES.format(big="INTEGER"), *_SEALED_SQLITE])
+    else:
+        backend.script([_ARCHIVES.format(big="BIGINT"), *_SEALED_POSTGRES])
+
+
+_MIGRATIONS: list[Callable[[Backend], None]] = [
+    _version_1,
+    _version_2,
+    _version_3,
+    _version_4,
+    _version_5,
+]
 #: The version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
