@@ -36,6 +36,14 @@ A pull-based stream (one that reads a local log rather than a socket) delivers
 in :meth:`OrderStream.poll`, which the gate calls before it decides an order;
 push-based streams make ``poll`` do nothing.
 
+A broker that can neither push nor keep a local log (a REST API alone) can
+return the core's :class:`~tradingagents_brokers.polling.PolledOrderStream`,
+which reads the broker's orders on an interval and delivers what changed. Two
+optional attributes of a stream serve it, and any stream may have them: a number
+``freshness_seconds`` (the cache is then trusted only that long after the
+stream was last heard from, when that is shorter than ``state_max_age_seconds``)
+and a ``status()`` returning a dict, shown as ``order_stream_status()["stream"]``.
+
 Quote streams
 -------------
 
