@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tradingagents_brokers.testing import kit
 from tradingagents_brokers.testing.kit import BrokerConformanceTests, BrokerTradingTests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class TestSimOffline(BrokerConformanceTests):
+    broker_name = "sim"
 
 
 class TestSimConformance(BrokerTradingTests):
@@ -24,6 +33,15 @@ def test_overriding_a_kit_test_without_xfail_is_an_error():
                 pass
 
 
+def test_overriding_a_stream_or_network_test_without_xfail_is_an_error():
+    for name in (
+        "test_order_updates_report_every_state_change",
+        "test_a_lost_answer_on_the_wire_is_looked_up_not_resent",
+    ):
+        with pytest.raises(TypeError, match=name):
+            type("Quiet", (BrokerTradingTests,), {name: lambda self, gated: None})
+
+
 def test_a_test_overridden_with_xfail_and_a_reason_is_accepted():
     class Honest(BrokerConformanceTests):
         broker_name = "sim"
@@ -39,3 +57,45 @@ def test_a_test_overridden_with_xfail_and_a_reason_is_accepted():
             @pytest.mark.xfail
             def test_the_plugin_is_discovered(self, host):
                 pass
+
+
+def test_the_trading_level_does_not_repeat_the_offline_tests():
+    offline = {name for name, _ in kit.kit_tests(BrokerConformanceTests)}
+    trading = {name for name, _ in kit.kit_tests(BrokerTradingTests)}
+    assert len(offline) >= 5
+    assert len(trading) >= 15
+    assert offline.isdisjoint(trading)
+    assert not issubclass(BrokerTradingTests, BrokerConformanceTests)
+
+
+@pytest.mark.parametrize("cls", [BrokerConformanceTests, BrokerTradingTests])
+def test_every_kit_test_says_what_it_proves_and_what_is_left(cls):
+    for name, doc in kit.kit_tests(cls):
+        assert doc, f"{name} has no docstring"
+        assert doc.splitlines()[0].endswith("."), f"{name}: the first line is one sentence"
+        assert "proves on its own" in " ".join(doc.split()), f"{name}: say what is left"
+
+
+def test_the_unknown_outcome_test_says_it_fakes_the_failure():
+    doc = dict(kit.kit_tests(BrokerTradingTests))[
+        "test_an_unknown_outcome_resolves_to_the_one_order"
+    ]
+    assert "fakes the failure itself" in doc
+
+
+def test_the_docs_list_the_kit_tests_as_the_docstrings_say(tmp_path):
+    page = ROOT / "docs" / "writing-plugins.md"
+    copy = tmp_path / "page.md"
+    copy.write_text(page.read_text())
+    assert not kit.rewrite(copy), (
+        "run: python -m tradingagents_brokers.testing.kit docs/writing-plugins.md"
+    )
+    for name, _ in kit.kit_tests(BrokerTradingTests):
+        assert f"`{name}`" in page.read_text()
+
+
+def test_a_page_without_the_markers_is_refused(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# nothing here\n")
+    with pytest.raises(SystemExit, match="markers"):
+        kit.rewrite(page)

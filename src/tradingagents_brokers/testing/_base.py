@@ -1,0 +1,130 @@
+"""What every level of the conformance kit shares: the broker under test and the xfail rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import pytest
+
+from .. import (
+    BrokerError,
+    BrokerType,
+    GatedBroker,
+    Order,
+    PluginHost,
+    get_broker,
+    make_plugin_manager,
+)
+
+__all__ = ["KIT_MODULES", "KitBase", "TradingBase", "plugin_errors"]
+
+#: The modules whose ``test_`` methods are kit tests (an override needs an xfail mark).
+KIT_MODULES = frozenset(
+    {
+        "tradingagents_brokers.testing.offline",
+        "tradingagents_brokers.testing.trading",
+        "tradingagents_brokers.testing.streams",
+        "tradingagents_brokers.testing.network",
+    }
+)
+
+
+@contextmanager
+def plugin_errors() -> Iterator[None]:
+    """Fail with advice when a broker raises anything but the core's errors."""
+    try:
+        yield
+    except BrokerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turned into a failure that says what to fix
+        pytest.fail(
+            f"the broker raised {type(exc).__name__}: {exc}. A plugin maps its broker's answers "
+            "to the core's models - an unknown status becomes OrderStatus(value), which maps it "
+            "to 'unknown' - and raises only tradingagents_brokers errors (NotSupportedError for "
+            "an operation the broker lacks, never NotImplementedError)",
+            pytrace=False,
+        )
+
+
+def _is_marked_xfail(function: Any) -> bool:
+    marks = getattr(function, "pytestmark", [])
+    return any(m.name == "xfail" and m.kwargs.get("reason") for m in marks)
+
+
+class KitBase:
+    """Set ``broker_name``; override ``broker_options`` if the broker needs any."""
+
+    broker_name: ClassVar[str] = ""
+    #: The distribution that should provide the plugin (None for brokers built into the core).
+    distribution: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kit_tests = {
+            name
+            for base in cls.__mro__[1:]
+            if base.__module__ in KIT_MODULES
+            for name in vars(base)
+            if name.startswith("test_")
+        }
+        for name in kit_tests & set(vars(cls)):
+            if not _is_marked_xfail(vars(cls)[name]):
+                raise TypeError(
+                    f"{cls.__name__}.{name} overrides a conformance test; mark it "
+                    "@pytest.mark.xfail(reason='why this broker cannot pass') instead of "
+                    "replacing it silently"
+                )
+
+    def broker_options(self) -> dict[str, Any]:
+        """``broker_options[broker_name]`` for the broker under test."""
+        return {}
+
+    def config(self, tmp_path: Any) -> dict[str, Any]:
+        """The configuration the kit builds the broker from (state in a temporary directory)."""
+        return {
+            "trading_broker": self.broker_name,
+            "state_dir": str(tmp_path),
+            "duplicate_window_seconds": 0,
+            "broker_options": {self.broker_name: self.broker_options()},
+        }
+
+    @pytest.fixture
+    def host(self) -> PluginHost:
+        return PluginHost(make_plugin_manager())
+
+    @pytest.fixture
+    def broker_type(self, host: PluginHost) -> BrokerType:
+        return host.broker_types[self.broker_name]
+
+
+class TradingBase(KitBase):
+    """What the trading-level tests share: a gated broker and a resting order."""
+
+    #: A symbol the broker trades; quantities are whole shares unless noted.
+    symbol: ClassVar[str] = "AAPL"
+
+    def resting_price(self, gated: GatedBroker) -> Decimal:
+        """A buy limit price that rests without filling (5% under the reference price)."""
+        price = gated.get_quote(self.symbol).price
+        return (price * Decimal("0.95")).quantize(Decimal("0.01"))
+
+    @pytest.fixture
+    def gated(self, tmp_path: Any) -> Iterator[GatedBroker]:
+        broker = get_broker(self.broker_name, config=self.config(tmp_path))
+        yield broker
+        broker.close()
+
+    def _resting(self, gated: GatedBroker, **fields: Any) -> Order:
+        values = {
+            "symbol": self.symbol,
+            "side": "buy",
+            "qty": 1,
+            "order_type": "limit",
+            "limit_price": self.resting_price(gated),
+            "time_in_force": "gtc",
+            **fields,
+        }
+        return gated.place_order(**values)
