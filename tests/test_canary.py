@@ -63,3 +63,39 @@ def test_the_sim_and_journal_never_store_credentials(canary, tmp_path):
     with get_broker("sim", config={"state_dir": str(tmp_path)}) as gated:
         gated.place_order(symbol="AAPL", side="buy", qty=1)
     assert guard.scan_files([tmp_path]) == []
+
+
+def test_the_canary_follows_the_installed_broker_types_credential_env(request, monkeypatch):
+    from tradingagents_brokers import BrokerType, PluginHost, hookimpl
+
+    class Declares:
+        @hookimpl
+        def register_brokers(self):
+            return [
+                BrokerType(
+                    name="declares",
+                    factory=lambda settings: None,
+                    credential_env={"paper": ("DECLARES_KEY",), "live": ("DECLARES_LIVE_KEY",)},
+                )
+            ]
+
+    real = PluginHost.__init__
+
+    def with_declares(self, pm, *args, **kwargs):
+        pm.register(Declares(), name="declares")
+        real(self, pm, *args, **kwargs)
+
+    monkeypatch.setattr(PluginHost, "__init__", with_declares)
+    assert guard.declared_variables() == ["DECLARES_KEY", "DECLARES_LIVE_KEY"]
+    planted = guard.planted_variables(request.config)
+    assert set(guard.DEFAULT_VARIABLES) <= set(planted)
+
+
+def test_a_plugin_that_fails_to_load_leaves_the_listed_variables(monkeypatch):
+    from tradingagents_brokers import PluginLoadError, testing
+
+    def broken(*args, **kwargs):
+        raise PluginLoadError("broken on purpose")
+
+    monkeypatch.setattr("tradingagents_brokers.make_plugin_manager", broken)
+    assert testing.canary.declared_variables() == []

@@ -2,8 +2,14 @@
 
 Enable it with ``-p tradingagents_brokers.testing.canary`` in pytest's ``addopts``
 (early, so that its module is loaded before any test imports it). Every test then
-runs with the credential variables named by the ``canary_credential_variables``
-ini option set to a random canary value. The run fails if the canary reaches:
+runs with these variables set to a random canary value:
+
+* every variable that an installed broker type names in its ``credential_env``
+  (so a plugin's canary follows its declaration and cannot drift from it; turn
+  this off with the ``canary_from_credential_env = false`` ini option);
+* the variables listed in the ``canary_credential_variables`` ini option.
+
+The run fails if the canary reaches:
 
 * any log record, from any logger, at DEBUG and up;
 * a test's captured stdout, stderr or log, or its error report;
@@ -89,6 +95,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=list(DEFAULT_VARIABLES),
     )
     parser.addini(
+        "canary_from_credential_env",
+        "also plant the canary in every installed broker type's credential_env variables",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
         "canary_scan_paths",
         "extra directories scanned for the canary at the end of the run",
         type="paths",
@@ -96,10 +108,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def declared_variables() -> list[str]:
+    """Every variable the installed broker types name in ``credential_env``, sorted."""
+    from .. import BrokerError, PluginHost, make_plugin_manager
+
+    try:
+        types = PluginHost(make_plugin_manager()).broker_types.values()
+    except BrokerError:  # a plugin that fails to load is reported by the tests that use it
+        return []
+    return sorted({v for t in types for names in t.credential_env.values() for v in names})
+
+
+_VARIABLES = pytest.StashKey[list[str]]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    listed = list(config.getini("canary_credential_variables"))
+    declared = declared_variables() if config.getini("canary_from_credential_env") else []
+    config.stash[_VARIABLES] = sorted(set(listed) | set(declared))
+
+
+def planted_variables(config: pytest.Config) -> list[str]:
+    """The variables this run plants the canary in."""
+    return config.stash[_VARIABLES]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -133,7 +167,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(autouse=True)
 def _plant_canary(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in request.config.getini("canary_credential_variables"):
+    for variable in planted_variables(request.config):
         monkeypatch.setenv(variable, CANARY)
 
 
