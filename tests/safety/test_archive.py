@@ -217,3 +217,54 @@ def test_the_cli_archives_and_verify_checks_the_archives(cli, clock):
     code, out, err = cli("journal", "verify")
     assert code == 1
     assert f"archive {files[0].name}: its SHA-256 differs" in out + err
+
+
+def test_a_parquet_archive_verifies_like_a_jsonl_one(journal, clock, tmp_path):
+    import pyarrow.parquet as pq
+
+    for n in range(3):
+        _filled(journal, dedupe_key=f"p{n}")
+    clock.days(3)
+    _filled(journal, dedupe_key="live")
+    report = archive(journal, clock() - dt.timedelta(days=2), tmp_path, file_format="parquet")
+    assert report.file.endswith(".parquet")
+    assert report.events == 7
+    table = pq.read_table(report.file)
+    assert table.column("seq").to_pylist() == list(range(1, 8))
+    assert check_archives(journal, tmp_path) == []
+    assert audit(journal, archives=tmp_path).ok
+    # an anchored event inside the archive is checked in its file
+    kept = table.to_pylist()[4]
+    assert audit(journal, archives=tmp_path, expect_head=(kept["seq"], kept["hash"])).ok
+    wrong = audit(journal, archives=tmp_path, expect_head=(kept["seq"], "0" * 64))
+    assert wrong.problems == (
+        f"event {kept['seq']} is not the anchored one "
+        f"(its archived hash is {kept['hash'][:16]}...)",
+    )
+    # one flipped byte
+    path = tmp_path / report.file.split("/")[-1]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert any("SHA-256 differs" in p for p in check_archives(journal, tmp_path))
+
+
+def test_parquet_without_pyarrow_says_what_to_install(journal, clock, tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    _filled(journal)
+    clock.days(3)
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with pytest.raises(BrokerConfigurationError, match=r"pip install -e '\.\[parquet\]'"):
+        archive(journal, clock() - dt.timedelta(days=2), tmp_path, file_format="parquet")
+    with pytest.raises(BrokerConfigurationError, match="--format is jsonl or parquet"):
+        archive(journal, clock() - dt.timedelta(days=2), tmp_path, file_format="csv")
+    assert journal.sealed()[0] == 0  # nothing was sealed
+    assert len(list(journal.raw_events())) == 3

@@ -37,6 +37,13 @@ def add_archive_parser(action: Any, common: argparse.ArgumentParser) -> None:
         "zone; at least a day ago",
     )
     p.add_argument("--dir", help="where the archive files go (default: <state_dir>/archive)")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "parquet"],
+        default="jsonl",
+        dest="file_format",
+        help="JSON Lines (default) or Parquet (needs the parquet extra: pyarrow)",
+    )
 
 
 def _when(text: str) -> dt.datetime:
@@ -57,7 +64,7 @@ def cmd_archive(args: argparse.Namespace, config: Mapping[str, Any], out: Output
     directory = archive_dir(config, args.dir)
     journal = open_journal(config)
     try:
-        report = archive(journal, before, directory)
+        report = archive(journal, before, directory, file_format=args.file_format)
     finally:
         journal.close()
     if out.as_json:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,20 @@ def _first_unfinished(journal: Journal, start: int, last: int) -> tuple[int, int
 
 
 def archive(
-    journal: Journal, before: dt.datetime, directory: Path, *, now: dt.datetime | None = None
+    journal: Journal,
+    before: dt.datetime,
+    directory: Path,
+    *,
+    now: dt.datetime | None = None,
+    file_format: str = "jsonl",
 ) -> ArchiveReport:
-    """Seal the finished events before ``before`` in a file under ``directory``."""
+    """Seal the finished events before ``before`` in a file under ``directory``.
+
+    ``file_format`` is ``jsonl`` or ``parquet`` (needs pyarrow: the ``parquet`` extra).
+    """
     moment = now or journal.now()
+    if file_format not in FORMATS:
+        raise BrokerConfigurationError(f"--format is jsonl or parquet, not {file_format[:20]!r}")
     if before.tzinfo is None:
         raise BrokerConfigurationError("--before needs a time zone, e.g. 2026-11-01T00:00:00Z")
     if before > moment - MIN_AGE:
@@ -111,48 +122,114 @@ def archive(
         )
     if journal.damage is not None:
         raise BrokerError(f"the journal is damaged ({journal.damage}); verify it first")
+    writer = FORMATS[file_format]()  # a missing pyarrow is said before anything is done
     directory.mkdir(parents=True, exist_ok=True)
     with journal.transaction():
         first, last, held = plan(journal, before)
         if last < first:
             return ArchiveReport(first, last, 0, 0, None, None, held)
-        base = journal.sealed()
-        path = directory / f"journal-{journal.journal_id}-{first:012d}-{last:012d}.jsonl"
-        digest, last_hash, count = _write(journal, path, first, last, base[1])
-        intents = _seal(journal, first, last, last_hash, path, digest, moment)
-    return ArchiveReport(first, last, count, intents, str(path), digest, held)
+        anchor = journal.sealed()[1]
+        name = f"journal-{journal.journal_id}-{first:012d}-{last:012d}.{file_format}"
+        path = directory / name
+        head = {"journal_id": journal.journal_id, "first_seq": first, "last_seq": last}
+        rows = _Rows(journal, first, last, anchor)
+        temporary = path.with_name(name + ".part")
+        writer(temporary, {**head, "anchor": anchor}, rows)
+        if rows.count != last - first + 1:
+            temporary.unlink()
+            raise BrokerError(f"events {first}..{last} are not all there; run journal verify")
+        _durable(temporary, path)  # on disk before the events leave the journal
+        digest = _digest(path)
+        intents = _seal(journal, first, last, rows.last_hash, path, digest, moment)
+    return ArchiveReport(first, last, rows.count, intents, str(path), digest, held)
 
 
-def _write(
-    journal: Journal, path: Path, first: int, last: int, anchor: str
-) -> tuple[str, str, int]:
-    """Write events ``first..last`` to ``path`` (a new file); its digest, last hash, count."""
-    sha = hashlib.sha256()
-    last_hash, count = anchor, 0
-    temporary = path.with_name(path.name + ".part")
-    with temporary.open("w", encoding="utf-8") as out:
+class _Rows:
+    """Events ``first..last`` as stored, counted; the hash of the last one kept."""
 
-        def line(value: Any) -> None:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":")) + "\n"
-            sha.update(text.encode())
-            out.write(text)
+    def __init__(self, journal: Journal, first: int, last: int, anchor: str) -> None:
+        self.journal, self.first, self.last = journal, first, last
+        self.count, self.last_hash = 0, anchor
 
-        line({"journal_id": journal.journal_id, "first_seq": first, "last_seq": last})
-        line({"anchor": anchor})
-        for raw in journal.raw_events(after=first - 1):
-            if int(raw["seq"]) > last:
-                break
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for raw in self.journal.raw_events(after=self.first - 1):
+            if int(raw["seq"]) > self.last:
+                return
             row = as_text(raw)
             if isinstance(row, str):
                 raise BrokerError(f"event {raw['seq']} is damaged; run journal verify first")
-            line({k: row[k] for k in _COLUMNS})
-            last_hash, count = str(row["hash"]), count + 1
-        out.flush()
-    if count != last - first + 1:
-        temporary.unlink()
-        raise BrokerError(f"events {first}..{last} are not all there; run journal verify first")
+            self.count, self.last_hash = self.count + 1, str(row["hash"])
+            yield {k: row[k] for k in _COLUMNS}
+
+
+def _jsonl() -> Callable[[Path, dict[str, Any], Iterable[dict[str, Any]]], None]:
+    def write(path: Path, head: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
+        with path.open("w", encoding="utf-8") as out:
+            out.write(_line({k: v for k, v in head.items() if k != "anchor"}))
+            out.write(_line({"anchor": head["anchor"]}))
+            for row in rows:
+                out.write(_line(row))
+
+    return write
+
+
+def _parquet() -> Callable[[Path, dict[str, Any], Iterable[dict[str, Any]]], None]:
+    pa, pq = _pyarrow()
+
+    def write(path: Path, head: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
+        schema = pa.schema(
+            [(c, pa.int64() if c in ("seq", "intent_id") else pa.string()) for c in _COLUMNS],
+            metadata={"tradingagents_brokers": json.dumps(head, sort_keys=True)},
+        )
+        with pq.ParquetWriter(str(path), schema) as out:
+            batch: list[dict[str, Any]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == CHUNK:
+                    out.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    batch = []
+            if batch:
+                out.write_table(pa.Table.from_pylist(batch, schema=schema))
+
+    return write
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise BrokerConfigurationError(
+            "Parquet archives need pyarrow: install the extra (pip install -e '.[parquet]' "
+            "from the source tree), or archive as --format jsonl"
+        ) from None
+    return pa, pq
+
+
+FORMATS = {"jsonl": _jsonl, "parquet": _parquet}
+
+
+def _line(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _durable(temporary: Path, path: Path) -> None:
+    with temporary.open("rb") as written:
+        os.fsync(written.fileno())
     temporary.replace(path)
-    return sha.hexdigest(), last_hash, count
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as raw:
+        for block in iter(lambda: raw.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 _COLUMNS = ("seq", "at", "kind", "intent_id", "broker", "payload", "prev_hash", "hash")
@@ -240,11 +317,7 @@ def _seals(rows: Iterable[Mapping[str, Any]]) -> dict[int, tuple[str, str]]:
 
 
 def _check_file(path: Path, digest: str, first: int, anchor: str, last_hash: str) -> str | None:
-    sha = hashlib.sha256()
-    with path.open("rb") as raw:
-        for block in iter(lambda: raw.read(1 << 20), b""):
-            sha.update(block)
-    if sha.hexdigest() != digest:
+    if _digest(path) != digest:
         return "its SHA-256 differs from the one recorded when it was sealed (altered)"
     events = _events(path)
     head = next(events, None)
@@ -273,6 +346,16 @@ def archived_hash(journal: Journal, directory: Path, seq: int) -> str | None:
 
 
 def _events(path: Path) -> Iterator[dict[str, Any]]:
+    """An archive's ``{"anchor": ...}`` then its events, a chunk at a time."""
+    if path.suffix == ".parquet":
+        _, pq = _pyarrow()
+        source = pq.ParquetFile(str(path))
+        meta = source.schema_arrow.metadata or {}
+        head = json.loads(meta.get(b"tradingagents_brokers", b"{}"))
+        yield {"anchor": head.get("anchor")}
+        for batch in source.iter_batches(batch_size=CHUNK):
+            yield from batch.to_pylist()
+        return
     with path.open(encoding="utf-8") as lines:
         next(lines, None)  # the description
         for text in lines:
