@@ -225,6 +225,34 @@ def test_a_failed_poll_disconnects_at_once_and_backs_off(listener):
     )
 
 
+def test_a_poll_slower_than_its_freshness_bound_counts_as_failed(listener):
+    now = [0.0]
+    book, stream = connected(listener, interval=1.0, freshness=3.0, monotonic=lambda: now[0])
+    read = book.get_orders
+
+    def slow(status="open", limit=None, symbols=None):
+        now[0] += 1.5  # two reads: 3s in all, exactly the bound
+        return read(status, limit, symbols)
+
+    book.get_orders = slow  # type: ignore[method-assign]
+    assert stream.tick()
+    now[0] += 0.001
+
+    def slower(status="open", limit=None, symbols=None):
+        now[0] += 1.5001
+        return read(status, limit, symbols)
+
+    book.get_orders = slower  # type: ignore[method-assign]
+    assert not stream.tick()
+    assert listener.take() == [
+        "alive",
+        (
+            "disconnected",
+            "polling failed (SlowPollError: the poll took 3.0002s, over its 3s freshness bound)",
+        ),
+    ]
+
+
 def test_the_thread_polls_and_close_silences_it(listener):
     book = RestBook(interval=0.01, thread=True)
     stream = book.subscribe_order_updates(listener)

@@ -31,7 +31,7 @@ Fail-closed rules, each a comment where it is enforced below:
   ``freshness`` seconds (the stream's ``freshness_seconds``, which the core
   applies on top of ``state_max_age_seconds``): a poller that hangs is not
   trusted for longer than that;
-* a poll that fails is a dropped connection: the listener hears
+* a poll that fails, or takes longer than ``freshness``, is a dropped connection: the listener hears
   ``on_disconnected`` at once and the gate reads the broker again, as without a
   stream; the next poll that succeeds connects again (the core reconciles and
   reads a new snapshot). Failed polls are retried with a doubling delay, up to
@@ -86,6 +86,13 @@ MAX_REASON = 200
 
 class _Gap(Exception):
     """More may have changed than one poll can see: connect again."""
+
+
+class SlowPollError(BrokerError):
+    """A poll took longer than the freshness bound: what it read is too old to trust."""
+
+    code = "poll_too_slow"
+    retryable = True
 
 
 class PolledOrderStream:
@@ -215,9 +222,17 @@ class PolledOrderStream:
             if self._closed.is_set():
                 return False
             self.polls += 1
-            self._due = self._monotonic() + self.interval
+            began = self._monotonic()
+            self._due = began + self.interval
             try:
                 orders, baseline = self._read()
+                took = self._monotonic() - began
+                if took > self.freshness_seconds:
+                    # What it read is older than the bound by the time it is delivered.
+                    raise SlowPollError(
+                        f"the poll took {took:g}s, over its "
+                        f"{self.freshness_seconds:g}s freshness bound"
+                    )
             except Exception as exc:  # noqa: BLE001 - any failure is a dropped connection
                 self._failed(exc)
                 return False
