@@ -11,6 +11,11 @@ a fresh interpreter - the hash chain, every intents row rebuilt from it, the
 identity - and its peak memory and time are printed. Memory must stay flat (the
 100k figure at most 1.5 times the 10k one) and time linear.
 
+Archive: the larger journal's orders are archived (``journal archive``) as JSON
+Lines in a fresh interpreter, then the live journal and the archive are audited
+together; time and peak memory of each (memory flat: at most 1.5 times the 10k
+verify's).
+
 Run with ``nox -s bench`` or ``python benchmarks/journal_scale.py [--quick]``.
 """
 
@@ -116,17 +121,44 @@ _VALUES = ("broker", "symbol", "side", "qty", "notional", "value", "dedupe_key",
 _ANSWERED = ("from", "to", "order_id", "projection")
 
 
-def verify(path: Path) -> tuple[int, float, float]:
-    """(events, seconds, peak MB) of an audit in a fresh interpreter."""
+ARCHIVE = """
+import datetime as dt, resource, sys, time
+from pathlib import Path
+from tradingagents_brokers.safety.archive import archive
+from tradingagents_brokers.safety.audit import audit
+from tradingagents_brokers.safety.journal import Journal
+journal = Journal(sys.argv[1])
+later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+started = time.perf_counter()
+if sys.argv[3] == "archive":
+    report = archive(journal, later - dt.timedelta(days=1), Path(sys.argv[2]), now=later)
+    assert report.events, report
+    count = report.events
+else:
+    result = audit(journal, archives=Path(sys.argv[2]))
+    assert result.ok, result.problems
+    count = result.events
+took = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(count, took, peak)
+"""
+
+
+def _fresh(script: str, *args: str) -> tuple[int, float, float]:
     done = subprocess.run(
-        [sys.executable, "-c", AUDIT, str(path)],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    events, took, peak_kb = done.stdout.split()
-    return int(events), float(took), int(peak_kb) / 1024
+    count, took, peak_kb = done.stdout.split()
+    return int(count), float(took), int(peak_kb) / 1024
+
+
+def verify(path: Path) -> tuple[int, float, float]:
+    """(events, seconds, peak MB) of an audit in a fresh interpreter."""
+    return _fresh(AUDIT, str(path))
 
 
 def main() -> int:
@@ -154,6 +186,20 @@ def main() -> int:
                 f"{path.stat().st_size / 2**20:,.0f} MB, built in {built:.0f} s): "
                 f"{took:.1f} s, peak memory {peak:.0f} MB"
             )
+        folder = Path(work) / "archive"
+        moved, took, peak = _fresh(ARCHIVE, str(path), str(folder), "archive")
+        files = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+        print(
+            f"  journal archive of those {orders:,} orders ({moved:,} events to {files:,.0f} MB "
+            f"of JSON Lines): {took:.1f} s, peak memory {peak:.0f} MB"
+        )
+        _, took, peak_both = _fresh(ARCHIVE, str(path), str(folder), "verify")
+        print(
+            f"  journal verify, live journal and archive together: {took:.1f} s, "
+            f"peak memory {peak_both:.0f} MB"
+        )
+        if max(peak, peak_both) > MEMORY_RATIO_BUDGET * figures[0][2]:
+            over.append("archive memory")
     (small, t_small, m_small), (large, t_large, m_large) = figures
     ratio = m_large / m_small
     print(
