@@ -75,9 +75,12 @@ def test_the_cli_approval_answers_the_confirmation_hook_for_live_orders(cli, mon
         (("order", "buy", "AAPL", "--qty", "0", "--yes"), "qty must be greater than zero"),
         (("order", "buy", "AAPL", "--qty", "NaN", "--yes"), "finite"),
         (("order", "buy", "AAPL", "--qty", "ten", "--yes"), "qty must be a number"),
-        (("order", "buy", "AAPL", "--qty", "1", "--type", "teleport", "--yes"), "order_type"),
-        (("order", "buy", "AAPL", "--qty", "1", "--tif", "forever", "--yes"), "time_in_force"),
-        (("order", "buy", "AAPL", "--qty", "1", "--type", "limit", "--yes"), "needs limit_price"),
+        (
+            ("order", "buy", "AAPL", "--qty", "1", "--type", "teleport", "--yes"),
+            "--type 'teleport'",
+        ),
+        (("order", "buy", "AAPL", "--qty", "1", "--tif", "forever", "--yes"), "--tif 'forever'"),
+        (("order", "buy", "AAPL", "--qty", "1", "--type", "limit", "--yes"), "needs --limit-price"),
         (("order", "buy", "AAPL", "--qty", "1", "--broker", "nosuch", "--yes"), "no broker named"),
         (("close", "AAPL", "--percentage", "150", "--yes"), "at most 100"),
     ],
@@ -147,14 +150,6 @@ def test_cancel_close_and_history(cli):
     assert len(json.loads(out)["equity"]) >= 4
     code, out, _ = cli("quote", "AAPL", "--json")
     assert json.loads(out)["price"] == "100"
-
-
-def test_reset_starts_a_fresh_sim_account(cli):
-    cli("order", "buy", "AAPL", "--qty", "1", "--yes")
-    code, out, _ = cli("positions", "--json", "--reset")
-    assert (code, json.loads(out)) == (0, [])
-    code, _, err = cli("positions", "--reset", "--broker", "alpaca")
-    assert (code, "--reset only applies to the sim broker" in err) == (2, True)
 
 
 def test_doctor_reports_configuration_and_paths_without_secret_values(cli, monkeypatch, sim_config):

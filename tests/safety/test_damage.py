@@ -272,6 +272,8 @@ def test_the_sims_account_is_never_silently_made_anew(cli, traded, tmp_path, how
     code, _, err = cli("account")
     assert code != 0
     assert "no fresh account is made over it" in _one_error_line(err)
-    code, out, err = cli("account", "--reset", "--json")  # a fresh account, on purpose
+    code, out, err = cli("sim", "reset", "--yes", "--json")  # a fresh account, on purpose
     assert code == 0, err
     assert json.loads(out)["cash"] == "100000"
+    code, out, err = cli("account", "--json")
+    assert (code, json.loads(out)["cash"]) == (0, "100000")

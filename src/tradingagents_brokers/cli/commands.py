@@ -11,64 +11,66 @@ from pathlib import Path
 from typing import Any
 
 from ..approvals import answered
-from ..config import CONFIG_ENV, default_state_dir, state_paths
+from ..config import CONFIG_ENV, state_paths
 from ..decisions import Approval, OrderContext
 from ..enums import TradingMode
-from ..errors import BrokerConfigurationError
+from ..errors import BrokerConfigurationError, BrokerError, InvalidOrderError
 from ..gateway import GatedBroker, check_capabilities
 from ..host import PluginHost
 from ..orders import OrderRequest
 from ..routing import get_broker
 from ..sim.plugin import account_path
 from ..store import describe_store
-from .render import Output, shown
+from .demo import cmd_demo as cmd_demo  # main looks every command up in this module
+from .render import Output, plain_number, shown
+from .sim_commands import cmd_sim as cmd_sim
+from .tables import CLOSED, HISTORY, ORDERS, PLUGINS, POSITIONS
 
 CLI = OrderContext(source="cli")
-ORDER_COLUMNS = (
-    "submitted_at",
-    "symbol",
-    "side",
-    "qty",
-    "notional",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "status",
-    "filled_qty",
-    "filled_avg_price",
-    "order_id",
-)
-POSITION_COLUMNS = (
-    "symbol",
-    "qty",
-    "avg_entry_price",
-    "current_price",
-    "market_value",
-    "unrealized_pl",
-    "unrealized_plpc",
-)
-
-
-JOURNAL_COLUMNS = ("intent_id", "source", "symbol", "side", "qty", "status", "client_order_id")
+#: How many orders, points of history or intents a table shows unless --limit or --all.
+DEFAULT_LIMIT = 50
 
 
 class Declined(Exception):
     """The person at the terminal said no, or there was no terminal to ask."""
 
 
-#: What the CLI tells the gate once the person at the terminal said yes (or --yes).
-CONFIRMED = Approval(True, "cli-user", "confirmed at the terminal")
+#: What the CLI tells the gate, and the journal records, about how an order was approved:
+#: a person typed "y" at the prompt, or the command line carried --yes and nobody was asked.
+TYPED = Approval(True, "cli-user", "typed 'y' at the terminal prompt")
+SCRIPTED = Approval(True, "cli --yes", "approved in advance by --yes on the command line")
 
 
-def confirm(question: str, *, yes: bool, ask: Callable[[str], str] | None = None) -> None:
-    """Ask ``question`` on a terminal; ``--yes`` answers for scripts; no terminal refuses."""
+def confirm(question: str, *, yes: bool, ask: Callable[[str], str] | None = None) -> Approval:
+    """Ask ``question`` on a terminal; ``--yes`` answers for scripts; no terminal refuses.
+
+    Returns the approval to hand the gate, saying which of the two it was.
+    """
     if yes:
-        return
+        return SCRIPTED
     if not sys.stdin.isatty():
         raise Declined("no terminal to confirm on; pass --yes to approve in a script")
     answer = (ask or input)(f"{question} [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise Declined("not confirmed; nothing was sent")
+    return TYPED
+
+
+def limit_of(args: argparse.Namespace) -> int | None:
+    """``--limit N``, none with ``--all``, else :data:`DEFAULT_LIMIT`."""
+    if getattr(args, "all_rows", False):
+        return None
+    return args.limit if args.limit is not None else DEFAULT_LIMIT
+
+
+def more_hint(out: Output, shown_count: int, limit: int | None, what: str) -> None:
+    if limit is not None and shown_count >= limit:
+        out.hint(f"the newest {limit} {what} shown; --limit N or --all for more")
+
+
+def plain(value: str | None) -> str | None:
+    """A number the user typed, written out (``1e3`` becomes ``1000``); other text as it is."""
+    return None if value is None else str(plain_number(value))
 
 
 def _gated(config: Mapping[str, Any], *, stream: bool = False) -> GatedBroker:
@@ -85,8 +87,16 @@ def cmd_plugins(args: argparse.Namespace, config: Mapping[str, Any], out: Output
     host = PluginHost.from_config(config)
     owners = {name: host.broker_owner(name) for name in host.broker_types}
     records = []
+    wanted = args.broker
+    if wanted is not None and wanted not in owners:
+        raise BrokerConfigurationError(
+            f"no installed plugin offers a broker named {wanted!r}; installed: "
+            f"{', '.join(sorted(owners))} (plugins without --broker lists them all)"
+        )
     for info in host.plugins.values():
         types = [n for n, owner in owners.items() if owner == info.name]
+        if wanted is not None and wanted not in types:
+            continue
         records.append(
             {
                 "plugin": info.name,
@@ -103,10 +113,12 @@ def cmd_plugins(args: argparse.Namespace, config: Mapping[str, Any], out: Output
     out.rows(
         "Plugins",
         records,
-        ("plugin", "distribution", "version", "brokers", "description"),
+        PLUGINS,
         empty="no plugins",
     )
     for name, broker_type in sorted(host.broker_types.items()):
+        if wanted is not None and name != wanted:
+            continue
         caps = broker_type.capabilities.to_dict()
         flags = [
             k for k in ("fractional", "notional", "short_selling", "extended_hours") if caps[k]
@@ -194,29 +206,44 @@ def cmd_account(args: argparse.Namespace, config: Mapping[str, Any], out: Output
 def cmd_positions(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     with _gated(config) as gated:
         records = [p.to_dict() for p in gated.get_positions()]
-        out.rows(
-            f"Positions on {_where(gated)}", records, POSITION_COLUMNS, empty="no open positions"
-        )
+        out.rows(f"Positions on {_where(gated)}", records, POSITIONS, empty="no open positions")
 
 
 def cmd_orders(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    limit = limit_of(args)
     with _gated(config) as gated:
-        orders = gated.get_orders(args.status, args.limit, args.symbols)
+        orders = gated.get_orders(args.status, limit, args.symbols)
         records = [o.to_dict() for o in orders]
-        out.rows(f"Orders on {_where(gated)}", records, ORDER_COLUMNS, empty="no orders")
+        out.rows(f"Orders on {_where(gated)}", records, ORDERS, empty="no orders")
+        more_hint(out, len(records), limit, "orders")
+
+
+def _estimate(request: OrderRequest, gated: GatedBroker) -> str:
+    """The price the order would go at now, and what it comes to: for the prompt."""
+    if request.notional is not None:
+        return f"about ${plain_number(request.notional)} in all"
+    price = request.limit_price
+    label = "limit"
+    if price is None:
+        try:
+            price = gated.get_quote(request.symbol).price
+        except BrokerError:
+            return "no price to estimate its value by"
+        label = "now about"
+    assert request.qty is not None
+    value = (request.qty * price).quantize(Decimal("0.01"))
+    return f"{label} ${plain_number(price)} a share, about ${plain_number(value)} in all"
 
 
 def _describe(request: OrderRequest, gated: GatedBroker) -> str:
-    size = f"{request.qty} shares" if request.qty is not None else f"${request.notional} of"
-    price = ""
-    if request.limit_price is not None:
-        price += f" limit {request.limit_price}"
+    size = f"{plain_number(request.qty)}" if request.qty is not None else ""
+    kind = request.order_type.value
     if request.stop_price is not None:
-        price += f" stop {request.stop_price}"
+        kind += f" (stop ${plain_number(request.stop_price)})"
     return (
-        f"{request.side.value.upper()} {size} {request.symbol} "
-        f"{request.order_type.value}{price} {request.time_in_force.value} on {_where(gated)}"
-    )
+        f"{request.side.value.upper()} {size} {request.symbol} {kind} "
+        f"{request.time_in_force.value} on {_where(gated)}: {_estimate(request, gated)}"
+    ).replace("  ", " ")
 
 
 def cmd_order(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
@@ -224,20 +251,43 @@ def cmd_order(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
         request = gated.build_request(
             symbol=args.symbol,
             side=args.side,
-            qty=args.qty,
-            notional=args.notional,
+            qty=plain(args.qty),
+            notional=plain(args.notional),
             order_type=args.order_type,
-            limit_price=args.limit_price,
-            stop_price=args.stop_price,
+            limit_price=plain(args.limit_price),
+            stop_price=plain(args.stop_price),
+            trail_price=plain(args.trail_price),
+            trail_percent=plain(args.trail_percent),
             time_in_force=args.time_in_force,
             expire_at=args.expire_at,
             extended_hours=args.extended_hours,
         )
         check_capabilities(request, gated.name, gated.capabilities)
-        confirm(f"Send {_describe(request, gated)}?", yes=args.yes)
-        with answered(request, CONFIRMED):
+        approval = confirm(f"Send {_describe(request, gated)}?", yes=args.yes)
+        with answered(request, approval):
             order = gated.submit(request, context=CLI)
         out.record(f"Order on {_where(gated)}", order.to_dict())
+
+
+def resolve_order_id(gated: GatedBroker, given: str) -> str:
+    """The broker's order id for what the user typed: an order id, a client order id,
+    or a unique prefix of an open order's id (as ``orders`` shows them)."""
+    open_orders = gated.get_orders("open")
+    for order in open_orders:
+        if given in (order.order_id, order.client_order_id):
+            return order.order_id
+    matches = [o.order_id for o in open_orders if o.order_id.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise InvalidOrderError(
+            f"{given!r} is the start of {len(matches)} open orders' ids; type more of it "
+            "(tradingagents-brokers orders --status open --wide shows them whole)"
+        )
+    try:
+        return gated.get_order_by_client_id(given).order_id
+    except BrokerError:
+        return given  # the broker says whether it knows it
 
 
 def cmd_cancel(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
@@ -249,59 +299,62 @@ def cmd_cancel(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
             else:
                 out.note(f"asked to cancel {len(ids)} open order(s)")
             return
-        gated.cancel_order(args.order_id, context=CLI)
+        order_id = resolve_order_id(gated, args.order_id)
+        gated.cancel_order(order_id, context=CLI)
         if out.as_json:
-            out.data({"status": "cancel_requested", "order_id": args.order_id})
+            out.data({"status": "cancel_requested", "order_id": order_id})
         else:
-            out.note(f"asked to cancel order {args.order_id}")
+            out.note(f"asked to cancel order {order_id}")
 
 
 def cmd_close(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     with _gated(config) as gated:
         if args.all:
-            confirm(f"Close every position on {_where(gated)}?", yes=args.yes)
-            with answered(gated.close_all_requests(), CONFIRMED):
+            requests = gated.close_all_requests()
+            what = "; ".join(f"{_describe(r, gated)}" for r in requests) or "nothing to close"
+            approval = confirm(f"Close every position on {_where(gated)} ({what})?", yes=args.yes)
+            with answered(requests, approval):
                 results = [r.to_dict() for r in gated.close_all_positions(context=CLI)]
-            out.rows("Closed", results, ("symbol", "ok", "error"), empty="no positions to close")
+            if out.as_json:
+                out.data(results)
+                return
+            records = [
+                {**(r["order"] or {}), "symbol": r["symbol"], "ok": r["ok"], "error": r["error"]}
+                for r in results
+            ]
+            out.rows("Closed", records, CLOSED, empty="no positions to close")
             return
-        amount = (
-            f"{args.qty} shares of"
-            if args.qty
-            else f"{args.percentage}% of"
-            if args.percentage
-            else "all of"
-        )
-        confirm(f"Close {amount} {args.symbol.upper()} on {_where(gated)}?", yes=args.yes)
-        close = gated.close_request(args.symbol, qty=args.qty, percentage=args.percentage)
-        with answered(close, CONFIRMED):
-            order = gated.close_position(
-                args.symbol, qty=args.qty, percentage=args.percentage, context=CLI
-            )
+        qty, percentage = plain(args.qty), plain(args.percentage)
+        close = gated.close_request(args.symbol, qty=qty, percentage=percentage)
+        approval = confirm(f"Close: {_describe(close, gated)}?", yes=args.yes)
+        with answered(close, approval):
+            order = gated.close_position(args.symbol, qty=qty, percentage=percentage, context=CLI)
         out.record(f"Closing order on {_where(gated)}", order.to_dict())
 
 
 def cmd_history(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
+    limit = limit_of(args)
     with _gated(config) as gated:
         history = gated.get_portfolio_history(args.period, args.timeframe).to_dict()
-        if out.as_json:
-            out.data(history)
-            return
-        records = [
-            {"timestamp": t, "equity": e, "profit_loss": p, "profit_loss_pct": pct}
-            for t, e, p, pct in zip(
-                history["timestamps"],
-                history["equity"],
-                history["profit_loss"],
-                history["profit_loss_pct"],
-                strict=True,
-            )
-        ]
-        out.rows(
-            f"Portfolio history on {_where(gated)}",
-            records,
-            ("timestamp", "equity", "profit_loss", "profit_loss_pct"),
-            empty="no history yet",
+    if out.as_json:
+        out.data(history)
+        return
+    records = [
+        {"timestamp": t, "equity": e, "profit_loss": p, "profit_loss_pct": pct}
+        for t, e, p, pct in zip(
+            history["timestamps"],
+            history["equity"],
+            history["profit_loss"],
+            history["profit_loss_pct"],
+            strict=True,
         )
+    ]
+    shown_records = records[-limit:] if limit is not None else records
+    out.rows(
+        f"Portfolio history on {_where(gated)}", shown_records, HISTORY, empty="no history yet"
+    )
+    if limit is not None and len(records) > limit:
+        out.hint(f"the last {limit} of {len(records)} points shown; --limit N or --all for more")
 
 
 def cmd_quote(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
@@ -319,85 +372,6 @@ def cmd_new_plugin(args: argparse.Namespace, config: Mapping[str, Any], out: Out
         return
     out.note(f"wrote {root}")
     out.note(f"next: pip install -e '{root}[test]' && pytest {root}")
-
-
-class _Quiet:
-    """Stands in for :class:`Output` where ``--json`` prints one document at the end."""
-
-    def record(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def rows(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def cmd_demo(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
-    """A fresh sim account and journal of its own (``demo*.db``): never touches your state."""
-    state_dir = Path(config["state_dir"] or default_state_dir())
-    journal_file = state_dir / "demo-journal.db"
-    for suffix in ("", "-wal", "-shm", ".anchor"):  # its anchor too: a new demo, on purpose
-        Path(f"{journal_file}{suffix}").unlink(missing_ok=True)
-    demo_config = {
-        **config,
-        "trading_broker": "sim",
-        "broker_mode": "paper",
-        "journal_path": str(journal_file),
-        "broker_options": {"sim": {"path": str(state_dir / "demo.db"), "reset": True}},
-    }
-    with _gated(demo_config, stream=True) as gated:
-        feed = gated.get_quote("AAPL").source
-        out.styled(
-            "[bold]tradingagents-brokers demo[/bold]: a fresh simulated account "
-            f"({shown(state_dir / 'demo.db')}); prices come from the sim's {shown(repr(feed))} feed"
-            + (" and are made up, not market data." if feed == "synthetic" else ".")
-        )
-        show = _Quiet() if out.as_json else out
-        steps: dict[str, Any] = {"account_before": gated.get_account().to_dict()}
-        show.record("1. Account", steps["account_before"])
-        buy = gated.place_order(symbol="AAPL", side="buy", qty=10, context=CLI)
-        steps["market_buy"] = buy.to_dict()
-        show.record("2. Market buy of 10 AAPL, through the safety gate", steps["market_buy"])
-        quote = gated.get_quote("MSFT")
-        limit = (quote.price * 95 / 100).quantize(Decimal("0.01"))
-        rest = gated.place_order(
-            symbol="MSFT",
-            side="buy",
-            qty=5,
-            order_type="limit",
-            limit_price=limit,
-            time_in_force="gtc",
-            context=CLI,
-        )
-        steps["resting_limit"] = rest.to_dict()
-        out.note(f"3. A limit buy of 5 MSFT at {limit} rests below the market ({quote.price}).")
-        steps["positions"] = [p.to_dict() for p in gated.get_positions()]
-        show.rows("4. Positions", steps["positions"], POSITION_COLUMNS, empty="no open positions")
-        steps["orders"] = [o.to_dict() for o in gated.get_orders("all")]
-        show.rows("5. Orders", steps["orders"], ORDER_COLUMNS, empty="no orders")
-        steps["account_after"] = gated.get_account().to_dict()
-        show.record("6. Account after", steps["account_after"])
-        stream = steps["order_stream"] = gated.order_stream_status()
-        out.note(
-            f"   The sim's order stream is {'live' if stream['live'] else 'not live'} "
-            f"({stream['updates']} updates so far): while it is live the risk checks read "
-            "its state cache, and an order costs one broker call."
-        )
-        journal = gated.journal
-        steps["journal"] = [i.to_dict() for i in journal.intents()]
-        show.rows(
-            "7. The journal: every intent, with its decisions and answers",
-            steps["journal"],
-            JOURNAL_COLUMNS,
-            empty="no intents",
-        )
-        verified = journal.verify()
-        steps["journal_verified"] = verified.ok
-        out.note(
-            f"   {verified.events} hash-chained journal events; chain intact: {verified.ok}. "
-            "See: tradingagents-brokers journal show 1"
-        )
-        if out.as_json:
-            out.data(steps)
 
 
 def cmd_mcp(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:

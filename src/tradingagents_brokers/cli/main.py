@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from rich.console import Console
 
 from .. import __version__
 from ..config import effective_config
@@ -29,8 +31,9 @@ from ..errors import (
     OrderRejectedError,
 )
 from ..safety.guard import RECOVERY
-from . import commands, init_command, safety_commands
+from . import commands, init_command, logs, options, safety_commands, sim_commands
 from .render import Output
+from .words import error_lines
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
@@ -55,8 +58,9 @@ def _common() -> argparse.ArgumentParser:
     group.add_argument("--config", metavar="PATH", help="TOML configuration file")
     group.add_argument("--json", action="store_true", help="print JSON instead of tables")
     group.add_argument(
-        "--reset", action="store_true", help="sim broker only: start from a fresh account"
+        "--wide", action="store_true", help="show every field of a table, nothing shortened"
     )
+    logs.add_options(group)
     return common
 
 
@@ -81,8 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("account", "show the account's balances")
     add("positions", "list open positions")
     p = add("orders", "list orders, newest first")
-    p.add_argument("--status", choices=("open", "closed", "all"), default="all")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument(
+        "--status",
+        choices=("open", "closed", "all"),
+        default="all",
+        help="open (still working), closed (done) or all (default)",
+    )
+    options.add_limit(p, "orders")
     p.add_argument(
         "--symbol", action="append", dest="symbols", help="only this symbol (repeatable)"
     )
@@ -99,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="market",
         help="market, limit, stop, stop_limit or trailing_stop (default: market)",
     )
-    p.add_argument("--limit-price")
-    p.add_argument("--stop-price")
+    p.add_argument("--limit-price", help="limit price (with --type limit or stop_limit)")
+    p.add_argument("--stop-price", help="stop price (with --type stop or stop_limit)")
+    options.add_trail(p)
     p.add_argument(
         "--tif",
         dest="time_in_force",
@@ -110,26 +120,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--expire-at", help="when a gtd order expires: ISO 8601, e.g. 2027-01-15T20:00:00Z"
     )
-    p.add_argument("--extended-hours", action="store_true")
+    p.add_argument(
+        "--extended-hours",
+        action="store_true",
+        help="may fill outside regular hours (limit orders, --tif day, where the broker can)",
+    )
     _order_args(p)
 
     p = add("cancel", "cancel an open order, or every open order with --all")
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("order_id", nargs="?")
-    target.add_argument("--all", action="store_true")
+    target.add_argument(
+        "order_id",
+        nargs="?",
+        help="order id, client order id, or the short id that 'orders' shows",
+    )
+    target.add_argument("--all", action="store_true", help="cancel every open order")
 
     p = add("close", "close a position (asks before sending), or every position with --all")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("symbol", nargs="?")
-    which.add_argument("--all", action="store_true")
+    which.add_argument("symbol", nargs="?", help="the position's symbol")
+    which.add_argument("--all", action="store_true", help="close every position")
     amount = p.add_mutually_exclusive_group()
-    amount.add_argument("--qty")
-    amount.add_argument("--percentage")
+    amount.add_argument("--qty", help="close this many shares (default: all of them)")
+    amount.add_argument("--percentage", help="close this share of the position, above 0 to 100")
     _order_args(p)
 
     p = add("history", "portfolio equity over time")
-    p.add_argument("--period")
-    p.add_argument("--timeframe")
+    options.add_history(p)
 
     p = add("quote", "the reference price the risk checks use for a symbol")
     p.add_argument("symbol")
@@ -157,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="the broker's name, a lower-case identifier such as 'mybroker'")
     p.add_argument("--path", default=".", help="directory to write it in (default: here)")
     safety_commands.add_parsers(sub, common)
+    sim_commands.add_parsers(sub, common)
     init_command.add_parser(sub)
     return parser
 
@@ -167,30 +185,28 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         overrides["broker_mode"] = args.mode
     if args.broker:
         overrides["trading_broker"] = args.broker
-    config = effective_config(overrides, path=args.config)
-    if args.reset:
-        if config["trading_broker"] != "sim":
-            raise BrokerConfigurationError("--reset only applies to the sim broker")
-        options = dict(config["broker_options"].get("sim", {}), reset=True)
-        config = effective_config(
-            {**overrides, "broker_options": {"sim": options}}, path=args.config
-        )
-    return config
+    return effective_config(overrides, path=args.config)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (the console script exits with it)."""
+def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it).
+
+    ``console`` is where results go (a terminal's by default; tests pass a recording one).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = Output(as_json=args.json)
+    out = Output(as_json=args.json, wide=getattr(args, "wide", False), console=console)
+    undo_logs: Callable[[], None] = _nothing
     try:
+        undo_logs = logs.setup(args)
         own = getattr(args, "handler", None)  # a command that reads no configuration: init
         config = {} if own else _config(args)
         name = f"cmd_{args.command.replace('-', '_')}"
         handler = own or getattr(commands, name, None) or getattr(safety_commands, name)
         code = handler(args, config, out)
     except BrokerError as exc:
-        out.fail(exc.message)
+        first, *more = error_lines(exc)
+        out.fail(first, more=more)
         if args.json:
             out.data(exc.to_dict())
         return _exit_code(exc)
@@ -203,7 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.fail("interrupted; nothing more was sent")
         return 130
+    finally:
+        undo_logs()
     return int(code or 0)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _exit_code(exc: BaseException) -> int:

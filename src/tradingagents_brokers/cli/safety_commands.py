@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,22 +20,13 @@ from ..safety.recovery import diagnose, recover
 from ..safety.state import TradingState, current_state, set_state
 from ..store import open_journal
 from .archive_command import add_archive_parser, archive_dir, cmd_archive
-from .commands import confirm
+from .commands import confirm, limit_of, more_hint
+from .journal_view import close_event, find_intent, listing
+from .options import add_limit
 from .render import Output
+from .tables import INTENTS
 
 CLI = OrderContext(source="cli")
-INTENT_COLUMNS = (
-    "intent_id",
-    "created_at",
-    "source",
-    "symbol",
-    "side",
-    "qty",
-    "notional",
-    "status",
-    "client_order_id",
-    "order_id",
-)
 
 
 @contextmanager
@@ -57,9 +49,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
     journal = add("journal", "the order journal: list intents, show one, verify the hash chain")
     action = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
-    p = action.add_parser("list", parents=[common], help="intents, newest first")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--status", action="append", dest="statuses", help="only this status")
+    p = action.add_parser("list", parents=[common], help="intents and closes, newest first")
+    add_limit(p, "intents and closes")
+    p.add_argument(
+        "--status", action="append", dest="statuses", help="only this status (repeatable)"
+    )
     p = action.add_parser("show", parents=[common], help="one intent and all its events")
     p.add_argument("intent", help="intent id or client order id")
     p = action.add_parser(
@@ -94,13 +88,19 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
     p = add("halt", "stop all new orders (the kill switch); cancels still pass")
-    p.add_argument("--reason", default="halted from the command line")
+    p.add_argument(
+        "--reason",
+        default="halted from the command line",
+        help="why, for the journal and 'status' (default: halted from the command line)",
+    )
     p.add_argument("--cancel-all", action="store_true", help="also cancel every open order")
     p = add("reduce-only", "accept only orders that shrink a position")
-    p.add_argument("--reason", default="reduce-only from the command line")
+    p.add_argument(
+        "--reason", default="reduce-only from the command line", help="why, for the journal"
+    )
     p = add("resume", "return to normal trading (asks first)")
-    p.add_argument("--reason", default="resumed from the command line")
-    p.add_argument("--yes", "-y", action="store_true")
+    p.add_argument("--reason", default="resumed from the command line", help="why, for the journal")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask")
     add("status", "trading state and orders whose outcome is not known yet")
     add("reconcile", "bring every open intent in the journal to the broker's truth")
 
@@ -112,23 +112,13 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         return cmd_archive(args, config, out)
     with _journal(config) as journal:
         if args.journal_command == "list":
-            statuses = set(args.statuses) if args.statuses else None
-            records = [i.to_dict() for i in journal.intents(statuses=statuses, limit=args.limit)]
-            out.rows(f"Journal {journal.location}", records, INTENT_COLUMNS, empty="no intents")
+            limit = limit_of(args)
+            records = listing(journal, args.statuses, limit)
+            out.rows(f"Journal {journal.location}", records, INTENTS, empty="no intents")
+            more_hint(out, len(records), limit, "intents and closes")
             return 0
         if args.journal_command == "show":
-            key: int | str = int(args.intent) if args.intent.isdigit() else args.intent
-            try:
-                intent = journal.intent(key)
-            except KeyError:
-                raise BrokerError(f"no intent {args.intent!r} in {journal.location}") from None
-            events = journal.events(intent_id=intent.intent_id)
-            if out.as_json:
-                out.data({"intent": intent.to_dict(), "events": events})
-                return 0
-            out.record(f"Intent {intent.intent_id}", intent.to_dict())
-            for event in events:
-                out.note(f"{event['seq']:>6} {event['at']} {event['kind']:<16} {event['payload']}")
+            _show(journal, args.intent, out)
             return 0
         try:
             anchor = parse_head(args.expect_head) if args.expect_head else None
@@ -159,6 +149,35 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         if not report.ok:  # no process sends orders on it until it is recovered
             journal.mark_damaged(report.problems[0])
         return 0 if report.ok else 1
+
+
+def _show(journal: Journal, given: str, out: Output) -> None:
+    """One intent and its events, or the close that sent a client order id; JSON payloads."""
+    intent = find_intent(journal, given)
+    if intent is None:
+        close = None if given.isdigit() else close_event(journal, given)
+        if close is None:
+            raise BrokerError(
+                f"no intent {given!r} (and no close by that client order id) in "
+                f"{journal.location}; 'journal list' shows the ids and client order ids"
+            )
+        if out.as_json:
+            out.data({"close": close})
+        else:
+            out.note(_event_line(close))
+        return
+    events = journal.events(intent_id=intent.intent_id)
+    if out.as_json:
+        out.data({"intent": intent.to_dict(), "events": events})
+        return
+    out.record(f"Intent {intent.intent_id}", intent.to_dict())
+    for event in events:
+        out.note(_event_line(event))
+
+
+def _event_line(event: Mapping[str, Any]) -> str:
+    payload = json.dumps(event["payload"], sort_keys=True, default=str)
+    return f"{event['seq']:>6} {event['at']} {event['kind']:<16} {payload}"
 
 
 @contextmanager

@@ -128,19 +128,25 @@ class Recorder:
         error: dict[str, Any] | None,
     ) -> None:
         subject = request.to_dict() if request else {}
+        fields = {
+            "event": str(kind),
+            "broker": self.broker_name,
+            "mode": self.mode.value,
+            "source": ctx.source,
+            "symbol": subject.get("symbol") or (order.symbol if order else None),
+            "side": subject.get("side"),
+            "qty": subject.get("qty"),
+            "notional": subject.get("notional"),
+            "client_order_id": subject.get("client_order_id")
+            or (order.client_order_id if order else None),
+            "order_id": order.order_id if order else None,
+            "status": order.status.value if order else None,
+            "code": error["code"] if error else None,
+        }
+        # The same fields as attributes of the record, for a JSON formatter to emit.
         trades_log.info(
             "%s broker=%s mode=%s source=%s symbol=%s side=%s qty=%s notional=%s "
             "client_order_id=%s order_id=%s status=%s code=%s",
-            kind,
-            self.broker_name,
-            self.mode.value,
-            ctx.source,
-            subject.get("symbol") or (order.symbol if order else None),
-            subject.get("side"),
-            subject.get("qty"),
-            subject.get("notional"),
-            subject.get("client_order_id") or (order.client_order_id if order else None),
-            order.order_id if order else None,
-            order.status.value if order else None,
-            error["code"] if error else None,
+            *fields.values(),
+            extra=fields,
         )
