@@ -4,6 +4,12 @@ Closing reduces risk, so only HALTED stops it (not REDUCING, not the risk
 checks); with ``require_confirmation`` each close is put to ``confirm_order`` as
 the order it amounts to, and every answer is journaled.
 
+On a broker that declares ``fractional=False``, a close by percentage becomes a
+whole number of shares, rounded down (toward the smaller close, never more than
+asked), before it is shown, confirmed or sent; the broker is then sent that
+quantity. A share of a position under one share is refused, as is a fractional
+``qty``.
+
 Every close is journaled (``close_requested``) in the write section before it
 is sent. An agent's close is also held to the rate limits (admitted orders and
 closes together, in every process) and to the duplicate window (a close of the
@@ -17,7 +23,7 @@ from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .._numbers import to_decimal
+from .._numbers import format_decimal, to_decimal
 from ..decisions import AGENT_SOURCES, OrderContext
 from ..errors import InvalidOrderError, Reason
 from ..models import ClosePositionResult, Position
@@ -57,7 +63,38 @@ class Closer:
     def request(self, symbol: str, *, qty: Any = None, percentage: Any = None) -> OrderRequest:
         """The order that closing ``symbol`` (all, ``qty`` shares or ``percentage``) amounts to."""
         amount, share = _close_amounts(qty, percentage)
-        return _closing(self.link.get_position(symbol), amount, share)
+        position = self.link.get_position(symbol)
+        amount, share = self._whole(position, amount, share)
+        return _closing(position, amount, share)
+
+    def _fractional(self) -> bool:
+        return self.link.host.broker_type(self.link.name).capabilities.fractional
+
+    def _whole(
+        self, position: Position | None, amount: Decimal | None, share: Decimal | None
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """``amount`` and ``share`` in whole shares for a broker without fractional ones."""
+        if self._fractional() or (amount is None and share in (None, 100)):
+            return amount, share
+        name = self.link.name
+        if amount is not None:
+            if amount != amount.to_integral_value():
+                raise InvalidOrderError(
+                    f"broker {name!r} trades whole shares only; give qty as a whole number"
+                )
+            return amount, None
+        assert position is not None
+        assert share is not None
+        held = abs(position.qty)
+        whole = (held * share / 100).to_integral_value(ROUND_DOWN)
+        if whole < 1:
+            raise InvalidOrderError(
+                f"{format_decimal(share)}% of {format_decimal(held)} {position.symbol} shares is "
+                f"under one share, and broker {name!r} trades whole shares only; close a larger "
+                "percentage or give qty",
+                details={"symbol": position.symbol, "percentage": str(share)},
+            )
+        return whole, None
 
     def all_requests(self) -> list[OrderRequest]:
         """The orders that closing every position amounts to."""
@@ -75,8 +112,13 @@ class Closer:
         amount, share = _close_amounts(qty, percentage)
         self.gate.require_mode(None, ctx)
         self.gate.require_closable(ctx)
-        if self.config["require_confirmation"]:
-            self.gate.confirm_closes([_closing(self.link.get_position(symbol), amount, share)], ctx)
+        confirm = bool(self.config["require_confirmation"])
+        rounds = share not in (None, 100) and not self._fractional()
+        position = self.link.get_position(symbol) if confirm or rounds else None
+        amount, share = self._whole(position, amount, share)
+        if confirm:
+            assert position is not None
+            self.gate.confirm_closes([_closing(position, amount, share)], ctx)
         self._admit(symbol, ctx, {"qty": qty, "percentage": percentage})
         generation = self.cache.generation
         order = self.link.close_position(symbol, amount, share)
