@@ -176,7 +176,7 @@ def test_the_command_serves_stdio_or_http_and_prints_only_to_stderr(tmp_path, ca
 
 def test_the_package_explains_a_missing_extra():
     out = import_error_without("mcp", "tradingagents_brokers.mcp_server")
-    assert "pip install 'tradingagents-brokers[mcp]'" in out
+    assert "python3 -m pip install '.[mcp]'" in out
 
 
 def test_the_client_configuration_in_the_docs_starts_this_command():

@@ -379,7 +379,7 @@ def test_every_error_says_what_to_do_next(error, expected):
 
 def test_the_tools_module_explains_a_missing_extra():
     out = import_error_without("langchain_core", "tradingagents_brokers.tools")
-    assert "pip install 'tradingagents-brokers[langchain]'" in out
+    assert "python3 -m pip install '.[langchain]'" in out
 
 
 def test_importing_the_core_loads_no_langchain():

@@ -17,7 +17,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "tradingagents_brokers.mcp_server needs the MCP SDK and the agent tools; install the "
-        "extra: pip install 'tradingagents-brokers[mcp]'"
+        "extra from a checkout of the source tree: python3 -m pip install '.[mcp]'"
     ) from exc
 
 from .confirm import Confirmer

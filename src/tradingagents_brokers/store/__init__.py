@@ -57,7 +57,8 @@ def open_backend(config: Mapping[str, Any]) -> Backend:
     except ImportError:
         raise BrokerConfigurationError(
             "store_url names a PostgreSQL server but psycopg is not installed; "
-            "pip install 'tradingagents-brokers[postgresql]'"
+            "install the extra from a checkout of the source tree: "
+            "python3 -m pip install '.[postgresql]'"
         ) from None
     backend = PostgresBackend(url, connect_timeout=float(config.get("store_timeout_seconds", 5)))
     skew = abs(backend.server_time_skew(time.time()))

@@ -15,8 +15,8 @@ try:
     import langgraph  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
-        "tradingagents_brokers.tools needs langchain-core and langgraph; install the extra: "
-        "pip install 'tradingagents-brokers[langchain]'"
+        "tradingagents_brokers.tools needs langchain-core and langgraph; install the extra "
+        "from a checkout of the source tree: python3 -m pip install '.[langchain]'"
     ) from exc
 
 from .approval import ApprovalMode, ApprovalRequest
