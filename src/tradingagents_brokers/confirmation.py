@@ -14,7 +14,9 @@ from .decisions import Approval
 @hookimpl(trylast=True)
 def confirm_order(mode: str) -> Approval:
     if mode == "paper":
-        return Approval(True, "default-policy", "paper orders are approved by default")
+        return Approval(
+            True, "default-policy", "a paper order, approved by default; no person was asked"
+        )
     return Approval(
         False,
         "default-policy",

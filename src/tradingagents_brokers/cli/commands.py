@@ -236,7 +236,7 @@ def _estimate(request: OrderRequest, gated: GatedBroker) -> str:
 
 
 def _describe(request: OrderRequest, gated: GatedBroker) -> str:
-    size = f"{plain_number(request.qty)}" if request.qty is not None else ""
+    size = format(request.qty.normalize(), "f") if request.qty is not None else ""
     kind = request.order_type.value
     if request.stop_price is not None:
         kind += f" (stop ${plain_number(request.stop_price)})"
