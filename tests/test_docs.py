@@ -208,6 +208,20 @@ def test_shown_output_is_compared_not_skimmed():
     assert not _same("insufficient_funds", "order_rejected")
 
 
+def test_a_block_that_prints_what_the_page_does_not_show_fails(capsys):
+    block = Block("python", "print('order_rejected')\n", 1, "insufficient_funds\n")
+    with pytest.raises(AssertionError, match="but the page shows"):
+        _run_python(block, "page.md", capsys)
+
+
+def test_a_command_shown_as_working_must_exit_0_and_one_shown_failing_must_fail(capsys):
+    works = Block("console", "$ tradingagents-brokers account\n", 1)
+    with pytest.raises(AssertionError, match="exited 2"):
+        _run_console(works, "page.md", capsys)  # the default broker, alpaca, is not installed
+    fails = Block("console", "$ tradingagents-brokers account\nerror: no broker named...\n", 1)
+    _run_console(fails, "page.md", capsys)
+
+
 PIP = re.compile(r"\bpip install\b(.*)")
 
 
