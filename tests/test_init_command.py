@@ -136,3 +136,11 @@ def test_init_says_when_the_config_variable_names_another_file(capsys, monkeypat
 def test_the_default_file_follows_xdg_without_the_home_variable(tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
     assert default_config_path(env) == tmp_path / "tradingagents-brokers" / "config.toml"
+
+
+def test_doctor_names_the_file_init_wrote(capsys):
+    assert main(["doctor", "--json"]) in (0, 1)
+    assert '"config_file": null' in capsys.readouterr().out
+    assert _run(capsys, "--broker", "sim")[0] == 0
+    assert main(["doctor", "--json"]) == 0
+    assert f'"config_file": "{default_config_path()}"' in capsys.readouterr().out

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..approvals import answered
-from ..config import CONFIG_ENV, state_paths
+from ..config import state_paths
 from ..decisions import Approval, OrderContext
 from ..enums import TradingMode
+from ..environment import config_file
 from ..errors import BrokerConfigurationError, BrokerError, InvalidOrderError
 from ..gateway import GatedBroker, check_capabilities
 from ..host import PluginHost
@@ -142,7 +143,7 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         "max_order_value": str(config["max_order_value"]),
         "max_position_size": str(config["max_position_size"]),
         "order_stream": config["order_stream"],
-        "config_file": args.config or os.environ.get(CONFIG_ENV) or None,
+        "config_file": args.config or config_file(),  # the one init wrote, if it is read
         "state_dir": str(state_dir),
         # The files to back up, verify and anchor (tradingagents-brokers journal verify).
         "journal_path": str(journal_path),
