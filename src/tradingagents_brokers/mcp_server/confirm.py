@@ -17,6 +17,9 @@ A client that declared no elicitation support cannot ask anyone, so the order is
 refused with a message saying so: never approved silently. Unanswered, declined,
 cancelled, expired or unreadable answers refuse too (fail closed).
 
+The form's message shows the client's name and the order inert: control characters
+spelled out, on one line, markup escaped, names cut short (:func:`shown`).
+
 Elicitation is only as honest as the client: the server cannot tell a person's
 answer from a client that answers forms by itself. Use clients that show the form.
 """
@@ -24,6 +27,7 @@ answer from a client that answers forms by itself. Use clients that show the for
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -37,10 +41,12 @@ import anyio.from_thread
 import attrs
 import mcp_types as types
 
+from .._numbers import clip
+from .._text import inert
 from ..decisions import Approval
 from ..tools.approval import ApprovalPending, ApprovalRequest
 
-__all__ = ["FORM", "Confirmer", "Exchange", "serving"]
+__all__ = ["FORM", "Confirmer", "Exchange", "serving", "shown"]
 
 #: The form the person answers: one checkbox.
 FORM: dict[str, Any] = {
@@ -126,13 +132,13 @@ class Confirmer:
         exchange = _serving.get()
         if exchange is None:
             return Approval(False, self.__name__, "no MCP client is being served; nobody to ask")
-        approver = f"person at MCP client {exchange.client!r}"
+        approver = f"person at MCP client {clip(exchange.client)}"
         if not exchange.can_ask:
             return Approval(
                 False,
                 approver,
                 f"this {request.mode} order needs a person's confirmation, and the MCP client "
-                f"{exchange.client!r} cannot ask one (it declared no elicitation support); "
+                f"{clip(exchange.client)} cannot ask one (it declared no elicitation support); "
                 "nothing was sent. Use an MCP client that supports elicitation, or place the "
                 "order from the CLI (tradingagents-brokers order ...), which asks on the terminal",
             )
@@ -141,10 +147,11 @@ class Confirmer:
         return self._ask_by_round_trip(exchange, request, approver)
 
     def message(self, exchange: Exchange, request: ApprovalRequest) -> str:
+        """The question the person reads; what came from outside is shown inert (:func:`shown`)."""
         return (
-            f"{exchange.client} asks to send a {request.mode.upper()} order through "
-            f"{request.broker}:\n\n  {request.summary}\n\nEvery risk check passed. "
-            "Send it?"
+            f"MCP client {shown(exchange.client)} asks to send a {request.mode.upper()} order "
+            f"through {shown(request.broker)}:\n\n  {shown(request.summary, 300)}\n\n"
+            "Every risk check passed. Send it?"
         )
 
     # -- handshake era: ask while the call waits ----------------------------------------
@@ -209,6 +216,26 @@ class Confirmer:
                 "tool again to ask about this order",
             )
         return read_form((exchange.responses or {}).get(KEY), approver)
+
+
+#: Markdown and HTML punctuation, escaped in the form: a client that renders markup shows
+#: the text as it was written. (Parentheses and "!" only make links or images after "[".)
+_MARKUP = re.compile(r"([\\`*_\[\]<>&~|#])")
+#: At most this many characters of a name from outside appear in the form.
+MAX_SHOWN = 64
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """Text from outside (a client's name) as the form shows it: inert, one line, no markup.
+
+    Control and invisible characters are spelled out (``\\x1b``), line breaks become
+    spaces, markup characters are escaped with a backslash, and the text is cut to
+    about ``limit`` characters.
+    """
+    line = " ".join(inert(str(text)).split())
+    if len(line) > limit:
+        line = f"{line[: limit - 3]}..."
+    return _MARKUP.sub(r"\\\1", line)
 
 
 def read_form(answer: Any, approver: str) -> Approval:
