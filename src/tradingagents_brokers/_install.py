@@ -6,7 +6,7 @@ the source tree (``git clone``), run in its top directory.
 
 from __future__ import annotations
 
-__all__ = ["FIRST_PARTY_PLUGINS", "extra_line", "plugin_line"]
+__all__ = ["FIRST_PARTY_PLUGINS", "plugin_line"]
 
 #: Broker plugins kept in this repository, and their folder in it.
 FIRST_PARTY_PLUGINS = {"alpaca": "plugins/alpaca", "ibkr": "plugins/ibkr"}
@@ -16,8 +16,3 @@ def plugin_line(name: str) -> str | None:
     """The pip command that installs broker ``name``'s plugin, if it is one of ours."""
     folder = FIRST_PARTY_PLUGINS.get(name)
     return f"python3 -m pip install ./{folder}" if folder else None
-
-
-def extra_line(extra: str) -> str:
-    """The pip command that installs the core with an optional extra."""
-    return f"python3 -m pip install '.[{extra}]'"
