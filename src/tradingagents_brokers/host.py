@@ -37,6 +37,7 @@ from .plugins import BrokerPluginManager, PluginInfo, make_plugin_manager
 from .store.backend import Backend
 from .store.budget import DEFAULT_MAX_WAIT, LocalRequestBudget, RequestBudget, SlidingBudget
 from .streams import OrderStream, OrderUpdateListener, QuoteListener, QuoteStream
+from .waits import activity, describe
 
 if TYPE_CHECKING:
     from .gateway import GatedBroker
@@ -142,7 +143,8 @@ class PluginHost:
             state_dir=state_dir,
             request_budget=budget,
         )
-        broker: object = broker_type.factory(settings)
+        with activity(describe("build_broker", name)):
+            broker: object = broker_type.factory(settings)
         if not isinstance(broker, Broker):
             missing = sorted(attr for attr in _protocol_members() if not hasattr(broker, attr))
             raise PluginLoadError(
@@ -157,7 +159,8 @@ class PluginHost:
     # -- operations ----------------------------------------------------------------
 
     def _first(self, hook: str, **kwargs: Any) -> Any:
-        result = getattr(self.pm.hook, hook)(**kwargs)
+        with activity(describe(hook, kwargs["broker_name"])):
+            result = getattr(self.pm.hook, hook)(**kwargs)
         if result is None:
             raise BrokerError(f"no plugin answered {hook!r} for broker {kwargs['broker_name']!r}")
         return result
@@ -169,7 +172,8 @@ class PluginHost:
         return result
 
     def cancel_order(self, broker_name: str, broker: Broker, order_id: str) -> None:
-        self.pm.hook.cancel_order(broker_name=broker_name, broker=broker, order_id=order_id)
+        with activity(describe("cancel_order", broker_name)):
+            self.pm.hook.cancel_order(broker_name=broker_name, broker=broker, order_id=order_id)
 
     def replace_order(
         self, broker_name: str, broker: Broker, order_id: str, changes: OrderChanges
@@ -294,9 +298,10 @@ class PluginHost:
         self, broker_name: str, broker: Broker, listener: OrderUpdateListener
     ) -> OrderStream | None:
         """The broker's order update stream, or None when nothing offers one."""
-        stream: OrderStream | None = self.pm.hook.subscribe_order_updates(
-            broker_name=broker_name, broker=broker, listener=listener
-        )
+        with activity(describe("subscribe_order_updates", broker_name)):
+            stream: OrderStream | None = self.pm.hook.subscribe_order_updates(
+                broker_name=broker_name, broker=broker, listener=listener
+            )
         if stream is not None and not isinstance(stream, OrderStream):
             raise PluginLoadError(
                 f"subscribe_order_updates for broker {broker_name!r} returned "
@@ -308,9 +313,10 @@ class PluginHost:
         self, broker_name: str, broker: Broker, listener: QuoteListener
     ) -> QuoteStream | None:
         """The broker's quote stream, or None when nothing offers one."""
-        stream: QuoteStream | None = self.pm.hook.subscribe_quotes(
-            broker_name=broker_name, broker=broker, listener=listener
-        )
+        with activity(describe("subscribe_quotes", broker_name)):
+            stream: QuoteStream | None = self.pm.hook.subscribe_quotes(
+                broker_name=broker_name, broker=broker, listener=listener
+            )
         if stream is not None and not isinstance(stream, QuoteStream):
             raise PluginLoadError(
                 f"subscribe_quotes for broker {broker_name!r} returned "

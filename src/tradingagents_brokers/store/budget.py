@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import RequestBudgetExhaustedError
+from ..waits import activity
 from .backend import Backend
 
 __all__ = [
@@ -96,7 +97,8 @@ class SlidingBudget:
                     self.per_minute,
                     self._by_whom,
                 )
-            self.sleep(wait)
+            with activity(f"the request budget of {self.name} ({self.per_minute} a minute)"):
+                self.sleep(wait)
             waited += wait
 
     _by_whom = ""
