@@ -22,10 +22,11 @@ from ..orders import OrderRequest
 from ..routing import get_broker
 from ..sim.plugin import account_path
 from ..store import describe_store
+from .charts import chart
 from .demo import cmd_demo as cmd_demo  # main looks every command up in this module
 from .render import Output, plain_number, shown
 from .sim_commands import cmd_sim as cmd_sim
-from .tables import CLOSED, HISTORY, ORDERS, PLUGINS, POSITIONS
+from .tables import CLOSED, HISTORY, ORDERS, PLUGINS, POSITIONS, when
 
 CLI = OrderContext(source="cli")
 #: How many orders, points of history or intents a table shows unless --limit or --all.
@@ -58,8 +59,11 @@ def confirm(question: str, *, yes: bool, ask: Callable[[str], str] | None = None
 
 
 def limit_of(args: argparse.Namespace) -> int | None:
-    """``--limit N``, none with ``--all``, else :data:`DEFAULT_LIMIT`."""
+    """``--limit N``; none with ``--all`` or for an export (``--format``) unless limited;
+    else :data:`DEFAULT_LIMIT`."""
     if getattr(args, "all_rows", False):
+        return None
+    if getattr(args, "export", None) and args.limit is None:
         return None
     return args.limit if args.limit is not None else DEFAULT_LIMIT
 
@@ -356,6 +360,12 @@ def cmd_history(args: argparse.Namespace, config: Mapping[str, Any], out: Output
     )
     if limit is not None and len(records) > limit:
         out.hint(f"the last {limit} of {len(records)} points shown; --limit N or --all for more")
+    if out.pictures and len(records) > 1:  # the whole period, below the table: in sight
+        out.styled("[bold]Portfolio value[/bold]")
+        values = [Decimal(str(e)) for e in history["equity"]]
+        times = [when({"t": str(t)}, "t") or "" for t in history["timestamps"]]
+        for line in chart(values, times[0], times[-1], width=min(out.console.width, 100)):
+            out.console.print(line)
 
 
 def cmd_quote(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
@@ -365,14 +375,14 @@ def cmd_quote(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
 
 def cmd_new_plugin(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     from .. import __version__
-    from ..scaffold import write_plugin
+    from ..scaffold import next_step, write_plugin
 
     root = write_plugin(args.name, Path(args.path), __version__)
     if out.as_json:
         out.data({"path": str(root)})
         return
     out.note(f"wrote {root}")
-    out.note(f"next: pip install -e '{root}[test]' && pytest {root}")
+    out.note(next_step(root))
 
 
 def cmd_mcp(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:

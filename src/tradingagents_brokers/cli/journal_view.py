@@ -78,7 +78,9 @@ def listing(
     ]
     closes = [r for r in close_rows(journal, limit) if wanted is None or r["status"] in wanted]
     merged = sorted(intents + closes, key=lambda r: str(r["created_at"]), reverse=True)
-    return merged[:limit] if limit is not None else merged
+    kept = merged[:limit] if limit is not None else merged
+    keys = list(dict.fromkeys(k for r in intents + closes for k in r))
+    return [{k: r.get(k) for k in keys} for r in kept]  # one set of fields, for exports
 
 
 def close_event(journal: Journal, client_order_id: str) -> dict[str, Any] | None:

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("plugins", "list installed plugins and the broker types they offer")
     add("doctor", "check configuration, credentials (set or not, never their values) and paths")
     add("account", "show the account's balances")
-    add("positions", "list open positions")
+    p = add("positions", "list open positions")
+    options.add_format(p)
     p = add("orders", "list orders, newest first")
     p.add_argument(
         "--status",
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open (still working), closed (done) or all (default)",
     )
     options.add_limit(p, "orders")
+    options.add_format(p)
     p.add_argument(
         "--symbol", action="append", dest="symbols", help="only this symbol (repeatable)"
     )
@@ -146,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     amount.add_argument("--percentage", help="close this share of the position, above 0 to 100")
     _order_args(p)
 
-    p = add("history", "portfolio equity over time")
+    p = add("history", "portfolio equity over time, drawn as a chart on a terminal")
     options.add_history(p)
+    options.add_format(p)
 
     p = add("quote", "the reference price the risk checks use for a symbol")
     p.add_argument("symbol")
@@ -196,7 +199,12 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = Output(as_json=args.json, wide=getattr(args, "wide", False), console=console)
+    out = Output(
+        as_json=args.json,
+        wide=getattr(args, "wide", False),
+        console=console,
+        export=getattr(args, "export", None),
+    )
     undo_logs: Callable[[], None] = _nothing
     try:
         undo_logs = logs.setup(args)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["add_history", "add_limit", "add_trail", "period", "positive_int", "timeframe"]
+__all__ = [
+    "add_format",
+    "add_history",
+    "add_limit",
+    "add_trail",
+    "period",
+    "positive_int",
+    "timeframe",
+]
 
 #: ``--period``: a number and a unit (D days, W weeks, M months, A years), as brokers take it.
 _PERIOD = re.compile(r"[1-9][0-9]{0,3}[DWMA]")
@@ -75,3 +83,13 @@ def add_history(parser: argparse.ArgumentParser) -> None:
         help="the spacing of the points: 1Min, 5Min, 15Min, 1H or 1D (default: the broker's)",
     )
     add_limit(parser, "points")
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        dest="export",
+        choices=("csv", "jsonl"),
+        help="export every field: csv (a header line, then a line a record) or jsonl "
+        "(a JSON object a line)",
+    )

@@ -15,6 +15,7 @@ Whatever an agent, a broker or a file wrote is shown inert (see :mod:`.._text`).
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -139,6 +140,15 @@ def _cell(value: Any, style: Callable[[str], str] | None = None) -> Text:
     return Text(text, style=style(text) if style else "")
 
 
+def _export_cell(value: Any) -> str:
+    """A CSV cell: empty for none, JSON for a nested value, text inert."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return inert(str(plain_number(value)))
+
+
 def _field(value: Any) -> str:
     """A value for a tab-separated line: inert, on one line, no tabs."""
     return inert(_text(value)).replace("\n", "\\n")
@@ -148,17 +158,29 @@ class Output:
     """Where a command's results go: a terminal, a pipe, or JSON on stdout with ``--json``."""
 
     def __init__(
-        self, *, as_json: bool, wide: bool = False, console: Console | None = None
+        self,
+        *,
+        as_json: bool,
+        wide: bool = False,
+        console: Console | None = None,
+        export: str | None = None,
     ) -> None:
         self.as_json = as_json
         self.wide = wide
+        #: ``--format csv`` or ``jsonl``: every field of every record, for other programs.
+        self.export = export
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
     @property
     def plain(self) -> bool:
-        """Tab-separated lines instead of tables: stdout is not a terminal."""
-        return not self.console.is_terminal
+        """Tab-separated lines instead of tables: stdout is not a terminal (or an export)."""
+        return self.export is not None or not self.console.is_terminal
+
+    @property
+    def pictures(self) -> bool:
+        """Whether charts are drawn: on a terminal, for people."""
+        return not (self.as_json or self.plain)
 
     def data(self, value: Any) -> None:
         """Print a JSON document (``--json``)."""
@@ -219,6 +241,9 @@ class Output:
         if self.as_json:
             self.data([dict(r) for r in records])
             return
+        if self.export is not None:
+            self._export(records)
+            return
         cols = [c if isinstance(c, Col) else Col(c) for c in columns]
         if self.wide:
             known = {c.key: c for c in cols}
@@ -231,6 +256,19 @@ class Output:
             self.console.print(empty, markup=False)
             return
         self._table(title, records, cols)
+
+    def _export(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Every field of every record as CSV (a header line first) or JSON Lines."""
+        file = self.console.file
+        if self.export == "jsonl":
+            for record in records:
+                file.write(json.dumps(dict(record), default=str) + "\n")
+            return
+        keys = list(dict.fromkeys(k for r in records for k in r))
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(keys)
+        for record in records:
+            writer.writerow([_export_cell(record.get(k)) for k in keys])
 
     def _line(self, *fields: str) -> None:
         """A tab-separated line, written as it is (Rich would turn the tabs into spaces)."""

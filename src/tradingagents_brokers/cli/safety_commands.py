@@ -22,7 +22,7 @@ from ..store import open_journal
 from .archive_command import add_archive_parser, archive_dir, cmd_archive
 from .commands import confirm, limit_of, more_hint
 from .journal_view import close_event, find_intent, listing
-from .options import add_limit
+from .options import add_format, add_limit
 from .render import Output
 from .tables import INTENTS
 
@@ -51,6 +51,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     action = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
     p = action.add_parser("list", parents=[common], help="intents and closes, newest first")
     add_limit(p, "intents and closes")
+    add_format(p)
     p.add_argument(
         "--status", action="append", dest="statuses", help="only this status (repeatable)"
     )
