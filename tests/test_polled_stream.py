@@ -587,3 +587,40 @@ def test_the_sim_as_a_rest_broker_pays_one_or_two_requests_an_order(rest_sim):
     status = rest_sim.order_stream_status()
     assert status["stream"]["kind"] == "polled"
     assert status["stream"]["requests"] > 0
+
+
+def test_after_a_busy_spell_the_cache_agrees_with_the_broker(rest_sim):
+    broker = rest_sim.broker
+    _wait(lambda: rest_sim.order_stream_status()["live"], "the polled stream never went live")
+    cheap = []
+    for n in range(30):
+        if n % 3 == 0:
+            rest_sim.place_order(symbol="AAPL", side="buy", qty=1)
+        elif n % 3 == 1:
+            rest_sim.place_order(
+                symbol="AAPL", side="buy", qty=2, order_type="limit", limit_price=95
+            )
+        else:
+            order = rest_sim.place_order(
+                symbol="AAPL", side="buy", qty=1, order_type="limit", limit_price=91
+            )
+            cheap.append(order.order_id)
+    broker.set_price("AAPL", 94)  # the limits at 95 fill now, at the broker alone
+    for order_id in cheap[:5]:
+        rest_sim.cancel_order(order_id)
+
+    def agrees() -> bool:
+        held = {p.symbol: p.qty for p in broker.sim.get_positions()}
+        open_ids = {o.order_id for o in broker.sim.get_orders("open")}
+        journal = {i.client_order_id: i.status for i in rest_sim.journal.intents()}
+        at_broker = {o.client_order_id: o.status.value for o in broker.sim.get_orders("all")}
+        return (
+            rest_sim.order_stream_status()["live"]
+            and rest_sim.cache.position_qty("AAPL") == held.get("AAPL") == 30
+            and {o.order_id for o in rest_sim.cache.open_orders()} == open_ids
+            and len(open_ids) == 5
+            and all(at_broker[cid] == status for cid, status in journal.items())
+        )
+
+    _wait(agrees, "the cache and the journal never caught up with the broker")
+    assert rest_sim.order_stream_status()["stream"]["reconnects"] == 0
