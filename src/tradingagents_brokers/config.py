@@ -35,7 +35,7 @@ from typing import Any
 from ._numbers import to_decimal
 from .categories import BROKER_METHODS, BROKER_TOOL_CATEGORIES, METHOD_ALIASES
 from .enums import TradingMode
-from .environment import CONFIG_ENV, HOME_ENV, PREFIX, config_file, key_variables
+from .environment import CONFIG_ENV, HOME_ENV, PREFIX, config_file, key_values
 from .errors import BrokerConfigurationError
 
 __all__ = [
@@ -391,22 +391,6 @@ def _read_file(path: Path) -> dict[str, Any]:
         ) from None
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, (var, text) in key_variables(environ, _VALIDATORS).items():
-        if key in _JSON_KEYS:
-            try:
-                values[key] = json.loads(text)
-            except json.JSONDecodeError:
-                raise BrokerConfigurationError(
-                    f'{var} must hold a JSON object, e.g. \'{{"place_order": "sim"}}\'',
-                    details={"key": key},
-                ) from None
-        else:
-            values[key] = text
-    return values
-
-
 def load_config(
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -419,7 +403,7 @@ def load_config(
     file_path = path if path is not None else config_file(env)
     if file_path:
         config = _merge(config, _read_file(Path(file_path)), f"file {file_path}")
-    for key, value in _from_env(env).items():
+    for key, value in key_values(env, _VALIDATORS, _JSON_KEYS).items():
         config = _merge(config, {key: value}, f"environment variable {ENV_PREFIX}{key.upper()}")
     if overrides:
         config = _merge(config, overrides, "code")

@@ -17,6 +17,7 @@ Credentials are not read here: each broker plugin reads its own variables.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,11 +36,12 @@ __all__ = [
     "SETTINGS",
     "config_file",
     "default_config_path",
+    "key_values",
     "key_variables",
 ]
 
 PREFIX = "TRADINGAGENTS_BROKERS_"
-#: The keys' prefix before 0.2.0; a variable under it is refused with the new name.
+#: The keys' earlier prefix; a variable under it is refused with the new name.
 OLD_PREFIX = "TRADINGAGENTS_BROKER_"
 
 CONFIG_ENV = PREFIX + "CONFIG"
@@ -110,6 +112,30 @@ def key_variables(environ: Mapping[str, str], keys: Iterable[str]) -> dict[str, 
                 details={"variable": _shown(var), "did_you_mean": guess},
             )
     return found
+
+
+def key_values(
+    environ: Mapping[str, str], keys: Iterable[str], json_keys: Iterable[str] = ()
+) -> dict[str, object]:
+    """The raw values ``environ`` gives configuration keys; ``json_keys`` are parsed as JSON.
+
+    Validating them is the configuration's job; a JSON key that does not parse is a
+    :class:`~tradingagents_brokers.errors.BrokerConfigurationError` naming the variable.
+    """
+    parsed = frozenset(json_keys)
+    values: dict[str, object] = {}
+    for key, (var, text) in key_variables(environ, keys).items():
+        if key not in parsed:
+            values[key] = text
+            continue
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            raise BrokerConfigurationError(
+                f'{var} must hold a JSON object, e.g. \'{{"place_order": "sim"}}\'',
+                details={"key": key},
+            ) from None
+    return values
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
