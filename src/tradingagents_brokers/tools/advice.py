@@ -134,16 +134,22 @@ def reasons_text(reasons: Sequence[Reason]) -> str:
     return "; ".join(f"[{r.code}] {r.message}" for r in reasons)
 
 
-def next_steps(reasons: Sequence[Reason]) -> list[str]:
-    """One next step per distinct reason (if no change to the order helps, only those)."""
+def next_steps(reasons: Sequence[Reason], retry_after: float | None = None) -> list[str]:
+    """One next step per distinct reason (if no change to the order helps, only those).
+
+    ``retry_after`` (seconds, from :mod:`.pacing`) is how long a rate limit makes the
+    model wait; without it, the window the limit counts over.
+    """
     codes = list(dict.fromkeys(r.code for r in reasons))
     stops = [c for c in codes if c in STOPS]
     steps = []
     for code in stops or codes:
         message = next(r.message for r in reasons if r.code == code)
+        wait = _seconds(_WAIT, message, "a minute")  # the window empties within that time
+        if retry_after is not None:
+            wait = f"{retry_after:g} seconds (retry_after={retry_after:g})"
         step = NEXT_STEP.get(code, _GENERAL).format(
-            wait=_seconds(_WAIT, message, "a minute"),  # the window empties within that time
-            window=_seconds(_WINDOW, message, "a while"),
+            wait=wait, window=_seconds(_WINDOW, message, "a while")
         )
         steps.append(f"[{code}] {step}.")
     if not stops and any(c in _FIXABLE or c not in NEXT_STEP for c in codes):
@@ -156,7 +162,8 @@ def explain(exc: BrokerError) -> str:
     head = f"Error [{exc.code}]: {exc.message}"
     if isinstance(exc, OrderRejectedError) and exc.reasons:
         reasons = reasons_text(exc.reasons)
-        steps = " ".join(next_steps(exc.reasons))
+        wait = exc.details.get("retry_after")
+        steps = " ".join(next_steps(exc.reasons, wait if isinstance(wait, float) else None))
         return (
             f"Error [{exc.code}]: the order was refused and nothing was sent. Reasons: "
             f"{reasons}. Next: {steps}"

@@ -160,7 +160,7 @@ def orders_text(orders: Sequence[Order], status: str) -> str:
     return _listed("order(s)", lines, "narrow with symbols or status, or lower limit")
 
 
-def preview_text(preview: OrderPreview) -> str:
+def preview_text(preview: OrderPreview, retry_after: float | None = None) -> str:
     subject = request_text(preview.request)
     if preview.allowed:
         return (
@@ -168,7 +168,7 @@ def preview_text(preview: OrderPreview) -> str:
             "execute_trade to place it (checks run again then)."
         )
     reasons = reasons_text(preview.reasons)
-    steps = " ".join(next_steps(preview.reasons))
+    steps = " ".join(next_steps(preview.reasons, retry_after))
     return (
         f"Preview: {subject} would be REFUSED. Nothing was sent. Reasons: {reasons}. Next: {steps}"
     )

@@ -42,6 +42,7 @@ from .base import BrokerTool, ToolCallInfo, ToolResult
 from .calls import call_order_id, order_for_call
 from .choice import READ_TOOLS, WRITE_TOOLS, allowed_tools, why_withheld
 from .descriptions import DESCRIPTIONS
+from .pacing import paced, retry_after
 from .schemas import (
     ORDER_FIELDS,
     CancelOrderArgs,
@@ -331,7 +332,8 @@ class BrokerToolkit(BaseToolkit):
         request = self._request(args, None)
         with self._lock:
             preview = self.broker.preview(request, self._context(call))
-        return render.preview_text(preview), preview
+        wait = None if preview.allowed else retry_after(self.broker, preview.reasons)
+        return render.preview_text(preview, wait), preview
 
     def _halt(self, args: HaltTradingArgs, call: ToolCallInfo) -> ToolResult:
         # Never behind the lock: an order may hold it while a person is asked about it,
@@ -384,7 +386,7 @@ class BrokerToolkit(BaseToolkit):
     def _execute(self, args: OrderArgs, call: ToolCallInfo) -> ToolResult:
         request = self._request(args, None)
         ctx = self._context(call)
-        with self._lock:
+        with self._lock, paced(self.broker):
             base = call_order_id(self.broker.name, self.agent_id, self.run_id, call.tool_call_id)
             if base is not None:
                 client_order_id, earlier = order_for_call(self.broker, base, request, call)
@@ -419,7 +421,7 @@ class BrokerToolkit(BaseToolkit):
 
     def _close(self, args: ClosePositionArgs, call: ToolCallInfo) -> ToolResult:
         ctx = self._context(call)
-        with self._lock:
+        with self._lock, paced(self.broker):
             if not self._needs_approval():
                 with _in_tool_terms():
                     order = self.broker.close_position(
