@@ -271,6 +271,45 @@ def test_the_thread_polls_and_close_silences_it(listener):
     assert stream.status()["connected"] is False
 
 
+def test_a_listener_may_close_the_stream_from_inside_a_poll(listener):
+    book, stream = connected(listener)
+    inner = []
+
+    class Closing(Listener):
+        def on_update(self, update: Any) -> None:
+            super().on_update(update)
+            inner.append(stream.tick())  # a poll inside a poll does nothing
+            stream.close()
+
+    stream._listener = closing = Closing()
+    place(book, "a")
+    place(book, "b")
+    assert not stream.tick()
+    assert closing.take() == [("new", "a", "new", None)], "nothing after close()"
+    assert inner == [False]
+
+
+def test_the_thread_may_close_its_own_stream(listener):
+    made: list[PolledOrderStream] = []
+
+    class Closing(Listener):
+        def on_alive(self) -> None:
+            super().on_alive()
+            if made:  # once the stream is handed back
+                made[0].close()
+
+    book = RestBook(interval=0.01, thread=True)
+    closing = Closing()
+    made.append(book.subscribe_order_updates(closing))
+    thread = made[0]._thread
+    assert thread is not None
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "closed from its own thread, it stopped without a deadlock"
+    calls = closing.take()
+    assert calls[0] == "connected"
+    assert set(calls[1:]) == {"alive"}
+
+
 def test_a_listener_that_fails_does_not_stop_the_thread(listener, caplog):
     class Failing(Listener):
         def on_alive(self) -> None:

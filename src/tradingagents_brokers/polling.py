@@ -139,7 +139,9 @@ class PolledOrderStream:
         self.lookups = lookups
         self.max_backoff = max(float(max_backoff), self.interval)
         self._monotonic = monotonic
-        self._tick_lock = threading.Lock()
+        # Reentrant: a listener may close the stream from inside a tick.
+        self._tick_lock = threading.RLock()
+        self._in_tick = False
         self._closed = threading.Event()
         self._connected = False
         self._known: dict[str, Order] = {}
@@ -172,14 +174,17 @@ class PolledOrderStream:
     def close(self) -> None:
         """Stop polling; the listener hears nothing more once this returns."""
         self._closed.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=max(10.0, 2 * self.interval))
-            if thread.is_alive():
-                log.warning("the order poller is still inside a request; it will stop after it")
-        # A tick that is still running (without a thread) ends before this returns.
-        with self._tick_lock:
-            pass
+        thread, wait = self._thread, max(10.0, 2 * self.interval)
+        if thread is not None:
+            if thread is not threading.current_thread():
+                thread.join(timeout=wait)
+                if thread.is_alive():
+                    log.warning("the order poller is inside a request; it stops after it")
+            return
+        # Without a thread, a tick running on another thread ends before this returns
+        # (closing from inside the listener, on the ticking thread, passes at once).
+        if self._tick_lock.acquire(timeout=wait):
+            self._tick_lock.release()
 
     @property
     def closed(self) -> bool:
@@ -219,39 +224,46 @@ class PolledOrderStream:
     def tick(self) -> bool:
         """Poll once now; True when the poll succeeded."""
         with self._tick_lock:
-            if self._closed.is_set():
+            if self._closed.is_set() or self._in_tick:
                 return False
-            self.polls += 1
-            began = self._monotonic()
-            self._due = began + self.interval
+            self._in_tick = True
             try:
-                orders, baseline = self._read()
-                took = self._monotonic() - began
-                if took > self.freshness_seconds:
-                    # What it read is older than the bound by the time it is delivered.
-                    raise SlowPollError(
-                        f"the poll took {took:g}s, over its "
-                        f"{self.freshness_seconds:g}s freshness bound"
-                    )
-            except Exception as exc:  # noqa: BLE001 - any failure is a dropped connection
-                self._failed(exc)
-                return False
-            if baseline is not None:
-                self._connect(baseline)
-            else:
-                for update in orders:
-                    if self._closed.is_set():
-                        return False
-                    self.updates += 1
-                    self._listener.on_update(update)
-            self.failures = 0
-            self.last_error = None
-            self.last_success = dt.datetime.now(dt.UTC)
-            if self._closed.is_set():
-                return False
-            # Heard from: the cache counts as fresh for freshness_seconds from now.
-            self._listener.on_alive()
-            return True
+                return self._tick()
+            finally:
+                self._in_tick = False
+
+    def _tick(self) -> bool:
+        """One poll (the tick lock held)."""
+        self.polls += 1
+        began = self._monotonic()
+        self._due = began + self.interval
+        try:
+            orders, baseline = self._read()
+            took = self._monotonic() - began
+            if took > self.freshness_seconds:
+                # What it read is older than the bound by the time it is delivered.
+                raise SlowPollError(
+                    f"the poll took {took:g}s, over its {self.freshness_seconds:g}s freshness bound"
+                )
+        except Exception as exc:  # noqa: BLE001 - any failure is a dropped connection
+            self._failed(exc)
+            return False
+        if baseline is not None:
+            self._connect(baseline)
+        else:
+            for update in orders:
+                if self._closed.is_set():
+                    return False
+                self.updates += 1
+                self._listener.on_update(update)
+        self.failures = 0
+        self.last_error = None
+        self.last_success = dt.datetime.now(dt.UTC)
+        if self._closed.is_set():
+            return False
+        # Heard from: the cache counts as fresh for freshness_seconds from now.
+        self._listener.on_alive()
+        return True
 
     def _connect(self, baseline: dict[str, Order]) -> None:
         """Take ``baseline`` (read before this call) and tell the listener: it reads a snapshot."""
