@@ -1,21 +1,26 @@
 """``tradingagents-brokers new-plugin NAME``: write a broker plugin package to start from.
 
-The package installs, is discovered through its entry point, and passes the
-offline level of the conformance kit as written. Its broker methods raise
-``NotSupportedError`` naming what to connect (the kit refuses any exception that
-is not one of the core's); the trading level of the kit tells you when they work.
+The package is a working REST broker against a fake of its API (``tests/
+fake_server.py``): as written it installs, is discovered through its entry point,
+and passes the conformance kit at both levels, including the lost-answer test on
+the wire. Replace the fake's paths and fields with your broker's, and the kit
+tells you what still holds. Operations it lacks raise ``NotSupportedError``.
 """
 
 from __future__ import annotations
 
 import keyword
+from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .broker import Broker
 from .errors import BrokerConfigurationError
 
-__all__ = ["write_plugin"]
+__all__ = ["INSTALL_AND_TEST", "builtin_broker_names", "next_step", "write_plugin"]
+
+#: How to install a scaffolded plugin and run its tests, from its directory. The
+#: interpreter's own pip and pytest, so pytest is the one ``[test]`` installed.
+INSTALL_AND_TEST = 'python -m pip install -e ".[test]" && python -m pytest'
 
 PYPROJECT = Template("""\
 [build-system]
@@ -41,8 +46,8 @@ packages = ["src/tradingagents_brokers_$name"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
+# The canary is planted in the variables plugin.py names in credential_env.
 addopts = ["-p", "tradingagents_brokers.testing.canary"]
-canary_credential_variables = ["${upper}_PAPER_API_KEY", "${upper}_PAPER_SECRET_KEY"]
 """)
 
 README = Template("""\
@@ -51,122 +56,38 @@ README = Template("""\
 The `$name` broker for tradingagents-brokers, written from the scaffold.
 
 ```bash
-pip install -e ".[test]"
+$install
 tradingagents-brokers plugins        # lists $name
-pytest                               # the conformance kit
 ```
 
 Next steps:
 
-1. Implement each method of `src/tradingagents_brokers_$name/broker.py` against
-   your broker's API. Convert its exceptions to the core's error classes at the
-   boundary (`raise ... from None`), and its numbers to `Decimal`.
-2. Read credentials from `${upper}_PAPER_API_KEY` / `${upper}_PAPER_SECRET_KEY`
-   (and `${upper}_LIVE_*` for live) in the factory, never from configuration.
-3. Switch `tests/test_conformance.py` to `BrokerTradingTests` and point it at a
-   paper account or a local test server.
+1. `src/tradingagents_brokers_$name/broker.py` speaks to the fake API in
+   `tests/fake_server.py`. Change both to your broker's real paths and fields,
+   keeping the error mapping (the broker contract in the core's docs says what to
+   raise when). Money is `Decimal`.
+2. Credentials come from `${upper}_PAPER_API_KEY` / `${upper}_PAPER_SECRET_KEY`
+   (and `${upper}_LIVE_*` for live), declared in `plugin.py` and read on the first
+   request, never in the factory and never from configuration.
+3. Keep `tests/test_conformance.py` green. A kit test your broker cannot pass is
+   overridden with `@pytest.mark.xfail(reason=...)`.
 """)
 
-PLUGIN = Template('''\
-"""The $name broker type. Keep this module cheap: import your SDK in build()."""
-
-from __future__ import annotations
-
-from tradingagents_brokers import (
-    BrokerCapabilities,
-    BrokerConfigurationError,
-    BrokerSettings,
-    BrokerType,
-    hookimpl,
-)
-
-KNOWN_OPTIONS = frozenset({"base_url"})
-
-
-def build(settings: BrokerSettings):
-    unknown = sorted(set(settings.options) - KNOWN_OPTIONS)
-    if unknown:
-        raise BrokerConfigurationError(
-            f"unknown broker_options.$name key(s): {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(KNOWN_OPTIONS))}"
-        )
-    from .broker import ${cls}Broker
-
-    return ${cls}Broker(settings)
-
-
-@hookimpl
-def register_brokers():
-    return [
-        BrokerType(
-            name="$name",
-            factory=build,
-            description="The $name broker",
-            capabilities=BrokerCapabilities(order_types={"market", "limit"}),
-            credential_env={
-                "paper": ("${upper}_PAPER_API_KEY", "${upper}_PAPER_SECRET_KEY"),
-                "live": ("${upper}_LIVE_API_KEY", "${upper}_LIVE_SECRET_KEY"),
-            },
-        )
-    ]
-''')
-
-BROKER = Template('''\
-"""The $name broker: one method per operation of the core's Broker protocol."""
-
-from __future__ import annotations
-
-from tradingagents_brokers import BrokerSettings, NotSupportedError
-from tradingagents_brokers.models import BrokerCapabilities
-
-from .plugin import register_brokers
-
-
-class ${cls}Broker:
-    def __init__(self, settings: BrokerSettings) -> None:
-        self.settings = settings
-
-    @property
-    def capabilities(self) -> BrokerCapabilities:
-        return register_brokers()[0].capabilities
-
-    def close(self) -> None:
-        return None
-$methods''')
-
-METHOD = Template("""
-    def $name($params):
-        raise NotSupportedError("$name: not connected to the broker's API yet")
-""")
-
-TEST = Template('''\
-"""The conformance kit: the offline level passes as scaffolded."""
-
-from tradingagents_brokers.testing.kit import BrokerConformanceTests
-
-
-class Test${cls}Conformance(BrokerConformanceTests):
-    broker_name = "$name"
-    distribution = "tradingagents-brokers-$name"
-''')
-
-_PARAMS = {
-    "place_order": "self, request",
-    "cancel_order": "self, order_id",
-    "replace_order": "self, order_id, changes",
-    "get_order": "self, order_id",
-    "get_order_by_client_id": "self, client_order_id",
-    "get_orders": 'self, status="open", limit=None, symbols=None',
-    "get_positions": "self",
-    "get_position": "self, symbol",
-    "close_position": "self, symbol, qty=None, percentage=None",
-    "close_all_positions": "self, cancel_orders=False",
-    "get_account": "self",
-    "get_portfolio_history": "self, period=None, timeframe=None",
-    "get_clock": "self",
-    "get_asset": "self, symbol",
-    "get_quote": "self, symbol",
+FILES = {
+    "plugin.py.tmpl": "src/tradingagents_brokers_$name/plugin.py",
+    "broker.py.tmpl": "src/tradingagents_brokers_$name/broker.py",
+    "fake_server.py.tmpl": "tests/fake_server.py",
+    "conftest.py.tmpl": "tests/conftest.py",
+    "test_conformance.py.tmpl": "tests/test_conformance.py",
 }
+
+
+def builtin_broker_names() -> frozenset[str]:
+    """Names of the broker types the core itself registers (``sim``)."""
+    from .host import PluginHost
+    from .plugins import make_plugin_manager
+
+    return frozenset(PluginHost(make_plugin_manager(load_entrypoints=False)).broker_types)
 
 
 def _check_name(name: str) -> str:
@@ -174,14 +95,22 @@ def _check_name(name: str) -> str:
         raise BrokerConfigurationError(
             f"plugin name {name!r} must be a lower-case Python identifier, like 'mybroker'"
         )
+    if name in builtin_broker_names():
+        raise BrokerConfigurationError(
+            f"{name!r} is a broker built into tradingagents-brokers; choose another name, "
+            "like 'mybroker'"
+        )
     return name
+
+
+def next_step(root: Path) -> str:
+    """The one line that installs the written plugin and runs its tests."""
+    return f"next: cd '{root}' && {INSTALL_AND_TEST}"
 
 
 def write_plugin(name: str, path: Path, core_version: str) -> Path:
     """Write the package ``tradingagents-brokers-NAME`` under ``path``; returns its directory."""
     _check_name(name)
-    protocol = {m for m in dir(Broker) if not m.startswith("_")} - {"capabilities", "close"}
-    assert protocol == set(_PARAMS), "the scaffold must cover every Broker method"
     root = path / f"tradingagents-brokers-{name}"
     if root.exists():
         raise BrokerConfigurationError(f"{root} already exists; choose another --path")
@@ -190,20 +119,22 @@ def write_plugin(name: str, path: Path, core_version: str) -> Path:
         "upper": name.upper(),
         "cls": "".join(part.title() for part in name.split("_")),
         "core_version": core_version,
-        "methods": "".join(METHOD.substitute(name=m, params=p) for m, p in _PARAMS.items()),
+        "install": INSTALL_AND_TEST,
     }
-    package = root / "src" / f"tradingagents_brokers_{name}"
-    files = {
-        root / "pyproject.toml": PYPROJECT,
-        root / "README.md": README,
-        package / "__init__.py": Template(
-            '"""The $name broker plugin for tradingagents-brokers."""\n'
+    texts = {
+        "pyproject.toml": PYPROJECT.substitute(values),
+        "README.md": README.substitute(values),
+        f"src/tradingagents_brokers_{name}/__init__.py": (
+            f'"""The {name} broker plugin for tradingagents-brokers."""\n'
         ),
-        package / "plugin.py": PLUGIN,
-        package / "broker.py": BROKER,
-        root / "tests" / "test_conformance.py": TEST,
+        "tests/__init__.py": "",
     }
-    for file, template in files.items():
+    folder = resources.files(__package__) / "scaffold_files"
+    for template, target in FILES.items():
+        text = folder.joinpath(template).read_text(encoding="utf-8")
+        texts[Template(target).substitute(values)] = Template(text).substitute(values)
+    for relative, text in texts.items():
+        file = root / relative
         file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(template.substitute(values))
+        file.write_text(text, encoding="utf-8")
     return root
