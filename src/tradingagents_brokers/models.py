@@ -271,6 +271,9 @@ class BrokerCapabilities:
     quote_updates: bool = False
     #: The broker keeps a history of the account's equity (``get_portfolio_history``).
     portfolio_history: bool = True
+    #: The broker refuses a second order with a client order id it already has. Without
+    #: it the core sends an order again only after a look-up said "not found".
+    unique_client_order_ids: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -285,4 +288,5 @@ class BrokerCapabilities:
             "order_updates": self.order_updates,
             "quote_updates": self.quote_updates,
             "portfolio_history": self.portfolio_history,
+            "unique_client_order_ids": self.unique_client_order_ids,
         }

@@ -3,7 +3,9 @@
 The intent's ``client_order_id`` goes with every attempt. After a timeout, a
 reset, a 5xx or a 429 the outcome is *unknown*, never "not placed": the order is
 looked up by that id, and only if it is not found is the same request sent again
-(the broker refuses a second order with the same id). When the attempts run out
+(the broker refuses a second order with the same id; for a broker that declares
+``unique_client_order_ids=False`` only after a look-up that said "not found", never
+after a failed one). When the attempts run out
 the intent stays UNKNOWN, counts against every limit, and waits for
 reconciliation. A duplicate-id refusal resolves to the order the broker has.
 """
@@ -22,6 +24,7 @@ from ..errors import (
     BrokerRateLimitError,
     BrokerUnavailableError,
     DuplicateClientOrderIdError,
+    NotFoundError,
     OrderOutcomeUnknownError,
     RequestBudgetExhaustedError,
 )
@@ -135,12 +138,15 @@ class Submitter:
                 # refusal proves nothing (no budget left, no funds - spent by that very
                 # order). Look the order up, and send again only after an ambiguous failure.
                 sent = True
-                found = self._lookup(coid)
+                found, certain = self._find(coid)
                 if found is None:
                     wait = _backoff(exc, attempt + 1)
                     late = self.monotonic() + wait - started > self.timeout
                     retryable = not isinstance(exc, BrokerError) or is_ambiguous(exc)
-                    if attempt <= self.retries and not late and retryable:
+                    # A broker that takes a second order with one id is sent the order
+                    # again only once a look-up has said for certain that it has none.
+                    safe = certain or self._unique_ids()
+                    if attempt <= self.retries and not late and retryable and safe:
                         attempt += 1
                         self.sleep(wait)
                         journal.append(
@@ -237,6 +243,20 @@ class Submitter:
             event={"attempt": attempt, "error": error.to_dict()},
         )
         self.recorder.record("rejected", request, ctx, error=error.to_dict())
+
+    def _unique_ids(self) -> bool:
+        """Whether the broker refuses a second order with one client order id."""
+        caps = self.link.host.broker_type(self.link.name).capabilities
+        return caps.unique_client_order_ids
+
+    def _find(self, client_order_id: str) -> tuple[Order | None, bool]:
+        """The order with this id, and whether a miss is certain (the broker said not found)."""
+        try:
+            return self.link.get_order_by_client_id(client_order_id), True
+        except NotFoundError:
+            return None, True
+        except Exception:  # noqa: BLE001 - the look-up failed: nothing is known
+            return None, False
 
     def _lookup(self, client_order_id: str) -> Order | None:
         try:

@@ -213,10 +213,14 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
     def test_a_duplicate_client_order_id_is_refused_by_the_broker(self, gated: GatedBroker) -> None:
         """A second order with one client order id raises DuplicateClientOrderIdError.
 
-        The kit calls the plugin directly, past the gate. The plugin proves on its
-        own: that the refusal comes from the broker (or from a look-up at the broker),
-        not from a table in its memory that other processes do not share.
+        The kit calls the plugin directly, past the gate. Skipped for brokers that
+        declare ``unique_client_order_ids=False``: the core then sends an order again
+        only after a look-up said "not found". The plugin proves on its own: that the
+        refusal comes from the broker (or from a look-up at the broker), not from a
+        table in its memory that other processes do not share.
         """
+        if not gated.capabilities.unique_client_order_ids:
+            pytest.skip("the broker declares unique_client_order_ids=False")
         request = OrderRequest(
             symbol=self.symbol,
             side="buy",
