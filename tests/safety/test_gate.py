@@ -158,7 +158,7 @@ def test_only_the_gate_reaches_a_brokers_place_order():
         "link": {"submission.py"},
         "self.submitter.send": {"gate.py"},  # after every check and the journal commit
         "self": {"broker.py"},  # the sim's own close and replace, inside the broker
-        "gated": {"commands.py", "kit.py"},  # GatedBroker.place_order: the gate's front door
+        "gated": {"demo.py", "kit.py"},  # GatedBroker.place_order: the gate's front door (the demo)
         "streaming": {"kit.py"},  # a GatedBroker too: the kit's order stream tests
         "gated.broker": {"kit.py"},  # the conformance kit tests a broker's own duplicate refusal
     }
