@@ -53,7 +53,7 @@ from .safety.reconcile import Reconciler, ReconcileReport
 from .safety.state import TradingState, set_state
 from .safety.stream import StreamConsumer
 from .safety.submission import Submitter
-from .safety.validation import OrderPreview, check_capabilities
+from .safety.validation import OrderPreview, check_capabilities, check_replace
 from .store import open_journal
 from .store.registry import Heartbeat, Owner, Registry
 from .streams import OrderUpdate
@@ -425,6 +425,7 @@ class GatedBroker:
             raise InvalidOrderError(
                 f"broker {self.name!r} cannot replace orders; cancel and place anew"
             )
+        check_replace(parsed, self.name, self.capabilities)
         self.gate.require_mode(None, ctx)
         current = self.get_order(order_id)
         order = self.gate.replace(current, parsed, ctx)

@@ -23,6 +23,7 @@ from .orders import Order
 __all__ = [
     "ACCOUNT_FIELDS",
     "POSITION_FIELDS",
+    "REPLACE_FIELDS",
     "Account",
     "Asset",
     "BrokerCapabilities",
@@ -245,6 +246,21 @@ def _classes(values: Iterable[Any]) -> frozenset[OrderClass]:
     return frozenset(OrderClass(v) for v in values)
 
 
+#: The fields a replace can change (``OrderChanges``, without its client order id).
+REPLACE_FIELDS = frozenset({"qty", "limit_price", "stop_price", "trail", "time_in_force"})
+
+
+def _replace_fields(values: Iterable[Any]) -> frozenset[str]:
+    fields = frozenset(str(v) for v in values)
+    unknown = sorted(fields - REPLACE_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"replace_fields {unknown} are not fields a replace changes; "
+            f"choose from {sorted(REPLACE_FIELDS)}"
+        )
+    return fields
+
+
 @attrs.frozen(kw_only=True)
 class BrokerCapabilities:
     """What a broker type supports. The gate refuses requests outside these before sending."""
@@ -274,6 +290,8 @@ class BrokerCapabilities:
     #: The broker refuses a second order with a client order id it already has. Without
     #: it the core sends an order again only after a look-up said "not found".
     unique_client_order_ids: bool = True
+    #: The fields a replace may change at this broker; the gate refuses the others.
+    replace_fields: frozenset[str] = attrs.field(default=REPLACE_FIELDS, converter=_replace_fields)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -289,4 +307,5 @@ class BrokerCapabilities:
             "quote_updates": self.quote_updates,
             "portfolio_history": self.portfolio_history,
             "unique_client_order_ids": self.unique_client_order_ids,
+            "replace_fields": sorted(self.replace_fields),
         }

@@ -17,7 +17,7 @@ from ..errors import InvalidOrderError, Reason
 from ..models import BrokerCapabilities
 from ..orders import Order, OrderChanges, OrderRequest
 
-__all__ = ["OrderPreview", "check_capabilities", "replacement_request"]
+__all__ = ["OrderPreview", "check_capabilities", "check_replace", "replacement_request"]
 
 
 @attrs.frozen
@@ -61,6 +61,19 @@ def check_capabilities(request: OrderRequest, name: str, caps: BrokerCapabilitie
     if request.expire_at is not None and request.expire_at <= dt.datetime.now(dt.UTC):
         raise InvalidOrderError(
             f"expire_at {request.expire_at.isoformat()} has passed; give a time to come"
+        )
+
+
+def check_replace(changes: OrderChanges, name: str, caps: BrokerCapabilities) -> None:
+    """Refuse a replace that changes a field broker ``name`` cannot change, before any call."""
+    asked = {k for k, v in changes.to_dict().items() if v is not None and k != "client_order_id"}
+    refused = sorted(asked - caps.replace_fields)
+    if refused:
+        allowed = ", ".join(sorted(caps.replace_fields)) or "nothing"
+        raise InvalidOrderError(
+            f"broker {name!r} cannot change {', '.join(refused)} in a replace; it can change: "
+            f"{allowed}. Cancel the order and place a new one instead",
+            details={"refused": refused},
         )
 
 

@@ -8,6 +8,7 @@ offline ones, so that neither set runs twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +30,7 @@ from .. import (
     make_plugin_manager,
 )
 from ..enums import TimeInForce
-from ..models import ACCOUNT_FIELDS, POSITION_FIELDS
+from ..models import ACCOUNT_FIELDS, POSITION_FIELDS, REPLACE_FIELDS
 from ..orders import ORDER_FIELDS
 from ._base import plugin_errors
 from .network import NetworkFailureTests
@@ -93,20 +94,59 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
             gated.cancel_order(order.order_id)
 
     def test_replace(self, gated: GatedBroker) -> None:
-        """A replace changes the quantity and the replacement is found by its new client id.
+        """A replace changes a field the broker declares, and the replacement has its new id.
 
-        Skipped for brokers that declare ``replace=False``. The plugin proves on its
-        own: the other fields it can change (prices, time in force).
+        The kit changes ``qty`` when ``replace_fields`` has it, else ``limit_price``,
+        else ``time_in_force``; skipped for ``replace=False``. The plugin proves on its
+        own: the other declared fields.
         """
         if not gated.capabilities.replace:
             pytest.skip("the broker declares no replace")
         with plugin_errors():
             order = self._resting(gated)
-            new = gated.replace_order(order.order_id, qty=2)
-            assert new.qty == 2
+            change, expect = self._a_declared_change(gated, order)
+            new = gated.replace_order(order.order_id, **change)
+            assert expect(new), f"the replacement does not show {change}"
             found = gated.get_order_by_client_id(new.client_order_id)
             assert found.order_id == new.order_id, "give the replacement changes.client_order_id"
             gated.cancel_order(new.order_id)
+
+    def _a_declared_change(
+        self, gated: GatedBroker, order: Order
+    ) -> tuple[dict[str, Any], Callable[[Order], bool]]:
+        fields = gated.capabilities.replace_fields
+        if "qty" in fields:
+            return {"qty": 2}, lambda new: new.qty == 2
+        lower = (order.limit_price or self.resting_price(gated)) - Decimal("0.01")
+        if "limit_price" in fields:
+            return {"limit_price": lower}, lambda new: new.limit_price == lower
+        day = TimeInForce.DAY
+        if "time_in_force" in fields and day in gated.capabilities.time_in_force:
+            return {"time_in_force": "day"}, lambda new: new.time_in_force is day
+        gated.cancel_order(order.order_id)
+        pytest.skip(f"the kit has no change to try among replace_fields {sorted(fields)}")
+
+    def test_a_replace_of_an_undeclared_field_is_refused_before_sending(
+        self, gated: GatedBroker
+    ) -> None:
+        """A replace of a field outside ``replace_fields`` is refused by the gate, untouched.
+
+        Skipped when the broker declares every field, or no replace. The plugin
+        proves on its own: that its broker really cannot change the fields it left out.
+        """
+        caps = gated.capabilities
+        missing = sorted(REPLACE_FIELDS - caps.replace_fields)
+        if not caps.replace or not missing:
+            pytest.skip("the broker declares no replace, or every field in replace_fields")
+        field = missing[0]
+        value: Any = {"time_in_force": "day", "qty": 2}.get(field, Decimal("1.23"))
+        with plugin_errors():
+            order = self._resting(gated)
+            with pytest.raises(InvalidOrderError, match=f"cannot change {field}"):
+                gated.replace_order(order.order_id, **{field: value})
+            after = gated.get_order(order.order_id)
+            assert (after.qty, after.limit_price) == (order.qty, order.limit_price)
+            gated.cancel_order(order.order_id)
 
     def test_good_till_date(self, gated: GatedBroker) -> None:
         """A gtd order keeps its expiry; without the capability the gate refuses it before sending.
