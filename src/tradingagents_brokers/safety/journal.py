@@ -329,8 +329,8 @@ class Journal(IntentQueries, Observations):
         It reads the chain a chunk at a time, so its memory does not grow with the
         journal; ``progress`` is told how many events were walked, now and then.
         """
-        start = self.sealed()
         try:
+            start = self.sealed()
             return walk_chain(self.raw_events(after=start[0]), progress, start[:2])
         except sqlite3.DatabaseError as exc:
             return VerifyResult(False, 0, None, f"the journal file is damaged: {exc}")
