@@ -15,7 +15,7 @@ throttle the raw client just the same at Alpaca), its order stream live and its
 quote stream following the symbols:
 the figure is the ratio of medians, at 0 and at 1,000 open orders, and the HTTP
 requests each gated order cost (counted at the gated broker's HTTP session).
-The gated order's HTTP is the plugin's (kept-alive ``http.client`` connections
+The gated order's HTTP is the plugin's (urllib3's pools
 under alpaca-py's client), the raw order's is alpaca-py's own (requests): the
 benchmark prints the gate's own steps apart from the plugin's request, so what
 the gate adds can be read without that difference.
@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins" / "alpaca"))
 
 RATIO_BUDGET = 1.5
+#: A round trip to Alpaca from a host near it (its servers are in the US east).
+DISTANCE = 0.02
 RATIO_STRETCH = 1.25
 ORDERS = 300
 #: A fresh broker reconciling 1,000 open intents: Alpaca's open orders, 500 a page.
@@ -139,7 +141,9 @@ def _gated_order(gated: Any, symbol: str) -> None:
     )
 
 
-def _serve(conn: Any, open_orders: int, cpus: set[int] | None) -> None:  # pragma: no cover
+def _serve(
+    conn: Any, open_orders: int, cpus: set[int] | None, latency: float = 0.0
+) -> None:  # pragma: no cover
     from tests.fake_alpaca import FakeAlpaca
     from tests.fake_data import FakeMarketData
 
@@ -158,6 +162,7 @@ def _serve(conn: Any, open_orders: int, cpus: set[int] | None) -> None:  # pragm
     ticker = threading.Thread(target=tape, daemon=True)
     ticker.start()
     with FakeAlpaca() as fake:
+        fake.latency = latency
         fake.unstreamed = ("raw-",)  # raw orders stand for another account's: not streamed
         for n in range(open_orders):
             body = {"symbol": f"Q{n % 50}", "side": "buy", "type": "limit", "time_in_force": "gtc"}
@@ -172,12 +177,12 @@ def _serve(conn: Any, open_orders: int, cpus: set[int] | None) -> None:  # pragm
 class _Server:
     """The emulator in a child process; ``url`` and ``stream_url`` to reach it."""
 
-    def __init__(self, open_orders: int) -> None:
+    def __init__(self, open_orders: int, latency: float = 0.0) -> None:
         self.client_cpus, server_cpus = _split_cpus()
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, open_orders, server_cpus), daemon=True
+            target=_serve, args=(child, open_orders, server_cpus, latency), daemon=True
         )
         self._process.start()
         self.url, self.stream_url, self.market_url = self._conn.recv()
@@ -236,9 +241,14 @@ def _time_the_send(gated: Any) -> list[float]:
     return marks
 
 
-def measure(open_orders: int, journal_dir: str | None = None) -> dict[str, float]:
+def measure(
+    open_orders: int, journal_dir: str | None = None, latency: float = 0.0
+) -> dict[str, float]:
     """Median seconds per order, raw and gated, and the requests per gated order."""
-    with _Server(open_orders) as fake, tempfile.TemporaryDirectory(dir=journal_dir) as state:
+    with (
+        _Server(open_orders, latency) as fake,
+        tempfile.TemporaryDirectory(dir=journal_dir) as state,
+    ):
         raw = _raw_client(fake.url)
         gated = _gated(fake, state)
         sent = _count_requests(gated)
@@ -377,6 +387,11 @@ def main() -> int:
             over.append("the stream was not live at the end")
     if TMPFS.is_dir():  # what the journal's fsync costs on this machine's disk
         _report("    0 open orders, journal on tmpfs (no fsync cost)", measure(0, str(TMPFS)))
+    # Alpaca is some milliseconds away, not on loopback: the same with that round trip
+    _report(
+        f"    0 open orders, {DISTANCE * 1000:.0f} ms from Alpaca",
+        measure(0, latency=DISTANCE),
+    )
     print(
         "  one order every quote_cache_seconds + 0.1 s on a symbol: "
         f"{sparse(quote_stream=True):.2f} HTTP requests per order with the quote stream, "

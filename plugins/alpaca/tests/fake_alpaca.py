@@ -158,6 +158,8 @@ class FakeAlpaca:
         #: Faults of the next GETs: ``429`` (Alpaca's reset ``reset_seconds`` ahead).
         self.read_faults: collections.deque[str] = collections.deque()
         self.reset_seconds = 1
+        #: Seconds each HTTP request waits before it is handled: the distance to Alpaca.
+        self.latency = 0.0
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.hang_seconds = 3.0
         #: Market orders fill right after their answer (as in market hours).
@@ -335,6 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _route(self, method: str) -> None:
+        self._distance()
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -473,6 +476,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._route("GET")
+
+    def _distance(self) -> None:
+        if self.fake.latency:
+            time.sleep(self.fake.latency)
 
     def do_POST(self) -> None:
         self._route("POST")

@@ -1,4 +1,4 @@
-"""The trade_updates stream through alpaca-py's TradingStream, against the loopback websocket.
+"""The trade_updates stream (the plugin's websocket client) against the loopback websocket.
 
 The gate's checks read the state cache while the stream is live, so an order is
 one HTTP request; the stream's faults (a dropped connection, duplicates, messages
@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
@@ -39,8 +40,8 @@ def live(fake, tmp_path):
     """A gated Alpaca broker whose stream is live, reconnecting fast."""
     gated = get_broker("alpaca", config=_config(fake, tmp_path, **HOT))
     wait_until(lambda: gated.order_stream_status()["live"])
-    gated.stream.stream._stream._reconnect_min_backoff = 0.05
-    gated.stream.stream._stream._reconnect_max_backoff = 0.1
+    gated.stream.stream._stream.min_backoff = 0.05
+    gated.stream.stream._stream.max_backoff = 0.1
     gated.stream.refresh_interval = 0
     yield gated
     gated.close()
@@ -209,40 +210,73 @@ def test_closing_stops_the_stream_thread(fake, tmp_path):
     wait_until(lambda: not fake.stream.clients)
 
 
-def test_a_stop_that_came_while_connecting_ends_the_stream_once_connected():
-    """Stopping closes the socket; before there is one, the reading loop sees the stop."""
-    import asyncio
-
-    from tradingagents_brokers_alpaca.stream import _TradeUpdates
+def test_a_stop_that_came_while_connecting_ends_the_stream_once_connected(monkeypatch):
+    """Stopping closes the socket; before there is one, the session sees the stop."""
+    from tradingagents_brokers_alpaca import stream as module
 
     told = []
 
     class Owner:
         connect_timeout = 1.0
-        reason = "stopped"
+        heartbeat = 1.0
+        reason = "the connection closed"
 
         def deliver(self, kind, data=None):
             told.append((kind, data))
 
-    stream = _TradeUpdates("KEY", "SECRET", "ws://127.0.0.1:9/stream", Owner())
+    stream = module._TradeUpdates("KEY", "SECRET", "ws://127.0.0.1:9/stream", Owner())
 
     class Socket:
         closed = False
 
-        async def recv(self):
-            raise AssertionError("a stopped stream must not read")
+        async def send(self, message):
+            raise AssertionError("a stopped stream must not log in")
 
         async def close(self):
             Socket.closed = True
 
-    async def run():
-        await stream.stop_ws()  # the stop arrives while the socket is being opened
-        stream._ws = Socket()  # then the connection is made
-        await stream._consume()
+    async def connect(*args, **kwargs):
+        stream.request_stop()  # the stop arrives while the socket is being opened
+        return Socket()  # then the connection is made
 
-    asyncio.run(run())
+    monkeypatch.setattr(module, "connect", connect)
+    stream.run()  # returns: no reconnect after a stop
     assert Socket.closed
     assert told == [("disconnected", "stopped")]
+
+
+def test_a_dropped_connection_is_retried_with_backoff_and_refused_keys_are_not(fake, caplog):
+    from tradingagents_brokers_alpaca import stream as module
+
+    class Owner:
+        connect_timeout = 1.0
+        heartbeat = 10.0
+        reason = "the connection closed"
+        told: ClassVar[list] = []
+
+        def deliver(self, kind, data=None):
+            self.told.append(kind)
+
+        def offer_own(self, data):
+            return False
+
+    owner = Owner()
+    client = module._TradeUpdates("KEY", "SECRET", fake.stream.url, owner)
+    client.min_backoff = client.max_backoff = 0.01
+    thread = __import__("threading").Thread(target=client.run)
+    thread.start()
+    wait_until(lambda: owner.told.count("connected") == 1)
+    for ws in list(fake.stream.clients):  # the server drops it
+        fake.stream.loop.call_soon_threadsafe(lambda ws=ws: ws.transport.close())
+    wait_until(lambda: owner.told.count("connected") == 2)
+    assert owner.told[:3] == ["connected", "disconnected", "connected"]
+    fake.stream.reject_auth = True
+    for ws in list(fake.stream.clients):
+        fake.stream.loop.call_soon_threadsafe(lambda ws=ws: ws.transport.close())
+    thread.join(timeout=5)
+    assert not thread.is_alive()  # refused keys: no more tries
+    assert owner.told[-1] == "disconnected"
+    assert any("refused the order stream's keys" in r.getMessage() for r in caplog.records)
 
 
 def test_an_update_is_offered_unparsed_to_a_listener_that_takes_its_own():
@@ -274,13 +308,14 @@ def test_an_update_is_offered_unparsed_to_a_listener_that_takes_its_own():
 
 
 def test_closing_the_broker_stops_the_stream_without_a_warning(fake, tmp_path, caplog):
-    with caplog.at_level(logging.INFO, "alpaca.trading.stream"):
+    with caplog.at_level(logging.INFO):
         gated = get_broker("alpaca", config=_config(fake, tmp_path))
         wait_until(lambda: gated.order_stream_status()["live"])
         caplog.clear()
         gated.close()
-    stream_records = [r for r in caplog.records if r.name == "alpaca.trading.stream"]
-    assert [r.getMessage() for r in stream_records] == ["Trading stream stopped"]
+    ours = [r for r in caplog.records if r.name.startswith("tradingagents")]
+    assert [r for r in ours if r.levelno >= logging.WARNING] == []
+    assert not any("dropped" in r.getMessage() for r in ours)
 
 
 def test_the_order_streams_keys_reach_no_debug_log(fake, tmp_path, caplog):

@@ -1,14 +1,21 @@
-"""Alpaca's ``trade_updates`` websocket as the core's order stream, through alpaca-py.
+"""Alpaca's ``trade_updates`` websocket as the core's order stream.
 
-alpaca-py's ``TradingStream`` connects, authenticates, listens to
-``trade_updates`` and reconnects with backoff; it runs its own asyncio loop (so
-it runs here in a thread of its own). It says nothing about its connection, so
-a small subclass adds what the core's listener needs:
+The protocol (``wss://paper-api.alpaca.markets/stream``, or the live host): the
+client sends ``{"action": "authenticate", "data": {"key_id", "secret_key"}}`` and
+gets ``{"stream": "authorization", "data": {"status": "authorized"}}``, then
+``{"action": "listen", "data": {"streams": ["trade_updates"]}}`` and gets
+``{"stream": "listening", ...}``; trade updates follow as
+``{"stream": "trade_updates", "data": {...}}``, in binary frames of JSON.
+
+The client is small and speaks it over websockets' asyncio client (as the quote
+stream does), on a loop in a thread of its own. What the core's listener needs:
 
 * ``on_connected`` when Alpaca acknowledges the ``listen`` (every (re)connect);
-* ``on_disconnected`` when the socket closes, and on a failed authentication;
+* ``on_disconnected`` when the socket closes, and on refused keys;
 * ``on_alive`` after each answered heartbeat ping (``stream_heartbeat_seconds``);
-  an unanswered one closes the socket, which makes alpaca-py reconnect.
+  an unanswered one closes the socket, and the client reconnects;
+* a dropped connection is retried with backoff (1 s doubling to 30 s, with
+  jitter); refused keys end the stream for the session, with a warning.
 
 Before a trade update is parsed, the loop offers it to the listener's
 ``on_own_update`` (which never blocks): the echo of an order this process is
@@ -16,31 +23,27 @@ still submitting is taken there, and parsed later only if it says more than
 the broker's answer. The listener's other methods block (they read from Alpaca
 and write the journal), so they run one at a time, in the order the messages
 came, on a worker thread fed by a queue; the loop hands a message over and goes
-back to the socket at once, without waiting to be woken again (an executor's
-future cost every update several turns of the loop and a thread wake-up, on the
-cores the order path runs on). The socket is opened with websockets' current
-client. The subclass reads private hooks of ``TradingStream`` (``_connect``,
-``_consume``, ``_dispatch``, ``close``), pinned like the REST client's by
-``alpaca-py<0.45`` and by the tests. The keys live only inside alpaca-py's
-objects.
+back to the socket at once. alpaca-py's ``TradingStream`` is not used: it says
+nothing of its connection, so following it meant overriding its private methods
+(ADR 0006). The keys live only in this client's closure, never in its repr.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import json
 import logging
 import queue
+import random
 import threading
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from alpaca.common.utils import get_default_user_agent
-from alpaca.trading.stream import TradingStream
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 from tradingagents_brokers import BrokerError
 from tradingagents_brokers.streams import OrderUpdate, OrderUpdateListener
@@ -66,6 +69,8 @@ class _NoFrames(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 #: Give this to every websocket that authenticates with the keys.
 WEBSOCKET_LOG = _NoFrames(logging.getLogger("websockets.client"), {})
+#: Seconds before the first reconnect, and the most between two.
+MIN_BACKOFF, MAX_BACKOFF = 1.0, 30.0
 
 
 def to_update(data: dict[str, Any]) -> OrderUpdate:
@@ -81,116 +86,132 @@ def to_update(data: dict[str, Any]) -> OrderUpdate:
     )
 
 
-class _TradeUpdates(TradingStream):
-    """``TradingStream`` that reports its connection to :class:`AlpacaOrderStream`."""
+class _Refused(Exception):
+    """Alpaca refused the keys: reconnecting cannot help."""
 
-    # alpaca-py leaves this unannotated (initialised to None); give it its real type.
-    _ws: Any
+
+class _TradeUpdates:
+    """The ``trade_updates`` connection: log in, listen, reconnect, beat, stop."""
+
+    min_backoff = MIN_BACKOFF
+    max_backoff = MAX_BACKOFF
 
     def __init__(self, key: str, secret: str, url: str, owner: AlpacaOrderStream) -> None:
-        super().__init__(
-            key,
-            secret,
-            raw_data=True,
-            url_override=url,
-            # The heartbeat below replaces the library's keepalive pings. Trade updates
-            # are small and wanted at once: compressing each one costs both ends CPU
-            # on the order path and saves next to nothing.
-            websocket_params={
-                "ping_interval": None,
-                "max_queue": 1024,
-                "compression": None,
-                "open_timeout": owner.connect_timeout,
-                "close_timeout": 1,
-            },
-        )
+        self.url = url
         self._owner = owner
+        self._login = lambda: json.dumps(
+            {"action": "authenticate", "data": {"key_id": key, "secret_key": secret}}
+        )
+        self.loop = asyncio.new_event_loop()
+        self._stopping = False
+        self._stop: asyncio.Event | None = None
+        self._socket: ClientConnection | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self.subscribe_trade_updates(self._on_trade_update)
+        self._closing: asyncio.Future[None] | None = None
 
-    async def _connect(self) -> None:
-        # alpaca-py connects with websockets' legacy implementation, which runs a task, a
-        # stream reader and several turns of the loop for each frame; the current one
-        # parses frames as they arrive. The socket's interface (send, recv, ping, close,
-        # and ConnectionClosed, which alpaca-py reconnects on) is the same.
-        params: dict[str, Any] = dict(self._websocket_params or {})
-        self._ws = await connect(
-            self._endpoint,
+    def __repr__(self) -> str:
+        return f"<_TradeUpdates {self.url}>"
+
+    def run(self) -> None:
+        """The stream thread's body: connect and reconnect until stopped."""
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._run())
+        finally:
+            self.loop.close()
+
+    async def _run(self) -> None:
+        self._stop = asyncio.Event()
+        backoff = self.min_backoff
+        while not self._stopping:
+            try:
+                if await self._session():
+                    backoff = self.min_backoff  # it went live: start the backoff again
+            except _Refused:
+                log.warning(
+                    "Alpaca refused the order stream's keys; orders are checked on fresh "
+                    "reads. Check the API keys"
+                )
+                return
+            except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
+                log.info("the Alpaca order stream dropped (%s); reconnecting", type(exc).__name__)
+            if self._stopping:
+                break
+            pause = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrecy
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), pause)
+            backoff = min(backoff * 2, self.max_backoff)
+        if self._closing is not None:
+            await self._closing
+
+    async def _session(self) -> bool:
+        """One connection, until it closes; whether it went live."""
+        owner = self._owner
+        socket = await connect(
+            self.url,
             logger=WEBSOCKET_LOG,
             additional_headers={"User-Agent": get_default_user_agent()},
-            **params,
+            # The heartbeat below replaces the library's keepalive pings. Trade updates are
+            # small and wanted at once: compressing each one costs both ends CPU on the
+            # order path and saves next to nothing.
+            ping_interval=None,
+            max_queue=1024,
+            compression=None,
+            open_timeout=owner.connect_timeout,
+            close_timeout=1,
         )
-
-    async def _on_trade_update(self, message: dict[str, Any]) -> None:
-        data = message.get("data") or {}
-        if not self._owner.offer_own(data):
-            self._owner.deliver("update", data)
-
-    async def _auth(self) -> None:
+        self._socket, live = socket, False
         try:
-            await super()._auth()  # type: ignore[no-untyped-call]
-        except ValueError:
-            self._owner.reason = "Alpaca refused the stream's keys"  # told when it closes
-            raise
+            if self._stopping:  # a stop that came while connecting
+                return False
+            await socket.send(self._login())
+            answer = json.loads(await asyncio.wait_for(socket.recv(), owner.connect_timeout))
+            if (answer.get("data") or {}).get("status") != "authorized":
+                owner.reason = "Alpaca refused the stream's keys"  # told when it closes
+                raise _Refused
+            listen = {"action": "listen", "data": {"streams": ["trade_updates"]}}
+            await socket.send(json.dumps(listen))
+            async for frame in socket:
+                message = json.loads(frame)
+                kind = message.get("stream")
+                data = message.get("data") or {}
+                if kind == "trade_updates":
+                    if not owner.offer_own(data):
+                        owner.deliver("update", data)
+                elif kind == "listening" and "trade_updates" in (data.get("streams") or []):
+                    live = True
+                    owner.deliver("connected")
+                    self._heartbeat = asyncio.ensure_future(self._beat(socket))
+            return live
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+                self._heartbeat = None
+            self._socket = None
+            await socket.close()
+            reason, owner.reason = owner.reason, "the connection closed"
+            owner.deliver("disconnected", "stopped" if self._stopping else reason)
 
-    async def _consume(self) -> None:
-        # alpaca-py wraps each recv() in wait_for(..., 5) to look at its stop queue every
-        # five seconds: a task and a timer per message. Stopping closes the socket (see
-        # _stop), which ends a recv() at once, so it is awaited directly; a stop that came
-        # while connecting, before there was a socket to close, is seen here.
-        while True:
-            if not self._should_run:
-                await self.close()
-                return
-            try:
-                frame = await self._ws.recv()
-            except ConnectionClosed:
-                if not self._stopping():
-                    raise  # a drop: alpaca-py reconnects
-                await self.close()  # our own stop: not an error to log
-                return
-            message = json.loads(frame)
-            if message.get("stream") == "trade_updates":
-                self._data_received = True
-            await self._dispatch(message)
-
-    def _stopping(self) -> bool:
-        """Whether a stop was asked for (set by another task while this one waited)."""
-        return not self._should_run
-
-    async def _dispatch(self, msg: dict[str, Any]) -> None:
-        if msg.get("stream") == "listening":
-            if "trade_updates" in ((msg.get("data") or {}).get("streams") or []):
-                self._owner.deliver("connected")
-                self._heartbeat = asyncio.ensure_future(self._beat())
-            return
-        await super()._dispatch(msg)
-
-    async def _beat(self) -> None:
+    async def _beat(self, socket: ClientConnection) -> None:
         interval = self._owner.heartbeat
-        while self._ws is not None:
+        while True:
             await asyncio.sleep(interval)
-            socket = self._ws
-            if socket is None:
-                return
             try:
                 pong = await socket.ping()
                 await asyncio.wait_for(pong, timeout=interval)
-            except Exception:  # noqa: BLE001 - no answer: drop the socket, alpaca-py reconnects
+            except Exception:  # noqa: BLE001 - no answer: drop the socket and reconnect
                 self._owner.reason = "a heartbeat went unanswered"
                 await socket.close()
                 return
             self._owner.deliver("alive")
 
-    async def close(self) -> None:
-        had_socket = self._ws is not None
-        if self._heartbeat is not None and self._heartbeat is not asyncio.current_task():
-            self._heartbeat.cancel()
-        self._heartbeat = None
-        await super().close()
-        if had_socket:
-            reason, self._owner.reason = self._owner.reason, "the connection closed"
-            self._owner.deliver("disconnected", reason)
+    def request_stop(self) -> None:
+        """End the stream (on its loop): close the socket, which ends a receive at once."""
+        self._stopping = True
+        if self._stop is not None:
+            self._stop.set()
+        if self._socket is not None:
+            self._closing = asyncio.ensure_future(self._socket.close())
 
 
 class AlpacaOrderStream:
@@ -219,11 +240,8 @@ class AlpacaOrderStream:
         self._worker.start()
         self._stream = _TradeUpdates(key, secret, url, self)
         self._thread = threading.Thread(
-            target=asyncio.run,
-            args=(self._stream._run_forever(),),  # type: ignore[no-untyped-call]
-            daemon=True,
+            target=self._stream.run, name="alpaca-trade-updates", daemon=True
         )
-        self._thread.name = "alpaca-trade-updates"
         self._thread.start()
 
     def __repr__(self) -> str:
@@ -281,25 +299,12 @@ class AlpacaOrderStream:
             log.exception("the order stream's listener failed on %s", kind)
 
     def close(self) -> None:
-        """Stop the stream: close the socket, end alpaca-py's loop, wait for the thread."""
-        stream, loop = self._stream, cast("asyncio.AbstractEventLoop | None", self._stream._loop)
-        if loop is not None and loop.is_running():
-            stopping = asyncio.run_coroutine_threadsafe(_stop(stream), loop)
-            try:
-                stopping.result(timeout=5)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                log.warning("the Alpaca order stream did not stop in 5 seconds")
-        else:
-            stream._should_run = False
-            stream._stop_stream_queue.put_nowait({"should_stop": True})
+        """Stop the stream: close the socket, end its loop, wait for the thread."""
+        with contextlib.suppress(RuntimeError):  # its loop has already ended (refused keys)
+            self._stream.loop.call_soon_threadsafe(self._stream.request_stop)
         self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            log.warning("the Alpaca order stream did not stop in 5 seconds")
         self._inbox.put(None)  # after what is queued: each of those is still handled
         if threading.current_thread() is not self._worker:
             self._worker.join()  # a listener call in progress ends before we return
-
-
-async def _stop(stream: _TradeUpdates) -> None:
-    await stream.stop_ws()
-    socket = stream._ws
-    if socket is not None:
-        await socket.close()  # wakes the loop's receive at once

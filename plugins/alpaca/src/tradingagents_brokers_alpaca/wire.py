@@ -2,27 +2,25 @@
 
 alpaca-py's ``RESTClient`` builds each call (URL, key headers, JSON body or query)
 and hands it to ``self._session.request``; it reads back ``status_code``,
-``text``, ``json()`` and ``raise_for_status()``. :class:`Wire` is that session.
-A host reached directly (Alpaca's, normally) is sent to over kept-alive
-``http.client`` connections (:mod:`.direct`); a host behind the environment's
-proxy through urllib3's ``ProxyManager``. Either way it skips what requests
-adds to each call - merging the session's settings, its cookie jar (Alpaca sets
-no cookies), hooks, adapters, and on the direct path urllib3's own per-request
-objects: on loopback an order POST costs about 0.35 ms of CPU instead of 1.1 ms,
-time an order would otherwise spend on top of the broker's round trip. What
-requests did that matters here is kept:
+``text``, ``json()`` and ``raise_for_status()``. :class:`Wire` is that session,
+on urllib3's connection pools (``PoolManager``, or ``ProxyManager`` when the
+environment puts the host behind a proxy). It skips what requests adds to each
+call - merging the session's settings, its cookie jar (Alpaca sets no cookies),
+hooks, adapters - and keeps what matters here:
 
 * finite timeouts on every request, ``(connect, read)``;
 * no retries and no redirects (an order POST is sent once; see :mod:`.transport`);
 * the proxy of the environment (``HTTP(S)_PROXY``, ``ALL_PROXY``, honouring
   ``NO_PROXY``) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``,
   else certifi's, as requests), read once per host when it is first called;
-* gzip and deflate bodies decoded; connections kept alive per host.
+* gzip and deflate bodies decoded; connections kept alive per host, and one the
+  server closed while idle noticed before it is reused (urllib3 checks).
 
 Errors keep requests' types, which alpaca-py catches: an HTTP status of 400 or
 more raises ``requests.HTTPError`` from ``raise_for_status()``, a timeout
 ``requests.ConnectTimeout`` or ``requests.ReadTimeout``, and any other failure to
-talk ``requests.ConnectionError``.
+talk ``requests.ConnectionError``, without the text underneath (which may name
+the host). ADR 0006 says why urllib3 rather than a pool of our own.
 """
 
 from __future__ import annotations
@@ -37,8 +35,6 @@ import certifi
 import requests
 import urllib3
 from requests.utils import get_environ_proxies
-
-from .direct import Host
 
 __all__ = ["Response", "Wire"]
 
@@ -79,9 +75,8 @@ class Response:
 class Wire:
     """``request(method, url, headers=..., params=..., json=...)``, as alpaca-py calls it.
 
-    Each host gets a route when it is first called: a :class:`~.direct.Host` of
-    kept-alive connections, or urllib3's ``ProxyManager`` when the environment
-    puts it behind a proxy.
+    Each host gets a route when it is first called: urllib3's ``PoolManager``, or
+    its ``ProxyManager`` when the environment puts the host behind a proxy.
     """
 
     def __init__(self, connect_timeout: float, read_timeout: float) -> None:
@@ -92,13 +87,13 @@ class Wire:
             or os.environ.get("CURL_CA_BUNDLE")
             or certifi.where()
         )
-        self._routes: dict[str, Host | urllib3.ProxyManager] = {}
+        self._routes: dict[str, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<Wire to {', '.join(sorted(self._routes)) or 'nowhere yet'}>"
 
-    def route(self, url: str) -> Host | urllib3.ProxyManager:
+    def route(self, url: str) -> urllib3.PoolManager:
         """How ``url``'s host is reached: directly, or through the environment's proxy."""
         scheme, _, rest = url.partition("://")
         host = rest.split("/", 1)[0]
@@ -110,23 +105,16 @@ class Wire:
             if found is None:
                 proxies = get_environ_proxies(url)  # honours NO_PROXY
                 proxy = proxies.get(scheme) or proxies.get("all")
-                found = self._proxied(proxy) if proxy else self._host(scheme, host)
+                found = self._pool(proxy)
                 self._routes[host] = found
             return found
 
-    def _proxied(self, proxy: str) -> urllib3.ProxyManager:
+    def _pool(self, proxy: str | None) -> urllib3.PoolManager:
         where = "ca_cert_dir" if os.path.isdir(self.ca_bundle) else "ca_certs"
         options: dict[str, Any] = {where: self.ca_bundle, "maxsize": 4, "block": False}
-        return urllib3.ProxyManager(proxy, **options)
-
-    def _host(self, scheme: str, netloc: str) -> Host:
-        return Host(
-            scheme,
-            netloc,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            ca_bundle=self.ca_bundle,
-        )
+        if proxy:
+            return urllib3.ProxyManager(proxy, **options)
+        return urllib3.PoolManager(**options)
 
     def request(
         self,
@@ -147,10 +135,6 @@ class Wire:
             body = _dumps(json, allow_nan=False).encode()
             fields["Content-Type"] = "application/json"
         route = self.route(url)
-        if isinstance(route, Host):
-            path = url.partition("://")[2].partition("/")[2]
-            status, answer_headers, data = route.send(method, "/" + path, body, fields)
-            return Response(method, url, status, answer_headers, data)
         try:
             answer = route.urlopen(
                 method,
@@ -172,10 +156,7 @@ class Wire:
         with self._lock:
             routes, self._routes = list(self._routes.values()), {}
         for route in routes:
-            if isinstance(route, Host):
-                route.close()
-            else:
-                route.clear()
+            route.clear()
 
 
 #: No retries, no redirects followed: an order is sent once, to one place.
@@ -191,6 +172,8 @@ def _as_requests_error(exc: Exception) -> requests.RequestException:
         return requests.ConnectTimeout("no connection in time")
     if isinstance(exc, errors.TimeoutError):
         return requests.ReadTimeout("no answer in time")
+    if isinstance(exc, errors.DecodeError):
+        return requests.exceptions.ContentDecodingError("the body could not be decoded")
     return requests.ConnectionError(type(exc).__name__)
 
 
