@@ -167,6 +167,9 @@ def test_orders_and_history_show_the_newest_fifty_unless_told(term):
     _, out = term("orders", "--all")
     assert out.count(" AAPL ") == 3
     assert "--all for more" not in out
+    _, out = term("orders", "--limit", "3")  # all there are: nothing more to ask for
+    assert out.count(" AAPL ") == 3
+    assert "--all for more" not in out
     _, out = term("history", "--limit", "1")
     assert "the last 1 of" in out
     with pytest.raises(SystemExit):

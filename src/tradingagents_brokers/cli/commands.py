@@ -68,8 +68,12 @@ def limit_of(args: argparse.Namespace) -> int | None:
     return args.limit if args.limit is not None else DEFAULT_LIMIT
 
 
-def more_hint(out: Output, shown_count: int, limit: int | None, what: str) -> None:
-    if limit is not None and shown_count >= limit:
+def show_rows(
+    out: Output, title: str, rows: list[Any], columns: Any, limit: int | None, what: str
+) -> None:
+    """The first ``limit`` of ``rows`` (read one past the limit), saying when more were left."""
+    out.rows(title, rows[:limit] if limit is not None else rows, columns, empty=f"no {what}")
+    if limit is not None and len(rows) > limit:
         out.hint(f"the newest {limit} {what} shown; --limit N or --all for more")
 
 
@@ -217,10 +221,10 @@ def cmd_positions(args: argparse.Namespace, config: Mapping[str, Any], out: Outp
 def cmd_orders(args: argparse.Namespace, config: Mapping[str, Any], out: Output) -> None:
     limit = limit_of(args)
     with _gated(config) as gated:
-        orders = gated.get_orders(args.status, limit, args.symbols)
+        wanted = None if limit is None else limit + 1  # one more: are there more?
+        orders = gated.get_orders(args.status, wanted, args.symbols)
         records = [o.to_dict() for o in orders]
-        out.rows(f"Orders on {_where(gated)}", records, ORDERS, empty="no orders")
-        more_hint(out, len(records), limit, "orders")
+        show_rows(out, f"Orders on {_where(gated)}", records, ORDERS, limit, "orders")
 
 
 def _estimate(request: OrderRequest, gated: GatedBroker) -> str:

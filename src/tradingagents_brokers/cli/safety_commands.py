@@ -20,7 +20,7 @@ from ..safety.recovery import diagnose, recover
 from ..safety.state import TradingState, current_state, set_state
 from ..store import open_journal
 from .archive_command import add_archive_parser, archive_dir, cmd_archive
-from .commands import confirm, limit_of, more_hint
+from .commands import confirm, limit_of, show_rows
 from .journal_view import close_event, find_intent, listing
 from .options import add_format, add_limit
 from .render import Output
@@ -114,9 +114,10 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
     with _journal(config) as journal:
         if args.journal_command == "list":
             limit = limit_of(args)
-            records = listing(journal, args.statuses, limit)
-            out.rows(f"Journal {journal.location}", records, INTENTS, empty="no intents")
-            more_hint(out, len(records), limit, "intents and closes")
+            wanted = None if limit is None else limit + 1  # one more: are there more?
+            records = listing(journal, args.statuses, wanted)
+            title = f"Journal {journal.location}"
+            show_rows(out, title, records, INTENTS, limit, "intents and closes")
             return 0
         if args.journal_command == "show":
             _show(journal, args.intent, out)
