@@ -387,12 +387,8 @@ def test_a_denial_for_missing_data_is_recorded_with_its_checks_name():
         assert (decision.check, decision.code) == (check, "REFERENCE_PRICE_MISSING")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open bug: an open order a broker reports with more filled than ordered counts "
-    "as a negative pending quantity (checks.pending_qty, book._left) and lowers the "
-    "projected position; found by the mutant MaxPosition.decide <= to <",
-)
+# found by the mutant MaxPosition.decide <= to <: an overfilled open order counted as a
+# negative pending quantity (checks.pending_qty, book._left) and lowered the projection
 @pytest.mark.parametrize("book", [False, True])
 def test_an_order_reported_filled_beyond_its_quantity_does_not_lower_the_projection(book):
     # 1000 shares at 100 is ten times max_position_size; the broker's nonsense order

@@ -70,5 +70,6 @@ class OpenBook:
 
 
 def _left(order: Order) -> Decimal:
+    """What an open order has left to fill: never below zero, whatever a broker reports."""
     assert order.qty is not None
-    return order.qty - order.filled_qty
+    return max(order.qty - order.filled_qty, Decimal(0))

@@ -211,8 +211,8 @@ def pending_qty(
     total = Decimal(0) if unfilled is None else unfilled[0]
     for order in orders:
         if order.symbol == symbol and order.side is side:
-            if order.qty is not None:
-                total += order.qty - order.filled_qty
+            if order.qty is not None:  # a broker's overfill leaves nothing, never less
+                total += max(order.qty - order.filled_qty, Decimal(0))
             elif order.notional is not None:
                 total += order.notional / price()
     for intent in context.in_flight():
