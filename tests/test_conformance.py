@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 
+from tradingagents_brokers import BrokerUnavailableError, OrderOutcomeUnknownError, get_broker
 from tradingagents_brokers.testing import kit
 from tradingagents_brokers.testing.kit import BrokerConformanceTests, BrokerTradingTests
 
@@ -99,3 +101,51 @@ def test_a_page_without_the_markers_is_refused(tmp_path):
     page.write_text("# nothing here\n")
     with pytest.raises(SystemExit, match="markers"):
         kit.rewrite(page)
+
+
+def _lost_answer_kit(tmp_path, raised):
+    """The kit's lost-answer test on the sim, whose place_order keeps the order and raises."""
+
+    class Sim(BrokerTradingTests):
+        broker_name = "sim"
+
+        def broker_options(self):
+            return {"prices": {"AAPL": 100}}
+
+    kit_case = Sim()
+    gated = get_broker("sim", config=kit_case.config(tmp_path))
+    real = gated.broker.place_order
+
+    @contextlib.contextmanager
+    def lose_the_answer():
+        def keep_then_fail(request):
+            real(request)
+            raise raised
+
+        gated.broker.place_order = keep_then_fail
+        try:
+            yield
+        finally:
+            gated.broker.place_order = real
+
+    kit_case.lose_the_answer = lose_the_answer
+    return kit_case, gated
+
+
+def test_the_lost_answer_test_passes_when_the_plugin_says_maybe_sent(tmp_path):
+    kit_case, gated = _lost_answer_kit(tmp_path, OrderOutcomeUnknownError("reset (test)"))
+    with gated:
+        kit_case.test_a_lost_answer_on_the_wire_is_looked_up_not_resent(gated)
+        assert len(gated.journal.intents()) == 1  # one intent: the order was not placed twice
+
+
+def test_the_lost_answer_test_fails_a_plugin_that_says_nothing_was_sent(tmp_path):
+    kit_case, gated = _lost_answer_kit(tmp_path, BrokerUnavailableError("no (test)"))
+    with gated, pytest.raises(pytest.fail.Exception, match="tells the core nothing was sent"):
+        kit_case.test_a_lost_answer_on_the_wire_is_looked_up_not_resent(gated)
+
+
+def test_the_lost_answer_test_fails_a_plugin_that_leaks_its_sdk_s_error(tmp_path):
+    kit_case, gated = _lost_answer_kit(tmp_path, ConnectionResetError("raw"))
+    with gated, pytest.raises(pytest.fail.Exception, match="raised ConnectionResetError"):
+        kit_case.test_a_lost_answer_on_the_wire_is_looked_up_not_resent(gated)
