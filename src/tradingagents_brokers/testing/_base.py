@@ -28,6 +28,7 @@ KIT_MODULES = frozenset(
         "tradingagents_brokers.testing.trading",
         "tradingagents_brokers.testing.streams",
         "tradingagents_brokers.testing.network",
+        "tradingagents_brokers.testing.polling",
     }
 )
 
