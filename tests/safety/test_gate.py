@@ -158,9 +158,11 @@ def test_only_the_gate_reaches_a_brokers_place_order():
         "link": {"submission.py"},
         "self.submitter.send": {"gate.py"},  # after every check and the journal commit
         "self": {"broker.py"},  # the sim's own close and replace, inside the broker
-        "gated": {"demo.py", "kit.py"},  # GatedBroker.place_order: the gate's front door (the demo)
-        "streaming": {"kit.py"},  # a GatedBroker too: the kit's order stream tests
-        "gated.broker": {"kit.py"},  # the conformance kit tests a broker's own duplicate refusal
+        # GatedBroker.place_order: the gate's front door (the demo, the kit's trading tests)
+        "gated": {"demo.py", "_base.py", "trading.py"},
+        "streaming": {"streams.py"},  # a GatedBroker too: the kit's order stream tests
+        # the kit tests a broker's own duplicate refusal and its mapping of a lost answer
+        "gated.broker": {"network.py", "trading.py"},
     }
 
 
