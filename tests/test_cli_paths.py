@@ -95,3 +95,26 @@ def test_times_and_values_that_are_not_what_a_column_expects_pass_as_they_are():
     out.rows("t", [{"extra": {"a": [1]}}], [Col("extra")], empty="-")
     text = console.export_text()
     assert '{"a": [1]}' in text
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = "import sys; from tradingagents_brokers.cli.main import main; sys.exit(main())"
+    env = {**os.environ, "TRADINGAGENTS_BROKERS_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", run, "demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # as `| head -1` does, then it goes away
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    # 0 if the demo was done writing first; 1 when Rich met the closed pipe (it quiets it too)
+    assert proc.returncode in (0, 1, 141), err
+    assert b"Traceback" not in err

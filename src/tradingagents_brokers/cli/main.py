@@ -12,7 +12,9 @@ Exit codes: 0 success; 1 unexpected failure; 2 bad input or configuration;
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -229,6 +231,9 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
     except KeyboardInterrupt:
         out.fail("interrupted; nothing more was sent")
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop writing, quietly
+        _quiet_stdout()
+        return 141
     finally:
         undo_logs()
     return int(code or 0)
@@ -236,6 +241,15 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
 
 def _nothing() -> None:
     return None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit finds no closed pipe either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured): nothing to quiet
+        pass
 
 
 def _exit_code(exc: BaseException) -> int:
