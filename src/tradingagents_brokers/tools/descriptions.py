@@ -37,7 +37,8 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "get_orders": (
         "List orders: 'open' ones still working, 'closed' ones (filled, canceled, expired) "
-        "or 'all', newest first, optionally for some tickers only. Use it to find an order id "
+        "or 'all', newest first, optionally for some tickers only and between two times "
+        "(after, until; the answer says how to page back). Use it to find an order id "
         "to check or cancel, or to avoid placing an order that is already working. Read-only."
     ),
     "get_portfolio_history": (

@@ -153,11 +153,16 @@ def order_text(order: Order) -> str:
     return text
 
 
-def orders_text(orders: Sequence[Order], status: str) -> str:
+def orders_text(orders: Sequence[Order], status: str, limit: int | None = None) -> str:
     if not orders:
         return f"No {status} orders." if status != "all" else "No orders."
     lines = [f"- {order_text(o)}" for o in orders]
-    return _listed("order(s)", lines, "narrow with symbols or status, or lower limit")
+    text = _listed("order(s)", lines, "narrow with symbols or status, or lower limit")
+    times = [o.submitted_at for o in orders if o.submitted_at is not None]
+    if limit is not None and len(orders) >= limit and times:
+        oldest = min(times).astimezone(dt.UTC).isoformat(timespec="microseconds")
+        text += f"\n(Older orders may exist: call get_orders again with until='{oldest}'.)"
+    return text
 
 
 def preview_text(preview: OrderPreview, retry_after: float | None = None) -> str:

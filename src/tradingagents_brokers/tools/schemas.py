@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "ORDER_FIELDS",
@@ -138,6 +138,16 @@ class GetOrdersArgs(_Args):
     limit: int = Field(default=20, ge=1, le=100, description="At most this many, newest first.")
     symbols: list[Annotated[str, Field(min_length=1, max_length=21)]] | None = Field(
         default=None, max_length=20, description="Only orders for these tickers."
+    )
+    after: AwareDatetime | None = Field(
+        default=None,
+        description="Only orders submitted after this time: ISO 8601 with its zone, e.g. "
+        "'2026-12-01T14:30:00Z'.",
+    )
+    until: AwareDatetime | None = Field(
+        default=None,
+        description="Only orders submitted before this time (ISO 8601 with its zone). For the "
+        "next page of older orders, pass the time the previous answer gives.",
     )
 
 

@@ -320,8 +320,10 @@ class BrokerToolkit(BaseToolkit):
 
     def _orders(self, args: GetOrdersArgs, call: ToolCallInfo) -> ToolResult:
         with self._lock:
-            orders = self.broker.get_orders(args.status, args.limit, args.symbols)
-        return render.orders_text(orders, args.status), orders
+            orders = self.broker.get_orders(
+                args.status, args.limit, args.symbols, after=args.after, until=args.until
+            )
+        return render.orders_text(orders, args.status, args.limit), orders
 
     def _history(self, args: PortfolioHistoryArgs, call: ToolCallInfo) -> ToolResult:
         with self._lock:
