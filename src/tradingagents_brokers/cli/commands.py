@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -69,12 +70,37 @@ def limit_of(args: argparse.Namespace) -> int | None:
 
 
 def show_rows(
-    out: Output, title: str, rows: list[Any], columns: Any, limit: int | None, what: str
+    out: Output,
+    title: str,
+    rows: list[Any],
+    columns: Any,
+    limit: int | None,
+    what: str,
+    at: str | None = None,
 ) -> None:
-    """The first ``limit`` of ``rows`` (read one past the limit), saying when more were left."""
-    out.rows(title, rows[:limit] if limit is not None else rows, columns, empty=f"no {what}")
+    """The first ``limit`` of ``rows`` (read one past the limit), saying when more were left
+    and, when the rows carry their time in ``at``, the ``--until`` of the next page."""
+    shown = rows[:limit] if limit is not None else rows
+    out.rows(title, shown, columns, empty=f"no {what}")
     if limit is not None and len(rows) > limit:
-        out.hint(f"the newest {limit} {what} shown; --limit N or --all for more")
+        older = _next_page(shown, at)
+        out.hint(f"the newest {limit} {what} shown; --limit N or --all for more{older}")
+
+
+def _next_page(rows: list[Any], at: str | None) -> str:
+    """``--until`` one tick past the oldest row: the next page starts with that row again,
+    so rows of one instant are never lost at a page's edge (times here are to the
+    millisecond or finer; a millisecond is the tick)."""
+    times = [_instant(str(row[at])) for row in rows if at and row.get(at)]
+    if not times:
+        return ""
+    edge = min(times) + dt.timedelta(milliseconds=1)
+    stamp = edge.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return f", --until {stamp} for the next page (it starts with the last one shown)"
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def plain(value: str | None) -> str | None:
@@ -222,9 +248,12 @@ def cmd_orders(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
     limit = limit_of(args)
     with _gated(config) as gated:
         wanted = None if limit is None else limit + 1  # one more: are there more?
-        orders = gated.get_orders(args.status, wanted, args.symbols)
+        orders = gated.get_orders(
+            args.status, wanted, args.symbols, after=args.after, until=args.until
+        )
         records = [o.to_dict() for o in orders]
-        show_rows(out, f"Orders on {_where(gated)}", records, ORDERS, limit, "orders")
+        title = f"Orders on {_where(gated)}"
+        show_rows(out, title, records, ORDERS, limit, "orders", "submitted_at")
 
 
 def _estimate(request: OrderRequest, gated: GatedBroker) -> str:

@@ -10,13 +10,15 @@ client order id).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InvalidOrderError
+from ..listing import check_window
 from ..safety.journal import Journal
-from ..safety.records import IntentRecord
+from ..safety.records import IntentRecord, stamp
 from .render import SHORT_ID
 
 __all__ = ["close_event", "close_rows", "find_intent", "listing"]
@@ -58,10 +60,21 @@ def _rows_of(event: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def close_rows(journal: Journal, limit: int | None) -> list[dict[str, Any]]:
-    """The newest closing orders in the journal, newest first."""
-    sql = _CLOSES + " ORDER BY seq DESC"
+def close_rows(
+    journal: Journal,
+    limit: int | None,
+    after: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The newest closing orders in the journal, newest first (between ``after`` and
+    ``until``, both left out, when given)."""
+    sql = _CLOSES
     params: list[Any] = []
+    for bound, op in ((after, ">"), (until, "<")):
+        if bound is not None:
+            sql += f" AND at {op} ?"
+            params.append(stamp(bound))
+    sql += " ORDER BY seq DESC"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -69,14 +82,23 @@ def close_rows(journal: Journal, limit: int | None) -> list[dict[str, Any]]:
 
 
 def listing(
-    journal: Journal, statuses: Iterable[str] | None, limit: int | None
+    journal: Journal,
+    statuses: Iterable[str] | None,
+    limit: int | None,
+    after: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Intents and closes, newest first, at most ``limit`` of them."""
+    """Intents and closes, newest first, at most ``limit`` of them, made strictly between
+    ``after`` and ``until`` when given."""
+    check_window(after, until)
     wanted = set(statuses) if statuses else None
-    intents = [
-        {"kind": "intent", **i.to_dict()} for i in journal.intents(statuses=wanted, limit=limit)
+    found = journal.intents(statuses=wanted, limit=limit, after=after, until=until)
+    intents = [{"kind": "intent", **i.to_dict()} for i in found]
+    closes = [
+        r
+        for r in close_rows(journal, limit, after, until)
+        if wanted is None or r["status"] in wanted
     ]
-    closes = [r for r in close_rows(journal, limit) if wanted is None or r["status"] in wanted]
     merged = sorted(intents + closes, key=lambda r: str(r["created_at"]), reverse=True)
     kept = merged[:limit] if limit is not None else merged
     keys = list(dict.fromkeys(k for r in intents + closes for k in r))

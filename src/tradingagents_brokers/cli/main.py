@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open (still working), closed (done) or all (default)",
     )
     options.add_limit(p, "orders")
+    options.add_window(p, "orders")
     options.add_format(p)
     p.add_argument(
         "--symbol", action="append", dest="symbols", help="only this symbol (repeatable)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 
 __all__ = [
@@ -29,6 +30,34 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not above zero")
     return value
+
+
+def moment(text: str) -> dt.datetime:
+    """``--after``/``--until``: an ISO 8601 time with its zone, or a date (its UTC midnight)."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a time; give YYYY-MM-DD (UTC) or an ISO time with its "
+            "zone, e.g. 2026-12-01T14:30:00Z"
+        ) from None
+    if when.tzinfo is None:
+        if len(text) != 10:
+            raise argparse.ArgumentTypeError(
+                f"{text[:40]!r} has no time zone; add one, e.g. Z for UTC"
+            )
+        when = when.replace(tzinfo=dt.UTC)
+    return when
+
+
+def add_window(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--after", type=moment, metavar="TIME", help=f"only {what} from after TIME")
+    parser.add_argument(
+        "--until",
+        type=moment,
+        metavar="TIME",
+        help=f"only {what} from before TIME (the next page back: the time the last one gave)",
+    )
 
 
 def period(text: str) -> str:

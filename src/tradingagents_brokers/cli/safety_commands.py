@@ -22,7 +22,7 @@ from ..store import open_journal
 from .archive_command import add_archive_parser, archive_dir, cmd_archive
 from .commands import confirm, limit_of, show_rows
 from .journal_view import close_event, find_intent, listing
-from .options import add_format, add_limit
+from .options import add_format, add_limit, add_window
 from .render import Output
 from .tables import INTENTS
 
@@ -51,6 +51,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     action = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
     p = action.add_parser("list", parents=[common], help="intents and closes, newest first")
     add_limit(p, "intents and closes")
+    add_window(p, "intents and closes")
     add_format(p)
     p.add_argument(
         "--status", action="append", dest="statuses", help="only this status (repeatable)"
@@ -115,9 +116,9 @@ def cmd_journal(args: argparse.Namespace, config: Mapping[str, Any], out: Output
         if args.journal_command == "list":
             limit = limit_of(args)
             wanted = None if limit is None else limit + 1  # one more: are there more?
-            records = listing(journal, args.statuses, wanted)
+            records = listing(journal, args.statuses, wanted, args.after, args.until)
             title = f"Journal {journal.location}"
-            show_rows(out, title, records, INTENTS, limit, "intents and closes")
+            show_rows(out, title, records, INTENTS, limit, "intents and closes", "created_at")
             return 0
         if args.journal_command == "show":
             _show(journal, args.intent, out)

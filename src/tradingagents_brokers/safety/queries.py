@@ -121,8 +121,11 @@ class IntentQueries:
         since: dt.datetime | None = None,
         limit: int | None = None,
         updated_since: dt.datetime | None = None,
+        after: dt.datetime | None = None,
+        until: dt.datetime | None = None,
     ) -> list[IntentRecord]:
-        """Intents, newest first, filtered by broker, statuses, creation and update time."""
+        """Intents, newest first, filtered by broker, statuses, creation and update time
+        (``since`` from that time on; ``after`` and ``until`` strictly between)."""
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
         if broker is not None:
@@ -138,6 +141,10 @@ class IntentQueries:
         if updated_since is not None:
             where.append("updated_at >= ?")
             params.append(stamp(updated_since))
+        for bound, op in ((after, ">"), (until, "<")):
+            if bound is not None:
+                where.append(f"created_at {op} ?")
+                params.append(stamp(bound))
         sql = f"SELECT * FROM intents WHERE {' AND '.join(where)} ORDER BY intent_id DESC"
         if limit is not None:
             sql += " LIMIT ?"
