@@ -8,6 +8,7 @@ offline ones, so that neither set runs twice.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,7 @@ from .. import (
     make_plugin_manager,
 )
 from ..enums import TimeInForce
+from ..listing import iter_orders
 from ..models import ACCOUNT_FIELDS, POSITION_FIELDS, REPLACE_FIELDS
 from ..orders import ORDER_FIELDS
 from ._base import plugin_errors
@@ -81,6 +83,33 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
             gated.cancel_order(order.order_id)
             status = gated.get_order(order.order_id).status.value
             assert status in ("canceled", "pending_cancel")
+
+    def test_orders_list_a_window_of_submission_times(self, gated: GatedBroker) -> None:
+        """``get_orders(after=, until=)`` keeps the orders submitted strictly between the two.
+
+        Three resting orders a moment apart; the window between the first and the third
+        holds the second alone, and the core's pager walks all three one at a time. The
+        plugin proves on its own: that a window reaches past its broker's first page.
+        """
+        with plugin_errors():
+            placed = []
+            for n in (1, 2, 3):
+                placed.append(self._resting(gated, qty=n))
+                time.sleep(0.01)
+            try:
+                listed = {o.order_id: o for o in gated.get_orders("open")}
+                times = [listed[o.order_id].submitted_at for o in placed]
+                assert None not in times, "report submitted_at: lists are paged by it"
+                first, _, third = times
+                window = gated.get_orders("open", after=first, until=third)
+                ids = [o.order_id for o in window]
+                assert ids == [placed[1].order_id], "after and until are both exclusive"
+                paged = [o.order_id for o in iter_orders(gated, status="open", page_size=1)]
+                assert {o.order_id for o in placed} <= set(paged)
+                assert len(paged) == len(set(paged)), "the pager gave an order twice"
+            finally:
+                for order in placed:
+                    gated.cancel_order(order.order_id)
 
     def test_order_dicts_have_the_contract_fields(self, gated: GatedBroker) -> None:
         """An order's dict has the contract's fields in order.
