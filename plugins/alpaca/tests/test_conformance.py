@@ -12,23 +12,10 @@ from tradingagents_brokers.testing.kit import BrokerConformanceTests, BrokerTrad
 
 from .fake_data import FakeMarketData
 
-KEYS_IN_THE_FACTORY = (
-    "build_alpaca reads the mode's keys in the factory and raises when they are missing, so "
-    "live mode without keys is a configuration error, not 'blocked' (issue 23 item 5)"
-)
-
 
 class TestAlpacaOffline(BrokerConformanceTests):
     broker_name = "alpaca"
     distribution = "tradingagents-brokers-alpaca"
-
-    @pytest.mark.xfail(reason=KEYS_IN_THE_FACTORY, strict=True)
-    def test_the_factory_builds_a_live_broker_without_its_credentials(
-        self, host, tmp_path, monkeypatch
-    ):
-        super().test_the_factory_builds_a_live_broker_without_its_credentials(
-            host, tmp_path, monkeypatch
-        )
 
 
 class TestAlpacaConformance(BrokerTradingTests):
@@ -54,7 +41,3 @@ class TestAlpacaConformance(BrokerTradingTests):
             "read_timeout": 1,
             "connect_timeout": 1,
         }
-
-    @pytest.mark.xfail(reason=KEYS_IN_THE_FACTORY, strict=True)
-    def test_live_mode_without_the_opt_in_is_blocked(self, tmp_path, monkeypatch):
-        super().test_live_mode_without_the_opt_in_is_blocked(tmp_path, monkeypatch)

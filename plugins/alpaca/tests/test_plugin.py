@@ -68,11 +68,14 @@ def test_missing_keys_name_the_variables(monkeypatch, fake):
     with pytest.raises(BrokerConfigurationError, match="ALPACA_PAPER_SECRET_KEY") as raised:
         build_alpaca(settings(fake.url))
     assert CANARY_KEY not in raised.value.message
-    live = BrokerSettings(name="alpaca", mode=TradingMode.LIVE, options={})
+    # live keys are read at the first request: the core's opt-in answers before that
+    live = build_alpaca(BrokerSettings(name="alpaca", mode=TradingMode.LIVE, options={}))
+    assert live.subscribe_order_updates(listener=None) is None  # no keys: no stream
     with pytest.raises(
         BrokerConfigurationError, match="ALPACA_LIVE_API_KEY, ALPACA_LIVE_SECRET_KEY"
     ):
-        build_alpaca(live)
+        live.get_account()
+    live.close()
 
 
 @pytest.mark.parametrize("bad", [" PKWITHSPACE123", "PK12", "PK\x07CONTROL1234"])

@@ -72,17 +72,24 @@ def build_alpaca(settings: BrokerSettings) -> AlpacaBroker:
             f"unknown broker_options.alpaca key(s): {', '.join(unknown)}; "
             f"known: {', '.join(sorted(OPTIONS))}"
         )
-    key, secret = credentials(settings.mode)
+    if settings.mode is TradingMode.PAPER:
+        credentials(settings.mode)  # paper keys are checked now: the first hour's error
+    # Live keys are read at the first request, so that the core's live opt-in, which
+    # comes before any request, answers a live broker built without them ("blocked").
     base_url = trading_url(settings.mode, options.get("base_url"))
-    from alpaca.trading.client import TradingClient
 
-    client = TradingClient(
-        api_key=key,
-        secret_key=secret,
-        paper=settings.mode is TradingMode.PAPER,
-        raw_data=True,
-        url_override=base_url,
-    )
+    def client() -> Any:
+        from alpaca.trading.client import TradingClient
+
+        key, secret = credentials(settings.mode)
+        return TradingClient(
+            api_key=key,
+            secret_key=secret,
+            paper=settings.mode is TradingMode.PAPER,
+            raw_data=True,
+            url_override=base_url,
+        )
+
     budget, data_budget = budgets(settings, options)
     transport = Transport(
         client,
@@ -145,11 +152,24 @@ class AlpacaBroker:
     def close(self) -> None:
         self._http.close()
 
-    def subscribe_order_updates(self, listener: OrderUpdateListener) -> OrderStream:
+    def _stream_keys(self) -> tuple[str, str] | None:
+        """The keys for a stream; None for a live broker built without them (no stream:
+        its first request says which variables to set)."""
+        try:
+            return credentials(self.mode)
+        except BrokerConfigurationError:
+            if self.mode is TradingMode.PAPER:
+                raise  # checked when the broker was built; reaching here means they went
+            return None
+
+    def subscribe_order_updates(self, listener: OrderUpdateListener) -> OrderStream | None:
         """Stream this account's trade updates (see :mod:`.stream`)."""
         from .stream import AlpacaOrderStream
 
-        key, secret = credentials(self.mode)
+        keys = self._stream_keys()
+        if keys is None:
+            return None
+        key, secret = keys
         return AlpacaOrderStream(
             key,
             secret,
@@ -165,7 +185,10 @@ class AlpacaBroker:
             return None
         from .quotes import AlpacaQuoteStream
 
-        key, secret = credentials(self.mode)
+        keys = self._stream_keys()
+        if keys is None:
+            return None
+        key, secret = keys
         return AlpacaQuoteStream(
             key,
             secret,

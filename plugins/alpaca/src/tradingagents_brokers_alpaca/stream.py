@@ -99,7 +99,7 @@ class _TradeUpdates:
     def __init__(self, key: str, secret: str, url: str, owner: AlpacaOrderStream) -> None:
         self.url = url
         self._owner = owner
-        self._login = lambda: json.dumps(
+        self._login: Callable[[], str] = lambda: json.dumps(
             {"action": "authenticate", "data": {"key_id": key, "secret_key": secret}}
         )
         self.loop = asyncio.new_event_loop()
@@ -123,7 +123,7 @@ class _TradeUpdates:
     async def _run(self) -> None:
         self._stop = asyncio.Event()
         backoff = self.min_backoff
-        while not self._stopping:
+        while not self.stopped():
             try:
                 if await self._session():
                     backoff = self.min_backoff  # it went live: start the backoff again
@@ -135,7 +135,7 @@ class _TradeUpdates:
                 return
             except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
                 log.info("the Alpaca order stream dropped (%s); reconnecting", type(exc).__name__)
-            if self._stopping:
+            if self.stopped():
                 break
             pause = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrecy
             with contextlib.suppress(TimeoutError):
@@ -143,6 +143,10 @@ class _TradeUpdates:
             backoff = min(backoff * 2, self.max_backoff)
         if self._closing is not None:
             await self._closing
+
+    def stopped(self) -> bool:
+        """Whether a stop was asked for (by another thread, or while a session ran)."""
+        return self._stopping
 
     async def _session(self) -> bool:
         """One connection, until it closes; whether it went live."""
@@ -162,7 +166,7 @@ class _TradeUpdates:
         )
         self._socket, live = socket, False
         try:
-            if self._stopping:  # a stop that came while connecting
+            if self.stopped():  # a stop that came while connecting
                 return False
             await socket.send(self._login())
             answer = json.loads(await asyncio.wait_for(socket.recv(), owner.connect_timeout))

@@ -63,7 +63,7 @@ class Transport:
 
     def __init__(
         self,
-        client: Any,
+        client: Callable[[], Any],
         *,
         connect_timeout: float,
         read_timeout: float,
@@ -72,21 +72,32 @@ class Transport:
         read_retries: int,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
+        self._make = client
+        self._made: Any = None
+        self._timeouts = (connect_timeout, read_timeout)
         self.read_retries = read_retries
         self.sleep = sleep
         self.budget = budget
         self.data_budget = data_budget
-        client._retry = 0
-        client._retry_codes = []
-        client._session.close()  # requests' session, never used
-        client._session = Wire(connect_timeout, read_timeout)
 
     def __repr__(self) -> str:
         return "<Transport to Alpaca>"
 
+    @property
+    def _client(self) -> Any:
+        """alpaca-py's REST client, built at the first request (it reads the keys then)."""
+        if self._made is None:
+            client = self._make()
+            client._retry = 0
+            client._retry_codes = []
+            client._session.close()  # requests' session, never used
+            client._session = Wire(*self._timeouts)
+            self._made = client
+        return self._made
+
     def close(self) -> None:
-        self._client._session.close()
+        if self._made is not None:
+            self._made._session.close()
 
     def call(
         self,
