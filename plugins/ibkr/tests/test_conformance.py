@@ -12,10 +12,15 @@ from tradingagents_brokers.testing.kit import BrokerConformanceTests, BrokerTrad
 
 from .conftest import options
 
-LIVE_ON_PAPER = (
-    "the fake TWS is logged in to a paper account (DU...), which the plugin refuses in live "
-    "mode when it connects, and it connects in the factory"
-)
+#: An account of IB's live kind (paper accounts start with D): the plugin connects in its
+#: factory and refuses a paper login in live mode, so the kit's live-mode tests get a
+#: fake TWS logged in to a live account.
+LIVE_ACCOUNT = "U7654321"
+
+
+def _serve(fake, request):
+    if any(word in request.node.name for word in ("live_mode", "live_broker")):
+        fake.book.accounts[:] = [LIVE_ACCOUNT]
 
 
 class TestIBKROffline(BrokerConformanceTests):
@@ -23,19 +28,12 @@ class TestIBKROffline(BrokerConformanceTests):
     distribution = "tradingagents-brokers-ibkr"
 
     @pytest.fixture(autouse=True)
-    def _server(self, fake):
+    def _server(self, fake, request):
+        _serve(fake, request)
         self.fake = fake
 
     def broker_options(self):
         return options(self.fake)
-
-    @pytest.mark.xfail(reason=LIVE_ON_PAPER, strict=True)
-    def test_the_factory_builds_a_live_broker_without_its_credentials(
-        self, host, tmp_path, monkeypatch
-    ):
-        super().test_the_factory_builds_a_live_broker_without_its_credentials(
-            host, tmp_path, monkeypatch
-        )
 
 
 class TestIBKRConformance(BrokerTradingTests):
@@ -43,12 +41,9 @@ class TestIBKRConformance(BrokerTradingTests):
     distribution = "tradingagents-brokers-ibkr"
 
     @pytest.fixture(autouse=True)
-    def _server(self, fake):
+    def _server(self, fake, request):
+        _serve(fake, request)
         self.fake = fake
 
     def broker_options(self):
         return options(self.fake)
-
-    @pytest.mark.xfail(reason=LIVE_ON_PAPER, strict=True)
-    def test_live_mode_without_the_opt_in_is_blocked(self, tmp_path, monkeypatch):
-        super().test_live_mode_without_the_opt_in_is_blocked(tmp_path, monkeypatch)
