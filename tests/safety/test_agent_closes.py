@@ -9,6 +9,7 @@ from tradingagents_brokers import (
     OrderContext,
     OrderRejectedError,
     PluginHost,
+    get_broker,
     make_plugin_manager,
 )
 from tradingagents_brokers.config import effective_config
@@ -66,3 +67,18 @@ def test_agent_closes_count_against_the_rate_in_every_process(tmp_path):
     assert refused.value.reason_codes == ("RATE_LIMIT_EXCEEDED",)
     a.close_position("TSLA", qty=1, context=PERSON)  # a person's flatten is never held back
     assert len(broker.place_calls) == 4
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_closes_sent_count_against_the_next_orders_rate(sim_config, stream):
+    # without it an agent doubles its orders a minute: N closes, then N orders
+    limits = {"max_orders_per_minute": 3, "duplicate_window_seconds": 0, "order_stream": stream}
+    with get_broker("sim", config={**sim_config, **limits}) as gated:
+        gated.place_order(symbol="AAPL", side="buy", qty=5, context=AGENT)
+        gated.close_position("AAPL", qty=1, context=AGENT)
+        gated.close_position("AAPL", qty=1, context=PERSON)  # the third: at the limit
+        assert gated.order_stream_status()["live"] is stream
+        with pytest.raises(OrderRejectedError) as refused:
+            gated.place_order(symbol="AAPL", side="buy", qty=2, context=AGENT)  # one over
+        assert refused.value.reason_codes == ("RATE_LIMIT_EXCEEDED",)
+        assert gated.get_position("AAPL").qty == 3

@@ -174,9 +174,7 @@ class Closer:
         now = journal.now()
         for seconds, key in ((1, "max_orders_per_second"), (60, "max_orders_per_minute")):
             since = now - dt.timedelta(seconds=seconds)
-            count = journal.count_admitted(name, since) + len(
-                journal.payloads_since("close_requested", name, since)
-            )
+            count = journal.count_admitted(name, since) + journal.count_closes(name, since)
             if count + 1 > int(config[key]):
                 return Reason(
                     "RATE_LIMIT_EXCEEDED",

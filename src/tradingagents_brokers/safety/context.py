@@ -49,7 +49,11 @@ def check_context(
         "fetch_recent": lambda seconds: [
             i for i in journal.intents(broker=name, since=since(seconds)) if i.status != "denied"
         ],
-        "fetch_count_recent": lambda seconds: journal.count_admitted(name, since(seconds)),
+        # orders admitted and closes sent both reach the broker: both count
+        "fetch_count_recent": lambda seconds: (
+            journal.count_admitted(name, since(seconds))
+            + journal.count_closes(name, since(seconds))
+        ),
         "fetch_recent_duplicate": lambda seconds, key: journal.admitted_with_key(
             name, since(seconds), key
         ),
@@ -74,9 +78,12 @@ def check_context(
             fetch_account_in_flight=cache.account_in_flight,
             fetch_account_in_flight_buys=cache.account_in_flight_buys,
             fetch_count_recent=lambda seconds: (
-                cache.count_admitted(seconds)
-                if seconds <= RATE_WINDOW
-                else journal.count_admitted(name, since(seconds))
+                (
+                    cache.count_admitted(seconds)
+                    if seconds <= RATE_WINDOW
+                    else journal.count_admitted(name, since(seconds))
+                )
+                + journal.count_closes(name, since(seconds))
             ),
             state_source="stream",
         )

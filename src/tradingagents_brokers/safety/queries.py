@@ -76,6 +76,15 @@ class IntentQueries:
         )
         return int(row["n"]) if row else 0
 
+    def count_closes(self, broker: str, since: dt.datetime) -> int:
+        """How many closes of ``broker`` were sent (``close_requested``) since ``since``."""
+        row = self.backend.query_one(
+            "SELECT COUNT(*) AS n FROM events WHERE kind = 'close_requested' AND broker = ? "
+            "AND at >= ?",
+            (broker, stamp(since)),
+        )
+        return int(row["n"]) if row else 0
+
     def count_refused(self, broker: str, since: dt.datetime, sources: Iterable[str]) -> int:
         """How many orders of ``broker`` from ``sources`` were refused since ``since``."""
         wanted = sorted(sources)

@@ -10,7 +10,8 @@ refused, since this code cannot know what it would break.
 3. ownership of in-flight work and what many processes share: ``intents.owner``,
    the ``processes`` registry and the ``request_log`` of the broker request budget;
 4. one index fewer (``intents_recent``, a prefix of ``intents_window``);
-5. ``archives``, the ranges ``journal archive`` sealed; events so sealed may be deleted.
+5. ``archives``, the ranges ``journal archive`` sealed; events so sealed may be deleted;
+6. an index on ``events (kind, broker, at)``: the rate limits count recent closes.
 """
 
 from __future__ import annotations
@@ -177,12 +178,18 @@ def _version_5(backend: Backend) -> None:
         backend.script([_ARCHIVES.format(big="BIGINT"), *_SEALED_POSTGRES])
 
 
+def _version_6(backend: Backend) -> None:
+    # The rate limits count the closes sent in the last second and minute, on each order.
+    backend.script(["CREATE INDEX IF NOT EXISTS events_kind_at ON events (kind, broker, at)"])
+
+
 _MIGRATIONS: list[Callable[[Backend], None]] = [
     _version_1,
     _version_2,
     _version_3,
     _version_4,
     _version_5,
+    _version_6,
 ]
 #: The version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
