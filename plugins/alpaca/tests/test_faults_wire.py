@@ -115,7 +115,7 @@ def test_sending_waits_the_connect_timeout_and_reading_the_read_timeout(fake):
     wire = broker._http._client._session
     assert (wire.timeout.connect_timeout, wire.timeout.read_timeout) == (2.0, 1.0)
     broker.get_clock()
-    pool = wire.route(fake.url).connection_from_url(fake.url)
+    pool = wire.route(fake.url)
     (kept,) = [c for c in pool.pool.queue if c is not None]
     assert kept.sock.gettimeout() == 1.0  # the last exchange read with the read timeout
     broker.close()
@@ -135,7 +135,7 @@ def test_the_environments_proxies_and_ca_bundle_are_read_once_per_host(fake, mon
     wire = broker._http._client._session
     assert broker.get_clock().is_open in (True, False)  # sent directly: NO_PROXY holds
     direct = wire.route(fake.url + "/v2/clock")
-    assert type(direct) is urllib3.PoolManager
+    assert type(direct) is urllib3.HTTPConnectionPool
     assert wire.ca_bundle == "/etc/ssl/certs/bundle.pem"
     proxied = wire.route("http://localhost:1/v2/stocks/AAPL/trades/latest")
     assert isinstance(proxied, urllib3.ProxyManager)

@@ -86,7 +86,7 @@ def test_a_connection_is_kept_and_reused(wire, server):
 
 def test_a_connection_closed_while_idle_is_replaced(wire, server):
     _get(wire, server + "/a")
-    pool = wire.route(server).connection_from_url(server)
+    pool = wire.route(server)  # the host's own pool: no URL parsed again per request
     kept = pool.pool.queue[-1]
     kept.sock.shutdown(socket.SHUT_RDWR)  # reads as end of file, as when the server closes it
     answer = _get(wire, server + "/b")
@@ -145,9 +145,7 @@ def test_a_silent_server_is_a_read_timeout():
 def test_https_verifies_against_the_bundle_a_file_or_a_directory(tmp_path, monkeypatch):
     import certifi
 
-    pool = Wire(1, 1).route("https://example.invalid/v2")
-    assert pool.connection_pool_kw["ca_certs"] == certifi.where()
-    secure = pool.connection_from_url("https://example.invalid/v2")
+    secure = Wire(1, 1).route("https://example.invalid/v2")
     assert secure.ca_certs == certifi.where()  # not connected: nothing is sent
     assert resolve_cert_reqs(secure.cert_reqs) == ssl.CERT_REQUIRED  # None: urllib3 verifies
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))
