@@ -35,16 +35,12 @@ def clock():
 
 
 @pytest.fixture
-def place(store_kind, tmp_path):
+def journal(store_kind, tmp_path, clock):
+    """A journal on each store whose clock the test moves (test_journal's Place)."""
     where = Place(store_kind, tmp_path)
-    yield where
-    for journal in where.opened:
-        journal.close()
-
-
-@pytest.fixture
-def journal(place, clock):
-    return place.open(now=clock)
+    yield where.open(now=clock)
+    for opened in where.opened:
+        opened.close()
 
 
 def _filled(journal, **overrides):
@@ -174,7 +170,7 @@ def test_a_missing_or_altered_archive_is_named(journal, clock, tmp_path):
     assert check_archives(journal, tmp_path) == []
 
 
-def test_an_archives_row_the_chain_does_not_record_is_named(place, journal, clock, tmp_path):
+def test_an_archives_row_the_chain_does_not_record_is_named(journal, clock, tmp_path):
     _filled(journal)
     clock.days(3)
     report = archive(journal, clock() - dt.timedelta(days=1), tmp_path)

@@ -66,18 +66,15 @@ def test_missing_orders_and_positions_are_not_found(alpaca):
         alpaca.cancel_order("0d4a7b5e-0000-0000-0000-000000000000")
 
 
+def _market_buy(fake, client_order_id):
+    """An order the fake holds, placed at it directly (not through the plugin)."""
+    body = {"symbol": "AAPL", "side": "buy", "type": "market", "time_in_force": "day"}
+    fake.new_order({**body, "qty": "1", "client_order_id": client_order_id})
+
+
 def test_order_lists_take_a_window_with_both_edges_left_out(alpaca, fake):
     for n in range(5):
-        fake.new_order(
-            {
-                "symbol": "AAPL",
-                "side": "buy",
-                "type": "market",
-                "time_in_force": "day",
-                "qty": "1",
-                "client_order_id": f"w-{n}",
-            }
-        )
+        _market_buy(fake, f"w-{n}")
         time.sleep(0.002)
     times = {o.client_order_id: o.submitted_at for o in alpaca.get_orders("all")}
     window = alpaca.get_orders("all", after=times["w-1"], until=times["w-4"])
@@ -95,16 +92,7 @@ def test_order_lists_follow_pages_past_the_page_size(alpaca, fake, monkeypatch):
 
     monkeypatch.setattr(module, "PAGE", 3)
     for n in range(8):
-        fake.new_order(
-            {
-                "symbol": "AAPL",
-                "side": "buy",
-                "type": "market",
-                "time_in_force": "day",
-                "qty": "1",
-                "client_order_id": f"p-{n}",
-            }
-        )
+        _market_buy(fake, f"p-{n}")
     orders = alpaca.get_orders("all")
     assert [o.client_order_id for o in orders] == [f"p-{n}" for n in reversed(range(8))]
     pages = [q for m, p, q in fake.requests if m == "GET" and p == "/v2/orders"]

@@ -18,32 +18,25 @@ from .conftest import options
 LIVE_ACCOUNT = "U7654321"
 
 
-def _serve(fake, request):
-    if any(word in request.node.name for word in ("live_mode", "live_broker")):
-        fake.book.accounts[:] = [LIVE_ACCOUNT]
+class _OnTheFake:
+    """Both kit levels run against the fake TWS of each test."""
 
-
-class TestIBKROffline(BrokerConformanceTests):
     broker_name = "ibkr"
     distribution = "tradingagents-brokers-ibkr"
 
     @pytest.fixture(autouse=True)
     def _server(self, fake, request):
-        _serve(fake, request)
+        if any(word in request.node.name for word in ("live_mode", "live_broker")):
+            fake.book.accounts[:] = [LIVE_ACCOUNT]
         self.fake = fake
 
     def broker_options(self):
         return options(self.fake)
 
 
-class TestIBKRConformance(BrokerTradingTests):
-    broker_name = "ibkr"
-    distribution = "tradingagents-brokers-ibkr"
+class TestIBKROffline(_OnTheFake, BrokerConformanceTests):
+    pass
 
-    @pytest.fixture(autouse=True)
-    def _server(self, fake, request):
-        _serve(fake, request)
-        self.fake = fake
 
-    def broker_options(self):
-        return options(self.fake)
+class TestIBKRConformance(_OnTheFake, BrokerTradingTests):
+    pass
