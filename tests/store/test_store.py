@@ -249,3 +249,29 @@ def test_a_url_the_driver_cannot_read_is_refused_without_its_password(url):
         open_journal({"store_url": url})
     assert SECRET not in raised.value.message
     assert SECRET not in repr(raised.value)
+
+
+def test_a_journal_of_schema_4_gains_archives_and_the_close_index(tmp_path):
+    import datetime as dt
+
+    from tradingagents_brokers.safety.archive import archive
+
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    db = sqlite3.connect(path)  # the release before archives: schema 4
+    db.executescript(
+        "DROP TABLE archives; DROP INDEX events_kind_at; DROP TRIGGER events_no_delete;"
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
+        "UPDATE meta SET value = '4' WHERE key = 'schema_version'; PRAGMA user_version = 4;"
+    )
+    db.close()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    journal = Journal(path)
+    assert journal.pragma("user_version") == SCHEMA_VERSION == 6
+    indexes = {row["name"] for row in journal.backend.query("PRAGMA index_list(events)")}
+    assert "events_kind_at" in indexes
+    sealed = archive(journal, later - dt.timedelta(days=2), tmp_path / "archive", now=later)
+    assert sealed.events == 1  # the identity event, deleted under the new trigger
+    assert journal.verify().ok
+    journal.close()
