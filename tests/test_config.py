@@ -144,3 +144,14 @@ def test_default_state_dir_prefers_home_then_xdg(tmp_path):
     assert default_state_dir({"TRADINGAGENTS_BROKERS_HOME": "/x"}).as_posix() == "/x"
     assert default_state_dir({"XDG_STATE_HOME": "/s"}).as_posix() == "/s/tradingagents-brokers"
     assert default_state_dir({}).name == "tradingagents-brokers"
+
+
+@pytest.mark.parametrize("text", ['["AAPL", "tsla"]', "AAPL, tsla", ' ["AAPL","TSLA"] '])
+def test_a_list_in_the_environment_is_comma_separated_or_json(text):
+    config = load_config(environ={"TRADINGAGENTS_BROKERS_DENIED_SYMBOLS": text})
+    assert config["denied_symbols"] == ["AAPL", "TSLA"]
+
+
+def test_a_json_list_that_does_not_parse_says_what_is_accepted():
+    with pytest.raises(BrokerConfigurationError, match="a JSON list of names, or names separated"):
+        load_config(environ={"TRADINGAGENTS_BROKERS_DENIED_SYMBOLS": '["AAPL",'})

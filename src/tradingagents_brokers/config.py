@@ -225,7 +225,12 @@ def _seconds_or_zero(value: Any) -> float:
 
 
 def _names(value: Any) -> list[str]:
-    if isinstance(value, str):
+    if isinstance(value, str) and value.lstrip().startswith("["):  # a JSON list
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _Invalid("a JSON list of names, or names separated by commas") from None
+    elif isinstance(value, str):
         value = [part for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise _Invalid("a list of names")
