@@ -205,6 +205,20 @@ def test_broker_refusals_propagate_typed(fake, fake_broker):
         fake.place_order(symbol="AAPL", side="buy", qty=1)
 
 
+def test_an_order_the_broker_refused_is_no_duplicate_of_its_retry(fake, fake_broker):
+    # refused before or at sending: nothing is at the broker, so the same order again
+    # (funds topped up, a filter fixed) is not held back by the duplicate window
+    fake_broker.fail_next = InsufficientFundsError("insufficient buying power")
+    with pytest.raises(InsufficientFundsError):
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert fake.journal.intent(1).status == "rejected"
+    retried = fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert retried.status.is_open or retried.status.value == "filled"
+    with pytest.raises(OrderRejectedError) as again:  # this one may be at the broker
+        fake.place_order(symbol="AAPL", side="buy", qty=1)
+    assert again.value.reason_codes == ("DUPLICATE_ORDER",)
+
+
 def test_outcomes_are_logged_to_the_trades_logger(fake, caplog):
     caplog.set_level(logging.INFO, logger="tradingagents.broker.trades")
     fake.place_order(symbol="AAPL", side="buy", qty=3, context=OrderContext(source="cli"))

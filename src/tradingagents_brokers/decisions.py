@@ -268,7 +268,11 @@ class CheckContext:
         """The newest intent admitted in the last ``seconds`` with ``dedupe_key``, if any."""
         find = self.fetch_recent_duplicate
         if find is None:
-            same = [i for i in self.recent(seconds) if i.dedupe_key == dedupe_key]
+            same = [
+                i
+                for i in self.recent(seconds)
+                if i.dedupe_key == dedupe_key and i.status not in ("rejected", "not_placed")
+            ]
             return same[0] if same else None
         result: IntentRecord | None = self._cached(
             f"duplicate:{seconds}:{dedupe_key}", lambda: find(seconds, dedupe_key)

@@ -107,9 +107,12 @@ class IntentQueries:
     def admitted_with_key(
         self, broker: str, since: dt.datetime, dedupe_key: str
     ) -> IntentRecord | None:
-        """The newest admitted intent of ``broker`` since ``since`` with ``dedupe_key``."""
+        """The newest intent of ``broker`` since ``since`` with ``dedupe_key`` that may be
+        at the broker: not denied by the gate, refused by the broker or found never placed
+        (those are no order to repeat; an identical retry of them is not a duplicate)."""
         row = self.backend.query_one(
-            "SELECT * FROM intents WHERE broker = ? AND created_at >= ? AND status != 'denied' "
+            "SELECT * FROM intents WHERE broker = ? AND created_at >= ? "
+            "AND status NOT IN ('denied', 'rejected', 'not_placed') "
             "AND dedupe_key = ? ORDER BY intent_id DESC LIMIT 1",
             (broker, stamp(since), dedupe_key),
         )
