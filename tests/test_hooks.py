@@ -95,6 +95,10 @@ class Recorder:
     def get_quote(self, symbol):
         return (yield from self._wrap("get_quote"))
 
+    @hookimpl(wrapper=True)
+    def get_instrument(self, symbol):
+        return (yield from self._wrap("get_instrument"))
+
 
 @pytest.fixture
 def recorder(fake_host):
@@ -204,6 +208,17 @@ def test_hook_get_clock_delegates(fake, recorder):
 def test_hook_get_asset_delegates(fake, recorder):
     assert fake.get_asset("AAPL").tradable
     assert "get_asset" in _names(recorder)
+
+
+def test_hook_get_instrument_delegates_or_says_the_broker_has_none(fake_host, fake, recorder):
+    from tradingagents_brokers import Instrument, NotSupportedError
+
+    with pytest.raises(NotSupportedError, match="get_instrument"):
+        fake_host.get_instrument("fake", fake.broker, "AAPL")
+    fake.broker.get_instrument = lambda symbol: Instrument(symbol=symbol, tick_size="0.01")
+    found = fake_host.get_instrument("fake", fake.broker, "AAPL")
+    assert found.tick_size == Decimal("0.01")
+    assert "get_instrument" in _names(recorder)
 
 
 def test_hook_get_quote_delegates(fake, recorder):

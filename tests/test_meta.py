@@ -44,6 +44,7 @@ def test_public_names_are_pinned():
             "Decision",
             "DuplicateClientOrderIdError",
             "GatedBroker",
+            "Instrument",
             "InsufficientFundsError",
             "InvalidOrderError",
             "JournalDamagedError",

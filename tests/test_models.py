@@ -60,7 +60,7 @@ def test_float_input_is_converted_through_its_repr_not_binary():
         ({"qty": 1, "order_type": "stop_limit", "stop_price": 1}, "needs limit_price"),
         ({"qty": 1, "limit_price": 10}, "takes no limit_price"),
         ({"qty": 1, "stop_price": 10}, "takes no stop_price"),
-        ({"qty": 1, "order_type": "limit", "limit_price": "10.00001"}, "more than 4 decimal"),
+        ({"qty": 1, "order_type": "limit", "limit_price": "1.00000000001"}, "more than 10 decimal"),
         ({"qty": 1, "order_type": "limit", "limit_price": -5}, "limit_price must be greater"),
         ({"notional": "10.001"}, "notional 10.001 has more than 2 decimal places"),
         ({"qty": 1, "order_type": "trailing_stop"}, "exactly one of trail_price or trail_percent"),

@@ -294,7 +294,11 @@ class GatedBroker:
     # -- the order path --------------------------------------------------------------
 
     def build_request(self, **fields: Any) -> OrderRequest:
-        """An :class:`OrderRequest` from keyword fields; unknown fields are an error."""
+        """An :class:`OrderRequest` from keyword fields; unknown fields are an error.
+
+        Without ``time_in_force`` (or with None) the order gets the broker's
+        ``default_time_in_force``.
+        """
         unknown = sorted(set(fields) - _REQUEST_FIELDS)
         if unknown:
             raise InvalidOrderError(
@@ -303,6 +307,9 @@ class GatedBroker:
             )
         if "symbol" not in fields or "side" not in fields:
             raise InvalidOrderError("an order needs a symbol and a side ('buy' or 'sell')")
+        if fields.get("time_in_force") is None:
+            # An order that names no time in force gets the broker's default (day for most).
+            fields = {**fields, "time_in_force": self.capabilities.order_time_in_force}
         return OrderRequest(**fields)
 
     def place_order(self, *, context: OrderContext | None = None, **fields: Any) -> Order:

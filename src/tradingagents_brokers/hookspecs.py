@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         Asset,
         Clock,
         ClosePositionResult,
+        Instrument,
         PortfolioHistory,
         Position,
         Quote,
@@ -205,6 +206,13 @@ class BrokerHookSpecs:
         """Whether a symbol is tradable, fractionable and shortable.
 
         Example: ``@hookimpl(wrapper=True) def get_asset(symbol): ...``
+        """
+
+    @hookspec(firstresult=True)
+    def get_instrument(self, broker_name: str, broker: Broker, symbol: str) -> Instrument:
+        """A symbol's tick, lot step, minimums and quote currency (``instruments=True``).
+
+        Example: ``@hookimpl(wrapper=True) def get_instrument(symbol): ...``
         """
 
     @hookspec(firstresult=True)

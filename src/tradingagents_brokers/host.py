@@ -28,6 +28,7 @@ from .models import (
     Asset,
     Clock,
     ClosePositionResult,
+    Instrument,
     PortfolioHistory,
     Position,
     Quote,
@@ -285,6 +286,12 @@ class PluginHost:
     def get_asset(self, broker_name: str, broker: Broker, symbol: str) -> Asset:
         result: Asset = self._first(
             "get_asset", broker_name=broker_name, broker=broker, symbol=symbol
+        )
+        return result
+
+    def get_instrument(self, broker_name: str, broker: Broker, symbol: str) -> Instrument:
+        result: Instrument = self._first(
+            "get_instrument", broker_name=broker_name, broker=broker, symbol=symbol
         )
         return result
 

@@ -9,7 +9,7 @@ contract's field names (DESIGN §4) with JSON-safe values.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "BrokerCapabilities",
     "Clock",
     "ClosePositionResult",
+    "Instrument",
     "PortfolioHistory",
     "Position",
     "Quote",
@@ -106,7 +107,8 @@ class Position:
 
     symbol: str
     qty: Decimal = attrs.field(converter=_num)
-    avg_entry_price: Decimal = attrs.field(converter=_num)
+    #: None when the broker keeps no entry price (crypto exchanges hold balances).
+    avg_entry_price: Decimal | None = attrs.field(default=None, converter=_opt_num)
     current_price: Decimal | None = attrs.field(default=None, converter=_opt_num)
     market_value: Decimal | None = attrs.field(default=None, converter=_opt_num)
     cost_basis: Decimal = attrs.field(converter=_num)
@@ -199,6 +201,36 @@ class Asset:
         )
 
 
+def _opt_positive(value: Any) -> Decimal | None:
+    number = _opt_num(value)
+    if number is not None and number <= 0:
+        raise ValueError(f"an instrument's steps and minimums must be positive, got {number}")
+    return number
+
+
+@attrs.frozen(kw_only=True)
+class Instrument:
+    """One symbol's trading rules at the broker; every rule is optional.
+
+    ``tick_size``: prices are whole multiples of it. ``lot_size``: quantities are
+    whole multiples of it. ``min_qty`` and ``min_notional``: the smallest quantity
+    and order value taken. ``quote_currency``: the currency prices are in.
+    """
+
+    symbol: str
+    tick_size: Decimal | None = attrs.field(default=None, converter=_opt_positive)
+    lot_size: Decimal | None = attrs.field(default=None, converter=_opt_positive)
+    min_qty: Decimal | None = attrs.field(default=None, converter=_opt_positive)
+    min_notional: Decimal | None = attrs.field(default=None, converter=_opt_positive)
+    quote_currency: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _pick(
+            self,
+            ("symbol", "tick_size", "lot_size", "min_qty", "min_notional", "quote_currency"),
+        )
+
+
 @attrs.frozen(kw_only=True)
 class Quote:
     """A reference price and when it was observed. ``source`` says where it came from."""
@@ -244,6 +276,14 @@ def _tifs(values: Iterable[Any]) -> frozenset[TimeInForce]:
 
 def _classes(values: Iterable[Any]) -> frozenset[OrderClass]:
     return frozenset(OrderClass(v) for v in values)
+
+
+def _opt_tif(value: Any) -> TimeInForce | None:
+    return None if value is None else TimeInForce(value)
+
+
+def _tif_by_type(values: Mapping[Any, Iterable[Any]]) -> dict[OrderType, frozenset[TimeInForce]]:
+    return {OrderType(k): _tifs(v) for k, v in dict(values).items()}
 
 
 #: The fields a replace can change (``OrderChanges``, without its client order id).
@@ -292,6 +332,32 @@ class BrokerCapabilities:
     unique_client_order_ids: bool = True
     #: The fields a replace may change at this broker; the gate refuses the others.
     replace_fields: frozenset[str] = attrs.field(default=REPLACE_FIELDS, converter=_replace_fields)
+    #: The broker gives each symbol's tick, lot and minimums (``get_instrument``); the
+    #: gate applies them before anything is journaled.
+    instruments: bool = False
+    #: The market never closes (crypto): ``get_clock`` says open, without next open or close.
+    always_open: bool = False
+    #: The time in force an order gets when it names none (None: ``day``).
+    default_time_in_force: TimeInForce | None = attrs.field(default=None, converter=_opt_tif)
+    #: The time in force values each order type takes; a type not named takes any of
+    #: ``time_in_force``.
+    time_in_force_by_type: Mapping[OrderType, frozenset[TimeInForce]] = attrs.field(
+        factory=dict, converter=_tif_by_type, hash=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        chosen = self.default_time_in_force
+        if chosen is not None and chosen not in self.time_in_force:
+            raise ValueError(f"default_time_in_force {chosen.value!r} is not one of time_in_force")
+
+    @property
+    def order_time_in_force(self) -> TimeInForce:
+        """The time in force of an order that names none: the default, else ``day``."""
+        return self.default_time_in_force or TimeInForce.DAY
+
+    def time_in_force_for(self, order_type: OrderType) -> frozenset[TimeInForce]:
+        """The time in force values an order of ``order_type`` may have."""
+        return self.time_in_force_by_type.get(order_type, self.time_in_force)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -308,4 +374,11 @@ class BrokerCapabilities:
             "portfolio_history": self.portfolio_history,
             "unique_client_order_ids": self.unique_client_order_ids,
             "replace_fields": sorted(self.replace_fields),
+            "instruments": self.instruments,
+            "always_open": self.always_open,
+            "default_time_in_force": self.order_time_in_force.value,
+            "time_in_force_by_type": {
+                t.value: sorted(f.value for f in tifs)
+                for t, tifs in sorted(self.time_in_force_by_type.items())
+            },
         }

@@ -14,12 +14,14 @@ from typing import Any
 
 from ._markers import hookimpl
 from .broker import Broker, OrderQuery
+from .errors import NotSupportedError
 from .listing import in_window, takes_window
 from .models import (
     Account,
     Asset,
     Clock,
     ClosePositionResult,
+    Instrument,
     PortfolioHistory,
     Position,
     Quote,
@@ -114,6 +116,18 @@ def get_clock(broker: Broker) -> Clock:
 @hookimpl(trylast=True)
 def get_asset(broker: Broker, symbol: str) -> Asset:
     return broker.get_asset(symbol)
+
+
+@hookimpl(trylast=True)
+def get_instrument(broker: Broker, symbol: str) -> Instrument:
+    look_up = getattr(broker, "get_instrument", None)
+    if look_up is None:
+        raise NotSupportedError(
+            "this broker gives no instrument rules; declare instruments=True only with "
+            "a get_instrument(symbol) method"
+        )
+    instrument: Instrument = look_up(symbol)
+    return instrument
 
 
 @hookimpl(trylast=True)

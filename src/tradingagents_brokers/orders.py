@@ -61,9 +61,12 @@ ORDER_FIELDS = (
     "extended_hours",
 )
 
+#: The most decimal places a request may carry. Prices are loose enough for ticks of
+#: 1e-8 (crypto); the gate then applies the broker's own rules (its instruments' ticks
+#: and lots, or 4 places for a price: ``safety/instruments.py``).
 MAX_QTY_PLACES = 9
 MAX_NOTIONAL_PLACES = 2
-MAX_PRICE_PLACES = 4
+MAX_PRICE_PLACES = 10
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,20}$")
 _CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 

@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tif",
         dest="time_in_force",
-        default="day",
-        help="day, gtc, ioc, fok, opg, cls or gtd (default: day)",
+        default=None,
+        help="day, gtc, ioc, fok, opg, cls or gtd (default: the broker's, day for most)",
     )
     p.add_argument(
         "--expire-at", help="when a gtd order expires: ISO 8601, e.g. 2027-01-15T20:00:00Z"

@@ -36,6 +36,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import attrs
@@ -56,6 +57,7 @@ from .cache import StateCache
 from .checks import REQUIRED_CHECKS, MissingData, dedupe_key, order_value
 from .context import Marks, check_context, marks_of
 from .guard import RECOVERY
+from .instruments import InstrumentRules, check_instrument, check_price_places
 from .journal import IntentRecord, Journal
 from .limits import DayTotals
 from .link import BrokerLink, Recorder
@@ -106,6 +108,10 @@ class Gate:
         self.day_totals = DayTotals(journal, link.name)
         self.watch = Watch(journal=journal, name=link.name, config=config, limits_hash=limits_hash)
         self.sleep = time.sleep
+        self.instruments = InstrumentRules(
+            lambda symbol: link.host.get_instrument(link.name, link.broker, symbol)
+        )
+        self._account_currency: str | None = None
 
     @property
     def name(self) -> str:
@@ -115,10 +121,33 @@ class Gate:
     def mode(self) -> TradingMode:
         return self.link.mode
 
+    def validate(self, request: OrderRequest) -> None:
+        """Refuse what the broker cannot take: its capabilities, then its price and size rules."""
+        check_capabilities(request, self.name, self.capabilities)
+        if not self.capabilities.instruments:
+            check_price_places(request)
+            return
+        instrument = self.instruments.get(request.symbol)
+        check_instrument(
+            request, instrument, lambda: self._reference_price(request.symbol), self._currency
+        )
+
+    def _reference_price(self, symbol: str) -> Decimal:
+        link = self.link
+        if self.stream.live:
+            read = partial(link.host.get_quote, link.name, link.broker)
+            return self.cache.quotes.quote(symbol, read).price
+        return link.host.get_quote(link.name, link.broker, symbol).price
+
+    def _currency(self) -> str:
+        if self._account_currency is None:
+            self._account_currency = self.link.get_account().currency
+        return self._account_currency
+
     def preview(self, request: OrderRequest, context: OrderContext | None = None) -> OrderPreview:
         """Run validation, the mode gate, the trading state and every risk check; send nothing."""
         ctx = context or OrderContext()
-        check_capabilities(request, self.name, self.capabilities)
+        self.validate(request)
         reasons: list[Reason] = []
         blocked = self.mode_block()
         if blocked:
@@ -130,7 +159,7 @@ class Gate:
     def submit(self, request: OrderRequest, context: OrderContext | None = None) -> Order:
         """Take ``request`` through the whole gate and send it. See the module docstring."""
         ctx = context or OrderContext()
-        check_capabilities(request, self.name, self.capabilities)
+        self.validate(request)
         self.require_mode(request, ctx)
         self.require_ready()
         if request.client_order_id is not None:
@@ -154,7 +183,7 @@ class Gate:
             if replay is not None:
                 return replay
         request = replacement_request(current, changes)
-        check_capabilities(request, self.name, self.capabilities)
+        self.validate(request)
         intent, request = self._admit(
             request, context, current.order_id, compact(changes.to_dict())
         )

@@ -49,6 +49,12 @@ def check_capabilities(request: OrderRequest, name: str, caps: BrokerCapabilitie
         raise refuse(f"order type {request.order_type.value!r}", caps.order_types)
     if request.time_in_force not in caps.time_in_force:
         raise refuse(f"time in force {request.time_in_force.value!r}", caps.time_in_force)
+    by_type = caps.time_in_force_for(request.order_type)
+    if request.time_in_force not in by_type:
+        raise refuse(
+            f"time in force {request.time_in_force.value!r} for a {request.order_type.value} order",
+            by_type,
+        )
     if request.order_class not in caps.order_classes:
         raise refuse(f"order class {request.order_class.value!r}", caps.order_classes)
     if request.notional is not None and not caps.notional:

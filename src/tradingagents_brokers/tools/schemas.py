@@ -94,10 +94,11 @@ class OrderArgs(_Args):
     stop_price: Decimal | None = _amount(
         "Stop trigger price in dollars per share (stop and stop_limit orders only)."
     )
-    time_in_force: Literal["day", "gtc", "ioc", "fok"] = Field(
-        default="day",
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] | None = Field(
+        default=None,
         description="'day' expires at the close; 'gtc' stays until canceled; 'ioc' fills what "
-        "it can at once and cancels the rest; 'fok' fills entirely at once or not at all.",
+        "it can at once and cancels the rest; 'fok' fills entirely at once or not at all. "
+        "Leave it out for the broker's default (day for most, gtc for crypto).",
     )
     stop_loss_price: Decimal | None = _amount(
         "Attach a protective stop at this price (dollars per share); the broker "
