@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 import pytest
@@ -104,13 +104,32 @@ class KitBase:
 class TradingBase(KitBase):
     """What the trading-level tests share: a gated broker and a resting order."""
 
-    #: A symbol the broker trades; quantities are whole shares unless noted.
+    #: A symbol the broker trades (a crypto plugin sets e.g. ``"BTC/USDT"``).
     symbol: ClassVar[str] = "AAPL"
+    #: The kit's order size; its tests order 1, 2, 3 or 10 times this. Keep it a whole
+    #: number of lots, worth at least the instrument's minimum and well under
+    #: ``max_order_value`` (10000 by default) ten times over.
+    quantity: ClassVar[Decimal] = Decimal(1)
+    #: The amount of the kit's notional order (in the account's currency).
+    notional: ClassVar[Decimal] = Decimal(10)
+
+    def qty(self, times: int = 1) -> Decimal:
+        """``times`` the kit's order size."""
+        return self.quantity * times
+
+    def tick(self, gated: GatedBroker) -> Decimal:
+        """The symbol's price step: its instrument's tick, else a cent."""
+        if gated.capabilities.instruments:
+            tick = gated.gate.instruments.get(self.symbol).tick_size
+            if tick is not None:
+                return tick
+        return Decimal("0.01")
 
     def resting_price(self, gated: GatedBroker) -> Decimal:
-        """A buy limit price that rests without filling (5% under the reference price)."""
+        """A buy limit price that rests without filling: 5% under the reference, on a tick."""
         price = gated.get_quote(self.symbol).price
-        return (price * Decimal("0.95")).quantize(Decimal("0.01"))
+        tick = self.tick(gated)
+        return (price * Decimal("0.95") / tick).to_integral_value(ROUND_FLOOR) * tick
 
     @pytest.fixture
     def gated(self, tmp_path: Any) -> Iterator[GatedBroker]:
@@ -122,7 +141,7 @@ class TradingBase(KitBase):
         values = {
             "symbol": self.symbol,
             "side": "buy",
-            "qty": 1,
+            "qty": self.quantity,
             "order_type": "limit",
             "limit_price": self.resting_price(gated),
             "time_in_force": "gtc",

@@ -53,7 +53,7 @@ class NetworkFailureTests(TradingBase):
         request = OrderRequest(
             symbol=self.symbol,
             side="buy",
-            qty=1,
+            qty=self.quantity,
             order_type="limit",
             limit_price=self.resting_price(gated),
             time_in_force="gtc",

@@ -69,7 +69,7 @@ class StreamTests(TradingBase):
                 self.stream_timeout,
                 "no 'canceled' update after a cancel",
             )
-            market = streaming.place_order(symbol=self.symbol, side="buy", qty=1)
+            market = streaming.place_order(symbol=self.symbol, side="buy", qty=self.quantity)
             _until(
                 lambda: "filled" in recorder.statuses(market.client_order_id),
                 polled,
@@ -79,7 +79,9 @@ class StreamTests(TradingBase):
             fills = [
                 u for u in recorder.updates if u.order.client_order_id == market.client_order_id
             ]
-            assert fills[-1].order.filled_qty == 1, "a fill's order carries its filled_qty"
+            assert fills[-1].order.filled_qty == self.quantity, (
+                "a fill's order carries its filled_qty"
+            )
         finally:
             if stream is not None:
                 stream.close()
@@ -94,7 +96,7 @@ class StreamTests(TradingBase):
         streaming.stream.close()  # the connection drops; what happens now is not streamed
         first = self._resting(streaming)
         streaming.cancel_order(first.order_id)
-        second = self._resting(streaming, qty=2)
+        second = self._resting(streaming, qty=self.qty(2))
         assert streaming.restart_order_stream()
         _until(
             lambda: bool(streaming.order_stream_status()["live"]),

@@ -94,7 +94,7 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
         with plugin_errors():
             placed = []
             for n in (1, 2, 3):
-                placed.append(self._resting(gated, qty=n))
+                placed.append(self._resting(gated, qty=self.qty(n)))
                 time.sleep(0.01)
             try:
                 listed = {o.order_id: o for o in gated.get_orders("open")}
@@ -145,8 +145,9 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
     ) -> tuple[dict[str, Any], Callable[[Order], bool]]:
         fields = gated.capabilities.replace_fields
         if "qty" in fields:
-            return {"qty": 2}, lambda new: new.qty == 2
-        lower = (order.limit_price or self.resting_price(gated)) - Decimal("0.01")
+            two = self.qty(2)
+            return {"qty": two}, lambda new: new.qty == two
+        lower = (order.limit_price or self.resting_price(gated)) - self.tick(gated)
         if "limit_price" in fields:
             return {"limit_price": lower}, lambda new: new.limit_price == lower
         day = TimeInForce.DAY
@@ -168,7 +169,7 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
         if not caps.replace or not missing:
             pytest.skip("the broker declares no replace, or every field in replace_fields")
         field = missing[0]
-        value: Any = {"time_in_force": "day", "qty": 2}.get(field, Decimal("1.23"))
+        value: Any = {"time_in_force": "day", "qty": self.qty(2)}.get(field, self.tick(gated))
         with plugin_errors():
             order = self._resting(gated)
             with pytest.raises(InvalidOrderError, match=f"cannot change {field}"):
@@ -199,8 +200,8 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
         own: closes by percentage, short positions, and ``close_all_positions``.
         """
         with plugin_errors():
-            gated.place_order(symbol=self.symbol, side="buy", qty=1)
-            closing = gated.close_position(self.symbol, qty=1)
+            gated.place_order(symbol=self.symbol, side="buy", qty=self.quantity)
+            closing = gated.close_position(self.symbol, qty=self.quantity)
             assert closing.side.value == "sell"
 
     def test_notional_orders(self, gated: GatedBroker) -> None:
@@ -211,8 +212,8 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
         if not gated.capabilities.notional:
             pytest.skip("the broker declares no notional orders")
         with plugin_errors():
-            order = gated.place_order(symbol=self.symbol, side="buy", notional=10)
-            assert order.notional == 10 or order.qty is not None
+            order = gated.place_order(symbol=self.symbol, side="buy", notional=self.notional)
+            assert order.notional == self.notional or order.qty is not None
 
     def test_an_order_the_gate_refuses_never_reaches_the_broker(self, tmp_path: Any) -> None:
         """An order over max_order_value is refused and the broker's order list is unchanged.
@@ -224,7 +225,7 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
         with get_broker(self.broker_name, config=config) as gated, plugin_errors():
             before = {o.order_id for o in gated.get_orders("all")}
             with pytest.raises(OrderRejectedError):
-                gated.place_order(symbol=self.symbol, side="buy", qty=10)
+                gated.place_order(symbol=self.symbol, side="buy", qty=self.qty(10))
             assert {o.order_id for o in gated.get_orders("all")} == before
 
     def test_live_mode_without_the_opt_in_is_blocked(
@@ -251,7 +252,7 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
                     pytrace=False,
                 )
             with gated, pytest.raises(OrderBlockedError):
-                gated.place_order(symbol=self.symbol, side="buy", qty=1)
+                gated.place_order(symbol=self.symbol, side="buy", qty=self.quantity)
 
     def test_an_unknown_outcome_resolves_to_the_one_order(self, gated: GatedBroker) -> None:
         """After an order's answer is lost, the core finds the one order by its client id.
@@ -293,7 +294,7 @@ class BrokerTradingTests(StreamTests, NetworkFailureTests):
         request = OrderRequest(
             symbol=self.symbol,
             side="buy",
-            qty=1,
+            qty=self.quantity,
             order_type="limit",
             limit_price=self.resting_price(gated),
             time_in_force="gtc",
