@@ -9,7 +9,8 @@ a crypto exchange changes in the contract:
 * an account held in USDT, fractional quantities, a market that never closes
   (``always_open``), ``gtc`` as the default time in force and no ``day`` at all;
   market orders take ``gtc`` or ``ioc`` only;
-* positions without an entry price (an exchange keeps balances, not lots).
+* positions without an entry price and an account without the equity at the
+  previous close (an exchange keeps balances, and has no close).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class CryptoSim(SimBroker):
             raise NotFoundError(f"no instrument {symbol}") from None
 
     def get_account(self) -> Account:
-        return attrs.evolve(super().get_account(), currency="USDT")
+        return attrs.evolve(super().get_account(), currency="USDT", last_equity=None)
 
     def get_clock(self) -> Clock:
         return Clock(timestamp=dt.datetime.now(dt.UTC), is_open=True)

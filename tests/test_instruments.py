@@ -238,7 +238,9 @@ def test_a_position_without_an_entry_price_is_shown_and_closed(crypto):
 
 
 def test_the_crypto_account_is_in_usdt_and_the_clock_never_closes(crypto):
-    assert crypto.get_account().currency == "USDT"
+    account = crypto.get_account()
+    assert account.currency == "USDT"
+    assert account.to_dict()["last_equity"] is None
     clock = crypto.get_clock()
     assert clock.is_open
     assert clock.next_close is None

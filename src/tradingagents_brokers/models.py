@@ -135,7 +135,8 @@ class Account:
     cash: Decimal = attrs.field(converter=_num)
     portfolio_value: Decimal = attrs.field(converter=_num)
     equity: Decimal = attrs.field(converter=_num)
-    last_equity: Decimal = attrs.field(converter=_num)
+    #: The equity at the previous close; None when the broker does not report it.
+    last_equity: Decimal | None = attrs.field(default=None, converter=_opt_num)
     long_market_value: Decimal = attrs.field(default=Decimal(0), converter=_num)
     short_market_value: Decimal = attrs.field(default=Decimal(0), converter=_num)
     initial_margin: Decimal = attrs.field(default=Decimal(0), converter=_num)

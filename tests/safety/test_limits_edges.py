@@ -98,6 +98,16 @@ DENIALS = [
         "ACCOUNT_DATA_MISSING",
         "the broker gives no starting equity for the day; the day's loss is unknown",
     ),
+    (
+        "daily_loss",
+        buy(),
+        {
+            "config": {"max_daily_loss": "1000"},
+            "account": attrs.evolve(_loss_account("5"), last_equity=None),
+        },
+        "ACCOUNT_DATA_MISSING",
+        "the broker gives no starting equity for the day; the day's loss is unknown",
+    ),
 ]
 
 

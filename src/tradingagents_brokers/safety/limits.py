@@ -156,7 +156,7 @@ class DailyLoss(_Check):
             raise MissingData(
                 "ACCOUNT_DATA_MISSING", f"the account could not be read: {exc.message}"
             ) from None
-        if account.last_equity <= 0:
+        if account.last_equity is None or account.last_equity <= 0:
             raise MissingData(
                 "ACCOUNT_DATA_MISSING",
                 "the broker gives no starting equity for the day; the day's loss is unknown",
