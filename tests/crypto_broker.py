@@ -9,6 +9,8 @@ a crypto exchange changes in the contract:
 * an account held in USDT, fractional quantities, a market that never closes
   (``always_open``), ``gtc`` as the default time in force and no ``day`` at all;
   market orders take ``gtc`` or ``ioc`` only;
+* ``get_order``, ``get_order_by_client_id`` and ``cancel_order`` take the order's
+  ``symbol`` (Binance needs it) and note what they were given;
 * positions without an entry price and an account without the equity at the
   previous close (an exchange keeps balances, and has no close).
 """
@@ -25,6 +27,7 @@ from tradingagents_brokers import BrokerType, hookimpl
 from tradingagents_brokers.enums import OrderType, TimeInForce
 from tradingagents_brokers.errors import NotFoundError
 from tradingagents_brokers.models import Account, Clock, Instrument, Position
+from tradingagents_brokers.orders import Order
 from tradingagents_brokers.sim.broker import SIM_CAPABILITIES, SimBroker
 from tradingagents_brokers.sim.plugin import build_sim
 
@@ -65,6 +68,24 @@ class CryptoSim(SimBroker):
     @property
     def capabilities(self) -> Any:
         return CRYPTO_CAPABILITIES
+
+    #: (operation, symbol) of each look-up and cancel: an exchange needs the symbol.
+    symbols_seen: list[tuple[str, str | None]]
+
+    def _saw(self, operation: str, symbol: str | None) -> None:
+        self.__dict__.setdefault("symbols_seen", []).append((operation, symbol))
+
+    def get_order(self, order_id: str, symbol: str | None = None) -> Order:
+        self._saw("get_order", symbol)
+        return super().get_order(order_id)
+
+    def get_order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> Order:
+        self._saw("get_order_by_client_id", symbol)
+        return super().get_order_by_client_id(client_order_id)
+
+    def cancel_order(self, order_id: str, symbol: str | None = None) -> None:
+        self._saw("cancel_order", symbol)
+        super().cancel_order(order_id)
 
     def get_instrument(self, symbol: str) -> Instrument:
         try:

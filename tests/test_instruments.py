@@ -16,6 +16,7 @@ from tradingagents_brokers import (
     BrokerUnavailableError,
     Instrument,
     InvalidOrderError,
+    NotFoundError,
     get_broker,
     plugins,
 )
@@ -248,3 +249,19 @@ def test_the_crypto_account_is_in_usdt_and_the_clock_never_closes(crypto):
     assert crypto_broker.CRYPTO_CAPABILITIES.to_dict()["time_in_force_by_type"] == {
         "market": ["gtc", "ioc"]
     }
+
+
+def test_the_orders_symbol_reaches_a_broker_whose_methods_take_one(crypto):
+    order = crypto.place_order(**_btc())
+    crypto.get_order(order.order_id)
+    crypto.get_order_by_client_id(order.client_order_id)
+    crypto.cancel_order(order.order_id)
+    assert crypto.broker.symbols_seen[-3:] == [
+        ("get_order", "BTC/USDT"),
+        ("get_order_by_client_id", "BTC/USDT"),
+        ("cancel_order", "BTC/USDT"),
+    ]
+    crypto.broker.symbols_seen.clear()
+    with pytest.raises(NotFoundError):
+        crypto.get_order("not-placed-here")
+    assert crypto.broker.symbols_seen == [("get_order", None)]

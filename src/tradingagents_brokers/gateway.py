@@ -234,10 +234,12 @@ class GatedBroker:
         return self.host.get_position(self.name, self.broker, normalize_symbol(symbol))
 
     def get_order(self, order_id: str) -> Order:
-        return self.host.get_order(self.name, self.broker, order_id)
+        symbol = self.journal.symbol_of(self.name, order_id=order_id)
+        return self.host.get_order(self.name, self.broker, order_id, symbol)
 
     def get_order_by_client_id(self, client_order_id: str) -> Order:
-        return self.host.get_order_by_client_id(self.name, self.broker, client_order_id)
+        symbol = self.journal.symbol_of(self.name, client_order_id=client_order_id)
+        return self.host.get_order_by_client_id(self.name, self.broker, client_order_id, symbol)
 
     def get_orders(
         self,
@@ -398,7 +400,8 @@ class GatedBroker:
     def cancel_order(self, order_id: str, *, context: OrderContext | None = None) -> None:
         """Cancel one open order. Cancels are never blocked: they only reduce risk."""
         ctx = context or OrderContext()
-        self.host.cancel_order(self.name, self.broker, order_id)
+        symbol = self.journal.symbol_of(self.name, order_id=order_id)
+        self.host.cancel_order(self.name, self.broker, order_id, symbol)
         self.journal.append(
             "cancel_requested", {"order_id": order_id, **ctx.provenance()}, broker=self.name
         )

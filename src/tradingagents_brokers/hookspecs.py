@@ -95,8 +95,13 @@ class BrokerHookSpecs:
         """
 
     @hookspec(firstresult=True)
-    def cancel_order(self, broker_name: str, broker: Broker, order_id: str) -> None:
+    def cancel_order(
+        self, broker_name: str, broker: Broker, order_id: str, symbol: str | None
+    ) -> None:
         """Cancel one open order. Returns nothing; errors are raised.
+
+        ``symbol`` is the order's symbol when the journal knows it (None otherwise); the
+        default implementation passes it to a broker whose method names a ``symbol``.
 
         Example: ``@hookimpl(wrapper=True) def cancel_order(order_id): ...``
         """
@@ -111,8 +116,10 @@ class BrokerHookSpecs:
         """
 
     @hookspec(firstresult=True)
-    def get_order(self, broker_name: str, broker: Broker, order_id: str) -> Order:
-        """Look up one order by the broker's id.
+    def get_order(
+        self, broker_name: str, broker: Broker, order_id: str, symbol: str | None
+    ) -> Order:
+        """Look up one order by the broker's id (``symbol`` as for ``cancel_order``).
 
         Example: ``@hookimpl def get_order(broker, order_id): return cache.get(order_id)``
         (returning None falls through to the broker).
@@ -120,9 +127,11 @@ class BrokerHookSpecs:
 
     @hookspec(firstresult=True)
     def get_order_by_client_id(
-        self, broker_name: str, broker: Broker, client_order_id: str
+        self, broker_name: str, broker: Broker, client_order_id: str, symbol: str | None
     ) -> Order:
         """Look up one order by its client order id (used to resolve unknown outcomes).
+
+        ``symbol`` as for ``cancel_order``.
 
         Example: ``@hookimpl(wrapper=True) def get_order_by_client_id(client_order_id): ...``
         """

@@ -172,9 +172,13 @@ class PluginHost:
         )
         return result
 
-    def cancel_order(self, broker_name: str, broker: Broker, order_id: str) -> None:
+    def cancel_order(
+        self, broker_name: str, broker: Broker, order_id: str, symbol: str | None = None
+    ) -> None:
         with activity(describe("cancel_order", broker_name)):
-            self.pm.hook.cancel_order(broker_name=broker_name, broker=broker, order_id=order_id)
+            self.pm.hook.cancel_order(
+                broker_name=broker_name, broker=broker, order_id=order_id, symbol=symbol
+            )
 
     def replace_order(
         self, broker_name: str, broker: Broker, order_id: str, changes: OrderChanges
@@ -188,20 +192,23 @@ class PluginHost:
         )
         return result
 
-    def get_order(self, broker_name: str, broker: Broker, order_id: str) -> Order:
+    def get_order(
+        self, broker_name: str, broker: Broker, order_id: str, symbol: str | None = None
+    ) -> Order:
         result: Order = self._first(
-            "get_order", broker_name=broker_name, broker=broker, order_id=order_id
+            "get_order", broker_name=broker_name, broker=broker, order_id=order_id, symbol=symbol
         )
         return result
 
     def get_order_by_client_id(
-        self, broker_name: str, broker: Broker, client_order_id: str
+        self, broker_name: str, broker: Broker, client_order_id: str, symbol: str | None = None
     ) -> Order:
         result: Order = self._first(
             "get_order_by_client_id",
             broker_name=broker_name,
             broker=broker,
             client_order_id=client_order_id,
+            symbol=symbol,
         )
         return result
 

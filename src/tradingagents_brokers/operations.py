@@ -8,6 +8,7 @@ plugin, so it cannot be blocked.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -35,9 +36,23 @@ def place_order(broker: Broker, request: OrderRequest) -> Order:
     return broker.place_order(request)
 
 
+def takes_symbol(method: Any) -> bool:
+    """Whether a broker's ``method`` names a ``symbol`` parameter (exchanges that need it)."""
+    try:
+        return "symbol" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _with_symbol(method: Any, key: str, symbol: str | None) -> Any:
+    if symbol is not None and takes_symbol(method):
+        return method(key, symbol=symbol)
+    return method(key)
+
+
 @hookimpl(trylast=True)
-def cancel_order(broker: Broker, order_id: str) -> None:
-    broker.cancel_order(order_id)
+def cancel_order(broker: Broker, order_id: str, symbol: str | None) -> None:
+    _with_symbol(broker.cancel_order, order_id, symbol)
 
 
 @hookimpl(trylast=True)
@@ -46,13 +61,15 @@ def replace_order(broker: Broker, order_id: str, changes: OrderChanges) -> Order
 
 
 @hookimpl(trylast=True)
-def get_order(broker: Broker, order_id: str) -> Order:
-    return broker.get_order(order_id)
+def get_order(broker: Broker, order_id: str, symbol: str | None) -> Order:
+    order: Order = _with_symbol(broker.get_order, order_id, symbol)
+    return order
 
 
 @hookimpl(trylast=True)
-def get_order_by_client_id(broker: Broker, client_order_id: str) -> Order:
-    return broker.get_order_by_client_id(client_order_id)
+def get_order_by_client_id(broker: Broker, client_order_id: str, symbol: str | None) -> Order:
+    order: Order = _with_symbol(broker.get_order_by_client_id, client_order_id, symbol)
+    return order
 
 
 @hookimpl(trylast=True)

@@ -358,7 +358,7 @@ class Gate:
                 "nothing was sent. An order under a new client order id is decided afresh",
                 reasons=reasons,
             )
-        return self.link.get_order_by_client_id(client_order_id)
+        return self.link.get_order_by_client_id(client_order_id, intent.symbol)
 
     def decide(self, request: OrderRequest, ctx: CheckContext) -> list[Decision]:
         state = current_state(self.journal)

@@ -49,11 +49,11 @@ class BrokerLink:
     def replace_order(self, order_id: str, changes: OrderChanges) -> Order:
         return self.host.replace_order(self.name, self.broker, order_id, changes)
 
-    def get_order(self, order_id: str) -> Order:
-        return self.host.get_order(self.name, self.broker, order_id)
+    def get_order(self, order_id: str, symbol: str | None = None) -> Order:
+        return self.host.get_order(self.name, self.broker, order_id, symbol)
 
-    def get_order_by_client_id(self, client_order_id: str) -> Order:
-        return self.host.get_order_by_client_id(self.name, self.broker, client_order_id)
+    def get_order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> Order:
+        return self.host.get_order_by_client_id(self.name, self.broker, client_order_id, symbol)
 
     def get_orders(
         self,

@@ -125,6 +125,18 @@ class IntentQueries:
             raise KeyError(f"no intent {key!r} in the journal {self.location}")
         return record_from_row(row)
 
+    def symbol_of(
+        self, broker: str, *, order_id: str | None = None, client_order_id: str | None = None
+    ) -> str | None:
+        """The symbol of the order this journal placed with that id, or None if it has none."""
+        column, key = (
+            ("order_id", order_id) if order_id is not None else ("client_order_id", client_order_id)
+        )
+        row = self.backend.query_one(
+            f"SELECT symbol FROM intents WHERE broker = ? AND {column} = ? LIMIT 1", (broker, key)
+        )
+        return None if row is None else str(row["symbol"])
+
     def intents(
         self,
         *,

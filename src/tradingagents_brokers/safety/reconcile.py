@@ -267,8 +267,8 @@ class _Pass:
         if intent.order_id is not None:
             try:
                 self.requests += 1
-                return self.link.get_order(intent.order_id)
+                return self.link.get_order(intent.order_id, intent.symbol)
             except NotFoundError:
                 pass
         self.requests += 1
-        return self.link.get_order_by_client_id(intent.client_order_id)
+        return self.link.get_order_by_client_id(intent.client_order_id, intent.symbol)

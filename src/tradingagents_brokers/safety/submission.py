@@ -249,10 +249,15 @@ class Submitter:
         caps = self.link.host.broker_type(self.link.name).capabilities
         return caps.unique_client_order_ids
 
+    def _symbol(self, client_order_id: str) -> str | None:
+        return self.journal.symbol_of(self.link.name, client_order_id=client_order_id)
+
     def _find(self, client_order_id: str) -> tuple[Order | None, bool]:
         """The order with this id, and whether a miss is certain (the broker said not found)."""
         try:
-            return self.link.get_order_by_client_id(client_order_id), True
+            return self.link.get_order_by_client_id(
+                client_order_id, self._symbol(client_order_id)
+            ), True
         except NotFoundError:
             return None, True
         except Exception:  # noqa: BLE001 - the look-up failed: nothing is known
@@ -260,7 +265,7 @@ class Submitter:
 
     def _lookup(self, client_order_id: str) -> Order | None:
         try:
-            return self.link.get_order_by_client_id(client_order_id)
+            return self.link.get_order_by_client_id(client_order_id, self._symbol(client_order_id))
         except Exception:  # noqa: BLE001 - not found, or the look-up failed too: still unknown
             return None
 
