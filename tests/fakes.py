@@ -227,6 +227,7 @@ class FakePlugin:
                 description="in-memory test broker",
                 capabilities=self.broker.capabilities,
                 credential_env={"paper": (), "live": ("FAKE_LIVE_KEY",)},
+                optional_credential_env={"live": ("FAKE_PASSPHRASE",)},
             )
         ]
 

@@ -76,6 +76,7 @@ def test_the_canary_follows_the_installed_broker_types_credential_env(request, m
                     name="declares",
                     factory=lambda settings: None,
                     credential_env={"paper": ("DECLARES_KEY",), "live": ("DECLARES_LIVE_KEY",)},
+                    optional_credential_env={"live": ("DECLARES_PASSPHRASE",)},
                 )
             ]
 
@@ -86,7 +87,11 @@ def test_the_canary_follows_the_installed_broker_types_credential_env(request, m
         real(self, pm, *args, **kwargs)
 
     monkeypatch.setattr(PluginHost, "__init__", with_declares)
-    assert guard.declared_variables() == ["DECLARES_KEY", "DECLARES_LIVE_KEY"]
+    assert guard.declared_variables() == [
+        "DECLARES_KEY",
+        "DECLARES_LIVE_KEY",
+        "DECLARES_PASSPHRASE",
+    ]
     planted = guard.planted_variables(request.config)
     assert set(guard.DEFAULT_VARIABLES) <= set(planted)
 

@@ -188,14 +188,24 @@ def test_doctor_lists_credential_variables_as_set_or_missing(cli, monkeypatch, c
 
     monkeypatch.setattr("tradingagents_brokers.host.make_plugin_manager", with_fake)
     monkeypatch.setenv("FAKE_LIVE_KEY", canary)
+    monkeypatch.delenv("FAKE_PASSPHRASE", raising=False)
     _, out, _ = cli("doctor", "--json")
-    assert json.loads(out)["brokers"]["fake"]["credentials"] == {"FAKE_LIVE_KEY": "set"}
+    assert json.loads(out)["brokers"]["fake"]["credentials"] == {
+        "FAKE_LIVE_KEY": "set",
+        "FAKE_PASSPHRASE": "not set (optional)",
+    }
     _, out, _ = cli("doctor")
     assert "FAKE_LIVE_KEY: set" in out
     assert canary not in out
     monkeypatch.delenv("FAKE_LIVE_KEY")
     _, out, _ = cli("doctor", "--broker", "fake", "--mode", "live", "--json")
     assert "fake (live) needs FAKE_LIVE_KEY" in json.loads(out)["problems"]
+    assert not [p for p in json.loads(out)["problems"] if "FAKE_PASSPHRASE" in p]
+    monkeypatch.setenv("FAKE_LIVE_KEY", canary)
+    monkeypatch.setenv("FAKE_PASSPHRASE", canary)
+    _, out, _ = cli("doctor", "--json")
+    assert json.loads(out)["brokers"]["fake"]["credentials"]["FAKE_PASSPHRASE"] == "set"
+    assert canary not in out
 
 
 def test_demo_runs_offline_on_its_own_sim_account(cli):

@@ -195,7 +195,8 @@ class BrokerType:
 
     ``credential_env`` maps a mode ("paper", "live") to the environment variables
     that mode needs; ``doctor`` reports which are set (never their values) and the
-    live gate refuses live trading while any is missing.
+    live gate refuses live trading while any is missing. ``optional_credential_env``
+    names the ones a mode may use without needing them.
     """
 
     name: str = attrs.field()
@@ -203,6 +204,9 @@ class BrokerType:
     description: str = ""
     capabilities: BrokerCapabilities = attrs.field(factory=BrokerCapabilities)
     credential_env: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    #: Variables a mode may use but does not need (an exchange's passphrase): ``doctor``
+    #: reports them and the canary plants its value in them; the live gate ignores them.
+    optional_credential_env: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     @name.validator
     def _check_name(self, _attr: Any, value: str) -> None:

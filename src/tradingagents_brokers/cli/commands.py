@@ -193,6 +193,9 @@ def cmd_doctor(args: argparse.Namespace, config: Mapping[str, Any], out: Output)
         for variables in broker_type.credential_env.values():
             for var in variables:
                 entry[var] = "set" if os.environ.get(var) else "missing"
+        for variables in broker_type.optional_credential_env.values():
+            for var in variables:
+                entry.setdefault(var, "set" if os.environ.get(var) else "not set (optional)")
         report["brokers"][name] = {
             "credentials": entry,
             "order_updates": broker_type.capabilities.order_updates,

@@ -109,14 +109,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def declared_variables() -> list[str]:
-    """Every variable the installed broker types name in ``credential_env``, sorted."""
+    """Every variable the installed broker types name in ``credential_env`` (or as optional)."""
     from .. import BrokerError, PluginHost, make_plugin_manager
 
     try:
         types = PluginHost(make_plugin_manager()).broker_types.values()
     except BrokerError:  # a plugin that fails to load is reported by the tests that use it
         return []
-    return sorted({v for t in types for names in t.credential_env.values() for v in names})
+    return sorted(
+        {
+            v
+            for t in types
+            for env in (t.credential_env, t.optional_credential_env)
+            for names in env.values()
+            for v in names
+        }
+    )
 
 
 _VARIABLES = pytest.StashKey[list[str]]()
