@@ -46,6 +46,15 @@ def test_an_order_without_a_terminal_and_without_yes_is_refused(cli):
     assert json.loads(out) == []
 
 
+def test_a_price_the_broker_cannot_take_is_refused_before_anyone_is_asked(cli):
+    code, _, err = cli(
+        "order", "buy", "AAPL", "--qty", "1", "--type", "limit", "--limit-price", "99.00001"
+    )
+    assert "--limit-price 99.00001 has more than 4 decimal places" in err
+    assert "pass --yes" not in err
+    assert code != 0
+
+
 def test_the_terminal_prompt_sends_on_yes_and_not_on_no(cli, monkeypatch):
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     answers = iter(["n", "y"])

@@ -265,3 +265,9 @@ def test_the_orders_symbol_reaches_a_broker_whose_methods_take_one(crypto):
     with pytest.raises(NotFoundError):
         crypto.get_order("not-placed-here")
     assert crypto.broker.symbols_seen == [("get_order", None)]
+
+
+def test_a_close_is_shown_with_the_brokers_time_in_force(crypto):
+    crypto.place_order(symbol="BTC/USDT", side="buy", qty="0.002")
+    shown = crypto.close_request("BTC/USDT", qty="0.001")
+    assert (shown.qty, shown.time_in_force.value) == (Decimal("0.001"), "gtc")

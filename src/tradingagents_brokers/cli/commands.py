@@ -17,7 +17,7 @@ from ..decisions import Approval, OrderContext
 from ..enums import TradingMode
 from ..environment import config_file
 from ..errors import BrokerConfigurationError, BrokerError, InvalidOrderError
-from ..gateway import GatedBroker, check_capabilities
+from ..gateway import GatedBroker
 from ..host import PluginHost
 from ..orders import OrderRequest
 from ..routing import get_broker
@@ -303,7 +303,7 @@ def cmd_order(args: argparse.Namespace, config: Mapping[str, Any], out: Output) 
             expire_at=args.expire_at,
             extended_hours=args.extended_hours,
         )
-        check_capabilities(request, gated.name, gated.capabilities)
+        gated.gate.validate(request)  # capabilities and price rules, before asking
         approval = confirm(f"Send {_describe(request, gated)}?", yes=args.yes)
         with answered(request, approval):
             order = gated.submit(request, context=CLI)

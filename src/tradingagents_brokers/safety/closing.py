@@ -25,6 +25,7 @@ from typing import Any
 
 from .._numbers import format_decimal, to_decimal
 from ..decisions import AGENT_SOURCES, OrderContext
+from ..enums import TimeInForce
 from ..errors import InvalidOrderError, Reason
 from ..models import ClosePositionResult, Position
 from ..orders import MAX_QTY_PLACES, Order, OrderRequest
@@ -65,7 +66,11 @@ class Closer:
         amount, share = _close_amounts(qty, percentage)
         position = self.link.get_position(symbol)
         amount, share = self._whole(position, amount, share)
-        return _closing(position, amount, share)
+        return _closing(position, amount, share, self._tif())
+
+    def _tif(self) -> TimeInForce:
+        """The time in force a closing order is shown with: the broker's default."""
+        return self.link.host.broker_type(self.link.name).capabilities.order_time_in_force
 
     def _fractional(self) -> bool:
         return self.link.host.broker_type(self.link.name).capabilities.fractional
@@ -98,7 +103,8 @@ class Closer:
 
     def all_requests(self) -> list[OrderRequest]:
         """The orders that closing every position amounts to."""
-        return [_closing(position, None, None) for position in self.link.get_positions()]
+        tif = self._tif()
+        return [_closing(position, None, None, tif) for position in self.link.get_positions()]
 
     def close(
         self,
@@ -118,7 +124,7 @@ class Closer:
         amount, share = self._whole(position, amount, share)
         if confirm:
             assert position is not None
-            self.gate.confirm_closes([_closing(position, amount, share)], ctx)
+            self.gate.confirm_closes([_closing(position, amount, share, self._tif())], ctx)
         self._admit(symbol, ctx, {"qty": qty, "percentage": percentage})
         generation = self.cache.generation
         order = self.link.close_position(symbol, amount, share)
@@ -213,7 +219,12 @@ def _close_amounts(qty: Any, percentage: Any) -> tuple[Decimal | None, Decimal |
     return amount, share
 
 
-def _closing(position: Position, amount: Decimal | None, share: Decimal | None) -> OrderRequest:
+def _closing(
+    position: Position,
+    amount: Decimal | None,
+    share: Decimal | None,
+    time_in_force: TimeInForce = TimeInForce.DAY,
+) -> OrderRequest:
     """The market order on the other side of ``position`` that a close sends."""
     held = abs(position.qty)
     qty = amount if amount is not None else held * (share or 100) / 100
@@ -221,4 +232,5 @@ def _closing(position: Position, amount: Decimal | None, share: Decimal | None) 
         symbol=position.symbol,
         side="sell" if position.qty > 0 else "buy",
         qty=qty.quantize(QTY_STEP, ROUND_DOWN),
+        time_in_force=time_in_force,
     )
