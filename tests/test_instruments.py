@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata as md
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from tradingagents_brokers import (
@@ -20,7 +21,9 @@ from tradingagents_brokers import (
     get_broker,
     plugins,
 )
-from tradingagents_brokers.safety.instruments import InstrumentRules
+from tradingagents_brokers.operations import takes_symbol
+from tradingagents_brokers.orders import OrderRequest
+from tradingagents_brokers.safety.instruments import InstrumentRules, check_instrument
 
 from . import crypto_broker
 
@@ -271,3 +274,26 @@ def test_a_close_is_shown_with_the_brokers_time_in_force(crypto):
     crypto.place_order(symbol="BTC/USDT", side="buy", qty="0.002")
     shown = crypto.close_request("BTC/USDT", qty="0.001")
     assert (shown.qty, shown.time_in_force.value) == (Decimal("0.001"), "gtc")
+
+
+def test_the_legs_prices_fall_on_the_tick_too():
+    request = OrderRequest(
+        symbol="BTC/USDT",
+        side="buy",
+        qty="0.001",
+        order_type="limit",
+        limit_price="60000",
+        order_class="bracket",
+        take_profit={"limit_price": "66000"},
+        stop_loss={"stop_price": "57000", "limit_price": "56999.995"},
+    )
+    rules = crypto_broker.INSTRUMENTS["BTC/USDT"]
+    with pytest.raises(InvalidOrderError, match=r"stop_loss.limit_price 56999.995 is not a whole"):
+        check_instrument(request, rules, lambda: Decimal(60000), lambda: "USDT")
+    fixed = attrs.evolve(request, stop_loss={"stop_price": "57000", "limit_price": "56999.99"})
+    check_instrument(fixed, rules, lambda: Decimal(60000), lambda: "USDT")
+
+
+def test_a_method_whose_signature_cannot_be_read_is_called_without_a_symbol():
+    assert not takes_symbol(object())
+    assert takes_symbol(crypto_broker.CryptoSim.get_order)
