@@ -21,7 +21,7 @@ from tradingagents_brokers import (
     get_broker,
     plugins,
 )
-from tradingagents_brokers.operations import takes_symbol
+from tradingagents_brokers.operations import accepts
 from tradingagents_brokers.orders import OrderRequest
 from tradingagents_brokers.safety.instruments import InstrumentRules, check_instrument
 
@@ -295,5 +295,5 @@ def test_the_legs_prices_fall_on_the_tick_too():
 
 
 def test_a_method_whose_signature_cannot_be_read_is_called_without_a_symbol():
-    assert not takes_symbol(object())
-    assert takes_symbol(crypto_broker.CryptoSim.get_order)
+    assert not accepts(object(), "symbol")
+    assert accepts(crypto_broker.CryptoSim.get_order, "symbol")

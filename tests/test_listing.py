@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tradingagents_brokers import InvalidOrderError, get_broker
-from tradingagents_brokers.listing import check_window, in_window, iter_orders, takes_window
+from tradingagents_brokers.listing import check_window, in_window, iter_orders
+from tradingagents_brokers.operations import accepts
 from tradingagents_brokers.orders import Order
 
 T0 = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC)
@@ -120,9 +121,9 @@ def test_a_broker_from_before_the_window_is_recognised():
         def get_orders(self, status="open", **kwargs):
             return []
 
-    assert not takes_window(Old())
-    assert takes_window(Open())
-    assert takes_window(Book([]))
+    assert not accepts(Old().get_orders, "after", "until")
+    assert accepts(Open().get_orders, "after", "until")
+    assert accepts(Book([]).get_orders, "after", "until")
 
 
 @pytest.fixture
@@ -149,7 +150,7 @@ def test_the_sim_pages_back_through_its_orders(sim):
 
 def test_a_plugin_without_the_window_is_listed_whole_and_filtered_by_the_core(fake, fake_broker):
     # the test double's get_orders takes no window, as a plugin written before it
-    assert not takes_window(fake_broker)
+    assert not accepts(fake_broker.get_orders, "after", "until")
     for n in range(4):
         order = _order(n, T0 + dt.timedelta(seconds=n))
         fake_broker.orders[order.order_id] = order

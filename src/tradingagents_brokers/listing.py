@@ -9,7 +9,6 @@ all of one instant is asked for again, twice as large.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -17,7 +16,7 @@ from typing import Any, Protocol
 from .errors import InvalidOrderError
 from .orders import Order
 
-__all__ = ["check_window", "in_window", "iter_orders", "takes_window"]
+__all__ = ["check_window", "in_window", "iter_orders"]
 
 #: The largest page a caller may ask for.
 MAX_PAGE = 500
@@ -56,25 +55,6 @@ def in_window(order: Order, after: datetime | None, until: datetime | None) -> b
     if at is None:
         return after is None and until is None
     return (after is None or at > after) and (until is None or at < until)
-
-
-def takes_window(broker: object) -> bool:
-    """Whether ``broker.get_orders`` accepts ``after`` and ``until`` (the contract since 0.4)."""
-    kind = type(broker)
-    known = _WINDOWED.get(kind)
-    if known is None:
-        try:
-            params = inspect.signature(broker.get_orders).parameters  # type: ignore[attr-defined]
-        except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
-        known = ("after" in params and "until" in params) or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
-        )
-        _WINDOWED[kind] = known
-    return known
-
-
-_WINDOWED: dict[type, bool] = {}
 
 
 class _Lister(Protocol):

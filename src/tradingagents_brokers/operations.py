@@ -8,6 +8,7 @@ plugin, so it cannot be blocked.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 from ._markers import hookimpl
 from .broker import Broker, OrderQuery
 from .errors import NotSupportedError
-from .listing import in_window, takes_window
+from .listing import in_window
 from .models import (
     Account,
     Asset,
@@ -36,16 +37,29 @@ def place_order(broker: Broker, request: OrderRequest) -> Order:
     return broker.place_order(request)
 
 
-def takes_symbol(method: Any) -> bool:
-    """Whether a broker's ``method`` names a ``symbol`` parameter (exchanges that need it)."""
+def accepts(method: Any, *names: str) -> bool:
+    """Whether a broker's ``method`` takes every one of ``names`` (or ``**kwargs``).
+
+    Parameters the contract gained later (``after``/``until``, ``symbol``) are passed
+    only to a plugin that names them; an older plugin is called as before. The answer
+    is kept per function, so the signature is read once, not on every call.
+    """
+    return _accepts(getattr(method, "__func__", method), names)
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts(function: Any, names: tuple[str, ...]) -> bool:
     try:
-        return "symbol" in inspect.signature(method).parameters
+        params = inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return True
+    return all(name in params for name in names)
 
 
 def _with_symbol(method: Any, key: str, symbol: str | None) -> Any:
-    if symbol is not None and takes_symbol(method):
+    if symbol is not None and accepts(method, "symbol"):
         return method(key, symbol=symbol)
     return method(key)
 
@@ -83,7 +97,7 @@ def get_orders(
 ) -> list[Order]:
     if after is None and until is None:
         return broker.get_orders(status=status, limit=limit, symbols=symbols)
-    if takes_window(broker):
+    if accepts(broker.get_orders, "after", "until"):
         return broker.get_orders(
             status=status, limit=limit, symbols=symbols, after=after, until=until
         )
