@@ -9,7 +9,7 @@ import sqlite3
 import psycopg
 import pytest
 
-from tradingagents_brokers import BrokerConfigurationError
+from tradingagents_brokers import BrokerConfigurationError, BrokerError
 from tradingagents_brokers.safety.archive import archive, check_archives, plan
 from tradingagents_brokers.safety.audit import audit
 
@@ -264,3 +264,30 @@ def test_parquet_without_pyarrow_says_what_to_install(journal, clock, tmp_path, 
         archive(journal, clock() - dt.timedelta(days=2), tmp_path, file_format="csv")
     assert journal.sealed()[0] == 0  # nothing was sealed
     assert len(list(journal.raw_events())) == 3
+
+
+def test_the_file_is_written_outside_the_write_section_and_a_change_meanwhile_aborts(
+    journal, clock, tmp_path, monkeypatch
+):
+    from tradingagents_brokers.safety import archive as module
+
+    record = _filled(journal)
+    clock.days(3)
+    real = module._durable
+    seen = []
+
+    def meanwhile(temporary, path):
+        # an intent of the range moves on while the file is synced; its event commits at
+        # once (its own write section, none held around it), as another process's would
+        before = journal.commits
+        journal.append("status", {"note": "late"}, intent_id=record.intent_id, broker="sim")
+        seen.append(journal.commits - before)
+        real(temporary, path)
+
+    monkeypatch.setattr(module, "_durable", meanwhile)
+    with pytest.raises(BrokerError, match="changed while the archive was written"):
+        archive(journal, clock() - dt.timedelta(days=2), tmp_path)
+    assert seen == [1]
+    assert journal.sealed()[0] == 0  # nothing sealed, nothing deleted
+    assert list(tmp_path.glob("journal-*")) == []
+    assert journal.verify().ok

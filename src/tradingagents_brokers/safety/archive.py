@@ -124,24 +124,38 @@ def archive(
         raise BrokerError(f"the journal is damaged ({journal.damage}); verify it first")
     writer = FORMATS[file_format]()  # a missing pyarrow is said before anything is done
     directory.mkdir(parents=True, exist_ok=True)
+    # The file is written and synced outside the write section: orders and a halt never
+    # wait on it. The range is finished business, so it cannot change meanwhile; the
+    # write section checks that (the same range, the same last hash) before it seals.
+    first, last, held = plan(journal, before)
+    if last < first:
+        return ArchiveReport(first, last, 0, 0, None, None, held)
+    anchor = journal.sealed()[1]
+    name = f"journal-{journal.journal_id}-{first:012d}-{last:012d}.{file_format}"
+    path = directory / name
+    head = {"journal_id": journal.journal_id, "first_seq": first, "last_seq": last}
+    rows = _Rows(journal, first, last, anchor)
+    temporary = path.with_name(name + ".part")
+    writer(temporary, {**head, "anchor": anchor}, rows)
+    if rows.count != last - first + 1:
+        temporary.unlink()
+        raise BrokerError(f"events {first}..{last} are not all there; run journal verify")
+    _durable(temporary, path)  # on disk before the events leave the journal
+    digest = _digest(path)
     with journal.transaction():
-        first, last, held = plan(journal, before)
-        if last < first:
-            return ArchiveReport(first, last, 0, 0, None, None, held)
-        anchor = journal.sealed()[1]
-        name = f"journal-{journal.journal_id}-{first:012d}-{last:012d}.{file_format}"
-        path = directory / name
-        head = {"journal_id": journal.journal_id, "first_seq": first, "last_seq": last}
-        rows = _Rows(journal, first, last, anchor)
-        temporary = path.with_name(name + ".part")
-        writer(temporary, {**head, "anchor": anchor}, rows)
-        if rows.count != last - first + 1:
-            temporary.unlink()
-            raise BrokerError(f"events {first}..{last} are not all there; run journal verify")
-        _durable(temporary, path)  # on disk before the events leave the journal
-        digest = _digest(path)
+        if plan(journal, before)[:2] != (first, last) or _hash_of(journal, last) != rows.last_hash:
+            path.unlink()
+            raise BrokerError(
+                "the journal changed while the archive was written (another archive, or an "
+                "intent in the range moved on); run journal archive again"
+            )
         intents = _seal(journal, first, last, rows.last_hash, path, digest, moment)
     return ArchiveReport(first, last, rows.count, intents, str(path), digest, held)
+
+
+def _hash_of(journal: Journal, seq: int) -> str | None:
+    row = journal.backend.query_one("SELECT hash FROM events WHERE seq = ?", (seq,))
+    return None if row is None else str(row["hash"])
 
 
 class _Rows:
