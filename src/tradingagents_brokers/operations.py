@@ -38,7 +38,10 @@ def place_order(broker: Broker, request: OrderRequest) -> Order:
 
 
 def accepts(method: Any, *names: str) -> bool:
-    """Whether a broker's ``method`` takes every one of ``names`` (or ``**kwargs``).
+    """Whether a broker's ``method`` names every one of ``names`` as a parameter.
+
+    ``**kwargs`` does not count: a wrapper that forwards them to a method without the
+    parameter would fail on the order path.
 
     Parameters the contract gained later (``after``/``until``, ``symbol``) are passed
     only to a plugin that names them; an older plugin is called as before. The answer
@@ -53,8 +56,6 @@ def _accepts(function: Any, names: tuple[str, ...]) -> bool:
         params = inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return True
     return all(name in params for name in names)
 
 
