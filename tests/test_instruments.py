@@ -226,6 +226,20 @@ def test_an_instruments_steps_must_be_positive():
         Instrument(symbol="X", tick_size=0)
 
 
+@pytest.mark.parametrize("currency", ["\x1b]0;pwned\x07", "U" * 13, "US DT", "€"])
+def test_a_quote_currency_must_be_a_short_code_and_malformed_rules_refuse_the_order(currency):
+    with pytest.raises(ValueError, match="1 to 12 letters or digits"):
+        Instrument(symbol="X", quote_currency=currency)
+
+    def look_up(symbol):
+        return Instrument(symbol=symbol, quote_currency=currency)  # the plugin's own model
+
+    with pytest.raises(InvalidOrderError, match="rules for BTC/USDT are malformed") as refused:
+        InstrumentRules(look_up).get("BTC/USDT")
+    assert "\x1b" not in refused.value.message
+    assert Instrument(symbol="X", quote_currency=" usdt ").quote_currency == "USDT"
+
+
 def test_a_default_time_in_force_must_be_one_the_broker_takes():
     from tradingagents_brokers import BrokerCapabilities
 

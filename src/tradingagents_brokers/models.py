@@ -74,6 +74,21 @@ def _opt_num(value: Any) -> Decimal | None:
     return None if value is None or value == "" else _num(value)
 
 
+def _opt_currency(value: Any) -> str | None:
+    """A currency code from the broker (``USD``, ``USDT``): letters and digits, upper case."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().upper()
+    if not (1 <= len(text) <= 12 and text.isascii() and text.isalnum()):
+        raise ValueError("a currency code is 1 to 12 letters or digits")
+    return text
+
+
+def _account_currency(value: Any) -> str:
+    """An account's currency: a code from the broker, ``USD`` when it reports none."""
+    return _opt_currency(value) or "USD"
+
+
 def _time(value: Any) -> dt.datetime | None:
     return parse_datetime(value, "a timestamp from the broker")
 
@@ -130,7 +145,7 @@ class Account:
 
     account_number: str
     status: str
-    currency: str = "USD"
+    currency: str = attrs.field(default="USD", converter=_account_currency)
     buying_power: Decimal = attrs.field(converter=_num)
     cash: Decimal = attrs.field(converter=_num)
     portfolio_value: Decimal = attrs.field(converter=_num)
@@ -223,7 +238,7 @@ class Instrument:
     lot_size: Decimal | None = attrs.field(default=None, converter=_opt_positive)
     min_qty: Decimal | None = attrs.field(default=None, converter=_opt_positive)
     min_notional: Decimal | None = attrs.field(default=None, converter=_opt_positive)
-    quote_currency: str | None = None
+    quote_currency: str | None = attrs.field(default=None, converter=_opt_currency)
 
     def to_dict(self) -> dict[str, Any]:
         return _pick(

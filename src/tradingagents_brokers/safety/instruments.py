@@ -161,6 +161,12 @@ class InstrumentRules:
                 f"the broker has no instrument {symbol}; check the symbol (for example 'BTC/USDT')",
                 details={"symbol": symbol},
             ) from None
+        except (ValueError, TypeError, ArithmeticError):  # rules the models would not take
+            raise InvalidOrderError(
+                f"the broker's rules for {symbol} are malformed (a step or minimum not a "
+                "positive number, or an unreadable currency); the order was not sent",
+                details={"symbol": symbol},
+            ) from None
         if not isinstance(instrument, Instrument) or instrument.symbol != symbol:
             raise InvalidOrderError(
                 f"the broker's rules for {symbol} could not be used (it answered for another "
