@@ -291,3 +291,34 @@ def test_the_file_is_written_outside_the_write_section_and_a_change_meanwhile_ab
     assert journal.sealed()[0] == 0  # nothing sealed, nothing deleted
     assert list(tmp_path.glob("journal-*")) == []
     assert journal.verify().ok
+
+
+def test_sealed_events_leave_a_chunk_at_a_time_and_a_cut_short_purge_is_finished(
+    journal, clock, tmp_path, monkeypatch
+):
+    from tradingagents_brokers.safety import archive as module
+
+    monkeypatch.setattr(module, "CHUNK", 2)
+    for n in range(3):
+        _filled(journal, dedupe_key=f"c{n}")
+    clock.days(3)
+    commits = journal.commits
+    real, calls = module.purge, []
+
+    def cut_short(j):
+        calls.append(1)
+        if len(calls) == 2:  # the purge after the seal: the process dies before it
+            return 0
+        return real(j)
+
+    monkeypatch.setattr(module, "purge", cut_short)
+    report = archive(journal, clock() - dt.timedelta(days=2), tmp_path)
+    assert report.events == 7
+    assert len(list(journal.raw_events_where("seq <= 7"))) == 7  # sealed, not yet gone
+    assert journal.verify().ok  # the chain starts after the sealed range already
+    assert audit(journal, archives=tmp_path).ok
+    monkeypatch.setattr(module, "purge", real)
+    assert module.purge(journal) == 7
+    assert journal.commits - commits >= 1 + 4  # the seal, then 7 events 2 at a time
+    assert list(journal.raw_events_where("seq <= 7")) == []
+    assert journal.verify().ok

@@ -1,9 +1,11 @@
 """Archiving the journal: seal its oldest events in a file, remove them, verify both together.
 
-``journal archive --before DATE`` moves the events before ``DATE`` to a JSON Lines
-file (one event a line, as stored, plus a first line that describes the range)
-and deletes them from the live store in the same transaction that records the
-seal:
+``journal archive --before DATE`` writes the events before ``DATE`` to a JSON Lines
+(or Parquet) file, one event a line as stored after a line that describes the
+range, and syncs it - outside the store's write section, so orders and a halt do
+not wait on it. One short write section then checks the range is unchanged and
+records the seal; the sealed events leave the store afterwards, a chunk to a
+write section (:func:`purge`). The seal is:
 
 * a row of ``archives``: the range, the hash of its last event (the live chain
   goes on from it), the highest intent id in it (ids are never handed out again),
@@ -36,13 +38,13 @@ from ..errors import BrokerConfigurationError, BrokerError
 from .journal import Journal
 from .records import FINAL_STATUSES, GENESIS, as_text, stamp, walk_chain
 
-__all__ = ["ArchiveReport", "archive", "archived_hash", "check_archives", "plan"]
+__all__ = ["ArchiveReport", "archive", "archived_hash", "check_archives", "plan", "purge"]
 
 #: Statuses of intents that are done with: their events may be archived.
 ARCHIVABLE = FINAL_STATUSES | frozenset({"not_placed", "missing"})
 #: The newest day stays live: the daily, rate and duplicate limits read it.
 MIN_AGE = dt.timedelta(days=1)
-#: Events written to the file and deleted per statement.
+#: Events read for the file at a time, and deleted per write section.
 CHUNK = 2000
 
 
@@ -124,6 +126,7 @@ def archive(
         raise BrokerError(f"the journal is damaged ({journal.damage}); verify it first")
     writer = FORMATS[file_format]()  # a missing pyarrow is said before anything is done
     directory.mkdir(parents=True, exist_ok=True)
+    purge(journal)  # what an earlier archive sealed and could not finish deleting
     # The file is written and synced outside the write section: orders and a halt never
     # wait on it. The range is finished business, so it cannot change meanwhile; the
     # write section checks that (the same range, the same last hash) before it seals.
@@ -150,7 +153,31 @@ def archive(
                 "intent in the range moved on); run journal archive again"
             )
         intents = _seal(journal, first, last, rows.last_hash, path, digest, moment)
+    purge(journal)
     return ArchiveReport(first, last, rows.count, intents, str(path), digest, held)
+
+
+def purge(journal: Journal) -> int:
+    """Delete the sealed events still in the store, :data:`CHUNK` to a write section.
+
+    The seal is one short write section; the events it sealed leave afterwards, a
+    chunk at a time, so no order or halt waits for more than one chunk. Verify and
+    the chain start after the sealed range already, so events waiting to go change
+    nothing; a purge cut short (a crash) is finished by the next archive.
+    """
+    sealed = journal.sealed()[0]
+    deleted = 0
+    while True:
+        with journal.transaction():
+            row = journal.backend.query_one(
+                "SELECT MIN(seq) AS low FROM events WHERE seq <= ?", (sealed,)
+            )
+            low = None if row is None or row["low"] is None else int(row["low"])
+            if low is None:
+                return deleted
+            high = min(low + CHUNK - 1, sealed)
+            journal.backend.execute("DELETE FROM events WHERE seq >= ? AND seq <= ?", (low, high))
+            deleted += high - low + 1
 
 
 def _hash_of(journal: Journal, seq: int) -> str | None:
@@ -278,10 +305,11 @@ def _seal(
         "(SELECT intent_id FROM events WHERE seq >= ? AND seq <= ?)",
         (first, last),
     )
-    backend.execute("DELETE FROM events WHERE seq >= ? AND seq <= ?", (first, last))
     sealed = {"first_seq": first, "last_seq": last, "file": path.name, "sha256": digest}
     journal.append("journal", {"journal_id": journal.journal_id, "archived": sealed})
-    still = backend.query_one("SELECT 1 AS found FROM events WHERE kind = 'trading_state'")
+    still = backend.query_one(  # one the archive leaves: the sealed ones go in purge()
+        "SELECT 1 AS found FROM events WHERE kind = 'trading_state' AND seq > ?", (last,)
+    )
     if state.get("at") is not None and still is None:
         carried = {k: v for k, v in state.items() if k != "at"}
         journal.append("trading_state", {**carried, "carried_from": state["at"]})
