@@ -16,7 +16,8 @@ worker with an order in flight, so verdicts on orphaned orders are put to the te
 
 * the position never went over ``max_position_size`` of the portfolio (per symbol);
 * no order over ``max_order_value``; no more admitted orders in any second or
-  minute than the rate limits allow; no repeat within the duplicate window;
+  minute than the rate limits allow; no repeat within the duplicate window of an
+  order that may be at the broker (one it refused, or never placed, may be retried);
 * no intent judged ``not_placed`` that the sim holds (a wrong verdict);
 * no intent with two orders at the sim, no sim order without its intent;
 * no order admitted between the halt's commit and the resume's;
@@ -320,7 +321,8 @@ def judge(config: dict[str, Any]) -> dict[str, Any]:
         before = last_seen.get(intent.dedupe_key)
         if before is not None and at - before < LIMITS["duplicate_window_seconds"]:
             duplicates += 1
-        last_seen[intent.dedupe_key] = at
+        if intent.status not in ("rejected", "not_placed"):  # no order there to repeat
+            last_seen[intent.dedupe_key] = at
     verdicts = {
         e["intent_id"]
         for e in events
